@@ -1,0 +1,176 @@
+//! Agent configuration: TOML with unknown keys refused, validated once, every problem naming its key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use readi_common::config::{LogConfig, Problems, check_addr, check_data_dir, parse_toml};
+use readi_common::secret::SecretSource;
+use serde::Deserialize;
+
+/// The commented example config that `readi-agent init` writes. It holds the embedded defaults.
+pub const EXAMPLE: &str = include_str!("../../deploy/config/agent.toml");
+
+/// The agent's configuration. `Config::default()` is the safe embedded default: loopback only, data
+/// under `./readi-data`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the gRPC API listens.
+    pub server: ServerConfig,
+    /// Where data is kept.
+    pub storage: StorageConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Request size limits.
+    pub limits: LimitsConfig,
+    /// The controller reports go to; absent means no reporting.
+    pub controller: Option<ControllerLink>,
+}
+
+/// gRPC serving.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` for the gRPC API and health service.
+    pub listen: String,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:50051".to_owned(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Local storage.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory of the embedded database; created (mode 0700) on first start.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./readi-data"),
+        }
+    }
+}
+
+/// Size limits on requests.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest text accepted in one Redact or Assess call, in bytes.
+    pub max_text_bytes: usize,
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_text_bytes: 256 * 1024,
+            max_message_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The controller this agent reports to.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerLink {
+    /// The controller's gRPC URL (`https://controller.example.org:7443`).
+    pub url: String,
+    /// The one-time enrollment token, from a secret source.
+    pub enrollment_token: Option<SecretSource>,
+}
+
+impl Config {
+    /// Parses and validates config text.
+    pub fn from_toml(text: &str) -> Result<Config, Problems> {
+        let config: Config = parse_toml(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let mut p = Problems::default();
+            p.push("<file>", format!("cannot read {}: {e}", path.display()));
+            p
+        })?;
+        Config::from_toml(&text)
+    }
+
+    /// Checks every value, reporting all problems at once. Creates nothing.
+    pub fn validate(&self) -> Result<(), Problems> {
+        let mut p = Problems::default();
+        check_addr(&mut p, "server.listen", &self.server.listen);
+        if self.server.shutdown_grace_secs > 300 {
+            p.push("server.shutdown_grace_secs", "must be at most 300");
+        }
+        check_data_dir(&mut p, "storage.data_dir", &self.storage.data_dir);
+        self.log.check(&mut p);
+        if self.limits.max_text_bytes == 0 {
+            p.push("limits.max_text_bytes", "must be greater than 0");
+        }
+        if self.limits.max_message_bytes < self.limits.max_text_bytes {
+            p.push(
+                "limits.max_message_bytes",
+                "must be at least limits.max_text_bytes",
+            );
+        }
+        if let Some(c) = &self.controller
+            && !(c.url.starts_with("https://") || c.url.starts_with("http://"))
+        {
+            p.push(
+                "controller.url",
+                format!(
+                    "{:?} must start with https:// (or http:// on loopback)",
+                    c.url
+                ),
+            );
+        }
+        p.into_result()
+    }
+
+    /// The grace period after a shutdown signal.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.server.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_equals_defaults() {
+        let c = Config::from_toml(EXAMPLE).expect("shipped example must validate");
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let err = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_key_is_named() {
+        let err = Config::from_toml(
+            "[server]\nlisten = \"nowhere\"\n[limits]\nmax_text_bytes = 0\n[log]\nlevel = \"=;=\"\n",
+        )
+        .unwrap_err();
+        for key in ["server.listen", "limits.max_text_bytes", "log.level"] {
+            assert!(err.names(key), "{key} missing from: {err}");
+        }
+    }
+}

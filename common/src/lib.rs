@@ -1,0 +1,8 @@
+//! Pieces the readi agent and controller share: secret sources, logging, shutdown and config errors.
+
+pub mod cli;
+pub mod config;
+pub mod embedded;
+pub mod secret;
+pub mod shutdown;
+pub mod telemetry;

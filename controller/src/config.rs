@@ -1,0 +1,142 @@
+//! Controller configuration: TOML with unknown keys refused, validated once, every problem naming its key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use readi_common::config::{LogConfig, Problems, check_addr, check_data_dir, parse_toml};
+use serde::Deserialize;
+
+/// The commented example config that `readi-controller init` writes. It holds the embedded defaults.
+pub const EXAMPLE: &str = include_str!("../../deploy/config/controller.toml");
+
+/// The controller's configuration; `Config::default()` is the embedded default.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the gRPC API listens.
+    pub server: ServerConfig,
+    /// Where data is kept.
+    pub storage: StorageConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// When figures may be released to vendors.
+    pub release: ReleaseConfig,
+}
+
+/// gRPC serving.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` for the gRPC API and health service.
+    pub listen: String,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:50061".to_owned(),
+            shutdown_grace_secs: 10,
+            max_message_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Local storage.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory of the embedded database; created (mode 0700) on first start.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./readi-controller-data"),
+        }
+    }
+}
+
+/// Release rules for vendor-facing figures.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// An application's figures are shown only when at least this many clinics contributed.
+    pub min_clinics: u32,
+}
+
+impl Default for ReleaseConfig {
+    fn default() -> Self {
+        ReleaseConfig { min_clinics: 5 }
+    }
+}
+
+impl Config {
+    /// Parses and validates config text.
+    pub fn from_toml(text: &str) -> Result<Config, Problems> {
+        let config: Config = parse_toml(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let mut p = Problems::default();
+            p.push("<file>", format!("cannot read {}: {e}", path.display()));
+            p
+        })?;
+        Config::from_toml(&text)
+    }
+
+    /// Checks every value, reporting all problems at once. Creates nothing.
+    pub fn validate(&self) -> Result<(), Problems> {
+        let mut p = Problems::default();
+        check_addr(&mut p, "server.listen", &self.server.listen);
+        if self.server.shutdown_grace_secs > 300 {
+            p.push("server.shutdown_grace_secs", "must be at most 300");
+        }
+        if self.server.max_message_bytes < 1024 {
+            p.push("server.max_message_bytes", "must be at least 1024");
+        }
+        check_data_dir(&mut p, "storage.data_dir", &self.storage.data_dir);
+        self.log.check(&mut p);
+        if self.release.min_clinics < 2 {
+            p.push(
+                "release.min_clinics",
+                "must be at least 2: one clinic's figures would identify that clinic",
+            );
+        }
+        p.into_result()
+    }
+
+    /// The grace period after a shutdown signal.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.server.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_equals_defaults() {
+        let c = Config::from_toml(EXAMPLE).expect("shipped example must validate");
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn every_bad_key_is_named() {
+        let err = Config::from_toml("[server]\nlisten = \"::1\"\n[release]\nmin_clinics = 1\n")
+            .unwrap_err();
+        assert!(err.names("server.listen"), "{err}");
+        assert!(err.names("release.min_clinics"), "{err}");
+        let err = Config::from_toml("[relase]\nmin_clinics = 7\n").unwrap_err();
+        assert!(err.to_string().contains("relase"), "{err}");
+    }
+}

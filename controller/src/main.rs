@@ -1,0 +1,102 @@
+//! The `readi-controller` command: thin wrapper that loads config and calls the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use readi_common::config::LogFormat;
+use readi_controller::{Config, config::EXAMPLE};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "readi-controller",
+    version,
+    about = "readi controller: agent enrollment, report ingest, READI scorecards"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API. Without --config, runs on safe embedded defaults (loopback, ./readi-controller-data).
+    Run {
+        /// Config file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Log as JSON lines, whatever the config says.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Write a commented example config.
+    Init {
+        /// Where to write it; `-` for standard output.
+        #[arg(long, short, default_value = "readi-controller.toml")]
+        output: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a config file and name every problem.
+    Validate {
+        /// Config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, log_json } => run(config.as_deref(), log_json),
+        Command::Init { output, force } => init(&output, force),
+        Command::Validate { config } => validate(&config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("readi-controller: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+    let Some(path) = path else {
+        let config = Config::default();
+        config
+            .validate()
+            .map_err(|p| anyhow::anyhow!("default config is unusable here:\n{p}"))?;
+        return Ok(config);
+    };
+    Config::load(path).map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", path.display()))
+}
+
+fn run(path: Option<&Path>, log_json: bool) -> anyhow::Result<ExitCode> {
+    let mut config = load(path)?;
+    if log_json {
+        config.log.format = LogFormat::Json;
+    }
+    readi_common::telemetry::init(&config.log);
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("server.listen: cannot bind {}", config.server.listen))?;
+        readi_controller::run(listener, config, readi_common::shutdown::signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn init(output: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    readi_common::cli::write_example(output, force, EXAMPLE).map_err(anyhow::Error::msg)
+}
+
+fn validate(path: &Path) -> anyhow::Result<ExitCode> {
+    Ok(readi_common::cli::report_validation(
+        path,
+        Config::load(path),
+    ))
+}

@@ -1,0 +1,179 @@
+//! Helpers for end-to-end tests: building and starting the real binaries, reading their logs.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+/// The workspace's target directory, derived from this test executable's location.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test-binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The path of a workspace binary (`readi-agent`, `readi-controller`), built once per test run so the
+/// tests never run a stale binary.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let profile_dir = target_dir();
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "readi-agent", "-p", "readi-controller"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| format!("running cargo build: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("cargo build failed: {status}"))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+    let path = target_dir().join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A running binary whose stderr is collected line by line; killed on drop.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Mutex<Vec<String>>,
+}
+
+impl Process {
+    /// Starts `binary` with `args` in `cwd`.
+    pub fn start(binary: &Path, args: &[&str], cwd: &Path) -> Process {
+        let mut child = Command::new(binary)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Process {
+            child,
+            lines,
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Waits for a JSON log line whose message is `message` and returns it.
+    pub fn wait_for_log(&self, message: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let needle = format!("\"message\":\"{message}\"");
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.lock().unwrap().push(line.clone());
+                    if line.contains(&needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no {message:?} log line within {timeout:?}; output so far:\n{}",
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// Waits until the process logs `Serving` and returns the gRPC address it bound.
+    pub fn wait_serving(&self) -> SocketAddr {
+        let line = self.wait_for_log("Serving", Duration::from_secs(60));
+        let start =
+            line.find("\"grpc_addr\":\"").expect("grpc_addr field") + "\"grpc_addr\":\"".len();
+        let end = start + line[start..].find('"').expect("closing quote");
+        line[start..end].parse().expect("socket address")
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn output(&self) -> String {
+        let mut log = self.log.lock().unwrap();
+        while let Ok(line) = self.lines.try_recv() {
+            log.push(line);
+        }
+        log.join("\n")
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {timeout:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a binary to completion and returns (exit code, stdout, stderr).
+pub fn run_to_end(binary: &Path, args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(binary)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes a config that serves on an ephemeral loopback port with data in `dir/data`.
+pub fn ephemeral_config(dir: &Path, file: &str) -> PathBuf {
+    let path = dir.join(file);
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, text).expect("writing config");
+    path
+}
