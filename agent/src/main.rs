@@ -39,6 +39,15 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Detect PHI in JSONL `{"id","text"}` lines; write `{"id","spans","redacted"}` lines.
+    Detect {
+        /// Input file, or `-` for standard input.
+        #[arg(long, short, default_value = "-")]
+        input: PathBuf,
+        /// Output file, or `-` for standard output.
+        #[arg(long, short, default_value = "-")]
+        output: PathBuf,
+    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
@@ -53,6 +62,7 @@ fn main() -> ExitCode {
         Command::Run { config, log_json } => run(config.as_deref(), log_json),
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
+        Command::Detect { input, output } => detect(&input, &output),
     };
     match result {
         Ok(code) => code,
@@ -99,4 +109,33 @@ fn validate(path: &Path) -> anyhow::Result<ExitCode> {
         path,
         Config::load(path),
     ))
+}
+
+fn open_input(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Box::new(std::io::BufReader::new(f)))
+}
+
+fn open_output(path: &Path) -> anyhow::Result<Box<dyn std::io::Write>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+    }
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(Box::new(std::io::BufWriter::new(f)))
+}
+
+fn detect(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
+    let detector = readi_agent::phi::Detector::global();
+    let summary = readi_agent::batch::detect(detector, open_input(input)?, open_output(output)?)?;
+    for (line, problem) in &summary.bad {
+        eprintln!("{}:{line}: {problem}", input.display());
+    }
+    Ok(if summary.bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

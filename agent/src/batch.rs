@@ -1,0 +1,121 @@
+//! Batch evaluation over JSONL (the contract in DESIGN.md): `detect` reads `{"id","text"}` lines and
+//! writes `{"id","spans","redacted"}` with offsets in Unicode scalar values.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::phi::Detector;
+use crate::redact::{self, Style, TagMap};
+
+/// Why a batch stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Reading input or writing output failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a batch run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Lines processed.
+    pub ok: usize,
+    /// Malformed lines, with their 1-based line number and the problem (never the line's text).
+    pub bad: Vec<(usize, String)>,
+}
+
+#[derive(Deserialize)]
+struct DetectIn {
+    id: serde_json::Value,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct SpanOut {
+    start: usize,
+    end: usize,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    rule: &'static str,
+}
+
+#[derive(Serialize)]
+struct DetectOut {
+    id: serde_json::Value,
+    spans: Vec<SpanOut>,
+    redacted: String,
+}
+
+/// Maps byte offsets to Unicode scalar offsets.
+pub fn char_offsets(text: &str) -> impl Fn(usize) -> usize + '_ {
+    move |byte| text[..byte].chars().count()
+}
+
+/// Runs detection over every line of `input`.
+pub fn detect(
+    detector: &Detector,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> Result<BatchSummary, BatchError> {
+    let mut summary = BatchSummary::default();
+    for (n, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = std::str::from_utf8(&line)
+            .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
+            .and_then(|s| {
+                serde_json::from_str::<DetectIn>(s)
+                    .map_err(|e| format!("not a {{\"id\",\"text\"}} object: {}", describe(&e)))
+            });
+        let rec = match parsed {
+            Ok(r) => r,
+            Err(problem) => {
+                summary.bad.push((n + 1, problem));
+                continue;
+            }
+        };
+        let spans = detector.detect(&rec.text);
+        let (redacted, _) =
+            redact::apply(&rec.text, &spans, |_| Style::Tag, &mut TagMap::default());
+        let to_char = char_offsets(&rec.text);
+        let out = DetectOut {
+            id: rec.id,
+            spans: spans
+                .iter()
+                .map(|s| SpanOut {
+                    start: to_char(s.start),
+                    end: to_char(s.end),
+                    kind: s.kind.as_str(),
+                    rule: s.rule,
+                })
+                .collect(),
+            redacted,
+        };
+        serde_json::to_writer(&mut output, &out).map_err(std::io::Error::from)?;
+        output.write_all(b"\n")?;
+        summary.ok += 1;
+    }
+    output.flush()?;
+    Ok(summary)
+}
+
+/// A serde error without the input text it may quote.
+fn describe(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!("invalid JSON at column {}", e.column()),
+        Category::Data => {
+            let msg = e.to_string();
+            // serde's data errors name fields and types, not values, except "invalid type: string \"...\"".
+            if msg.contains("invalid type") {
+                "wrong field type (need string \"text\")".to_owned()
+            } else {
+                msg.split(" at line").next().unwrap_or("").to_owned()
+            }
+        }
+        Category::Io => "read error".to_owned(),
+    }
+}

@@ -1,0 +1,248 @@
+//! PHI detection: finds the HIPAA Safe Harbor identifiers in text, each span with its type and rule.
+//!
+//! Detection runs three passes over the text, all precompiled once per process: regular expressions for
+//! formatted identifiers (phone, email, SSN, dates, record numbers...), a token pass for names and
+//! places (dictionaries plus context), and a merge that unions overlapping spans so no part of an
+//! identifier is left behind.
+
+mod checks;
+mod lexicon;
+mod patterns;
+mod tokens;
+
+use std::fmt;
+use std::sync::OnceLock;
+
+pub use lexicon::Lexicon;
+
+/// The Safe Harbor identifier kinds (DESIGN.md, "PHI types").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PhiType {
+    /// Names of patients, relatives, clinicians.
+    Name,
+    /// Geography smaller than a state, facilities.
+    Location,
+    /// Any date element but the year.
+    Date,
+    /// Ages over 89.
+    Age,
+    /// Telephone numbers.
+    Phone,
+    /// Fax numbers.
+    Fax,
+    /// Email addresses.
+    Email,
+    /// Social Security numbers.
+    Ssn,
+    /// Medical record numbers.
+    Mrn,
+    /// Health plan beneficiary numbers.
+    HealthPlanId,
+    /// Account numbers (including card numbers, IBANs).
+    Account,
+    /// Certificate and licence numbers.
+    License,
+    /// Vehicle identifiers.
+    VehicleId,
+    /// Device identifiers.
+    DeviceId,
+    /// Web URLs and domain names.
+    Url,
+    /// IP addresses.
+    Ip,
+    /// Biometric identifiers.
+    Biometric,
+    /// Any other unique identifying code.
+    OtherId,
+}
+
+impl PhiType {
+    /// Every type, in declaration order.
+    pub const ALL: [PhiType; 18] = [
+        PhiType::Name,
+        PhiType::Location,
+        PhiType::Date,
+        PhiType::Age,
+        PhiType::Phone,
+        PhiType::Fax,
+        PhiType::Email,
+        PhiType::Ssn,
+        PhiType::Mrn,
+        PhiType::HealthPlanId,
+        PhiType::Account,
+        PhiType::License,
+        PhiType::VehicleId,
+        PhiType::DeviceId,
+        PhiType::Url,
+        PhiType::Ip,
+        PhiType::Biometric,
+        PhiType::OtherId,
+    ];
+
+    /// The name used in JSON, config and tags (`NAME`, `HEALTH_PLAN_ID`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhiType::Name => "NAME",
+            PhiType::Location => "LOCATION",
+            PhiType::Date => "DATE",
+            PhiType::Age => "AGE",
+            PhiType::Phone => "PHONE",
+            PhiType::Fax => "FAX",
+            PhiType::Email => "EMAIL",
+            PhiType::Ssn => "SSN",
+            PhiType::Mrn => "MRN",
+            PhiType::HealthPlanId => "HEALTH_PLAN_ID",
+            PhiType::Account => "ACCOUNT",
+            PhiType::License => "LICENSE",
+            PhiType::VehicleId => "VEHICLE_ID",
+            PhiType::DeviceId => "DEVICE_ID",
+            PhiType::Url => "URL",
+            PhiType::Ip => "IP",
+            PhiType::Biometric => "BIOMETRIC",
+            PhiType::OtherId => "OTHER_ID",
+        }
+    }
+
+    /// Parses the JSON/config name.
+    pub fn parse(s: &str) -> Option<PhiType> {
+        PhiType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The protobuf enum value.
+    pub fn to_proto(self) -> readi_proto::agent::v1::PhiType {
+        use readi_proto::agent::v1::PhiType as P;
+        match self {
+            PhiType::Name => P::Name,
+            PhiType::Location => P::Location,
+            PhiType::Date => P::Date,
+            PhiType::Age => P::Age,
+            PhiType::Phone => P::Phone,
+            PhiType::Fax => P::Fax,
+            PhiType::Email => P::Email,
+            PhiType::Ssn => P::Ssn,
+            PhiType::Mrn => P::Mrn,
+            PhiType::HealthPlanId => P::HealthPlanId,
+            PhiType::Account => P::Account,
+            PhiType::License => P::License,
+            PhiType::VehicleId => P::VehicleId,
+            PhiType::DeviceId => P::DeviceId,
+            PhiType::Url => P::Url,
+            PhiType::Ip => P::Ip,
+            PhiType::Biometric => P::Biometric,
+            PhiType::OtherId => P::OtherId,
+        }
+    }
+}
+
+impl fmt::Display for PhiType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A detected identifier: byte offsets into the text (end exclusive), its type and the rule that fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// What it is.
+    pub kind: PhiType,
+    /// The id of the rule that found it (`phone.nanp`, `name.title`).
+    pub rule: &'static str,
+}
+
+/// Candidate spans from each pass carry a priority; on overlap the union is kept (so nothing leaks)
+/// and the type and rule come from the strongest candidate.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Candidate {
+    pub(crate) span: Span,
+    pub(crate) priority: u8,
+}
+
+impl Candidate {
+    pub(crate) fn new(
+        start: usize,
+        end: usize,
+        kind: PhiType,
+        rule: &'static str,
+        priority: u8,
+    ) -> Self {
+        Candidate {
+            span: Span {
+                start,
+                end,
+                kind,
+                rule,
+            },
+            priority,
+        }
+    }
+}
+
+/// The detection engine. Build once (`Detector::global()`), share everywhere; `detect` is `&self`.
+#[derive(Debug)]
+pub struct Detector {
+    patterns: patterns::Patterns,
+    lexicon: &'static Lexicon,
+}
+
+impl Detector {
+    /// Builds a detector over the vendored lexicons.
+    pub fn new() -> Detector {
+        Detector {
+            patterns: patterns::Patterns::new(),
+            lexicon: Lexicon::global(),
+        }
+    }
+
+    /// The process-wide detector, built on first use.
+    pub fn global() -> &'static Detector {
+        static DETECTOR: OnceLock<Detector> = OnceLock::new();
+        DETECTOR.get_or_init(Detector::new)
+    }
+
+    /// Finds every identifier in `text`. Spans are sorted, non-overlapping and on char boundaries.
+    pub fn detect(&self, text: &str) -> Vec<Span> {
+        let mut cands = Vec::new();
+        self.patterns.find(text, &mut cands);
+        tokens::find(text, self.lexicon, &cands.clone(), &mut cands);
+        merge(cands)
+    }
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector::new()
+    }
+}
+
+/// Unions overlapping candidates; the highest priority (then the longest) names the result.
+fn merge(mut cands: Vec<Candidate>) -> Vec<Span> {
+    cands.retain(|c| c.span.start < c.span.end);
+    cands.sort_by_key(|c| (c.span.start, std::cmp::Reverse(c.span.end)));
+    let mut out: Vec<(Span, u8, usize)> = Vec::with_capacity(cands.len());
+    for c in cands {
+        if let Some((last, prio, len)) = out.last_mut()
+            && c.span.start < last.end
+        {
+            let clen = c.span.end - c.span.start;
+            if (c.priority, clen) > (*prio, *len) {
+                last.kind = c.span.kind;
+                last.rule = c.span.rule;
+                *prio = c.priority;
+                *len = clen;
+            }
+            last.end = last.end.max(c.span.end);
+            continue;
+        }
+        out.push((c.span, c.priority, c.span.end - c.span.start));
+    }
+    out.into_iter().map(|(s, _, _)| s).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,893 @@
+//! Regular-expression rules for formatted identifiers: contact details, numbers with check digits,
+//! record numbers named by a keyword, codes by shape, dates, ages over 89, street addresses.
+
+use regex::{Captures, Regex};
+
+use super::checks;
+use super::{Candidate, PhiType};
+
+/// Priorities for the merge: formatted or keyed identifiers beat dates, dates beat shapes, shapes beat
+/// dictionary names.
+pub(crate) const P_EXACT: u8 = 5;
+pub(crate) const P_DATE: u8 = 4;
+pub(crate) const P_SHAPE: u8 = 3;
+pub(crate) const P_PLACE: u8 = 2;
+pub(crate) const P_NAME: u8 = 1;
+
+const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+
+/// The compiled rules.
+#[derive(Debug)]
+pub(crate) struct Patterns {
+    email: Regex,
+    url: Regex,
+    domain: Regex,
+    ipv4: Regex,
+    ipv6: Regex,
+    mac: Regex,
+    phone: Regex,
+    phone_intl: Regex,
+    ssn: Regex,
+    card: Regex,
+    iban: Regex,
+    vin: Regex,
+    dea: Regex,
+    keyed: Regex,
+    shape_alpha_num: Regex,
+    shape_num_alpha: Regex,
+    dashed_digits: Regex,
+    hash_digits: Regex,
+    long_digits: Regex,
+    date_month_day: Regex,
+    date_day_month: Regex,
+    date_month_year: Regex,
+    date_numeric: Regex,
+    date_iso: Regex,
+    date_short: Regex,
+    date_weekday: Regex,
+    date_ordinal: Regex,
+    date_holiday: Regex,
+    date_month_alone: Regex,
+    age_unit: Regex,
+    age_keyword: Regex,
+    address: Regex,
+    po_box: Regex,
+    zip_state: Regex,
+    zip_keyword: Regex,
+    county: Regex,
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("built-in PHI pattern does not compile: {e}"))
+}
+
+/// Byte at `i`, or 0 outside the text.
+fn byte(text: &str, i: usize) -> u8 {
+    text.as_bytes().get(i).copied().unwrap_or(0)
+}
+
+fn byte_before(text: &str, start: usize) -> u8 {
+    if start == 0 { 0 } else { byte(text, start - 1) }
+}
+
+/// Lower-cased ASCII window of up to `n` bytes before `start`, cut on a char boundary.
+fn before(text: &str, start: usize, n: usize) -> String {
+    let mut from = start.saturating_sub(n);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    text[from..start].to_ascii_lowercase()
+}
+
+fn after(text: &str, end: usize, n: usize) -> String {
+    let mut to = (end + n).min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    text[end..to].to_ascii_lowercase()
+}
+
+fn digits(s: &str) -> usize {
+    s.bytes().filter(u8::is_ascii_digit).count()
+}
+
+/// Units that make `500MG` or `24H` a quantity rather than a code.
+fn is_unit(s: &str) -> bool {
+    const UNITS: &[&str] = &[
+        "mg", "mcg", "ug", "g", "kg", "ml", "cc", "l", "dl", "u", "iu", "units", "meq", "mmol",
+        "mmhg", "h", "hr", "hrs", "min", "mins", "sec", "d", "x", "am", "pm", "bpm", "lb", "lbs",
+        "oz", "cm", "mm", "m", "km", "ft", "in", "k", "s", "th", "st", "nd", "rd", "yo", "y", "yr",
+        "yrs", "wk", "wks", "mo", "mos", "f", "c", "hz", "khz", "mhz", "kcal", "cal", "gm", "gr",
+        "mgs", "mls", "ms", "pct", "ng", "pg", "mu", "mci", "gy", "cgy", "rpm",
+    ];
+    UNITS.iter().any(|u| s.eq_ignore_ascii_case(u))
+}
+
+fn month_number(m: &str) -> u32 {
+    let l = m.get(..3).unwrap_or(m).to_ascii_lowercase();
+    match l.as_str() {
+        "jan" => 1,
+        "feb" => 2,
+        "mar" => 3,
+        "apr" => 4,
+        "may" => 5,
+        "jun" => 6,
+        "jul" => 7,
+        "aug" => 8,
+        "sep" => 9,
+        "oct" => 10,
+        "nov" => 11,
+        "dec" => 12,
+        _ => 0,
+    }
+}
+
+/// Keyword -> the identifier type it names, and whether it is specific enough to need no separator.
+fn keyword_type(k: &str) -> (PhiType, bool) {
+    let k = k.to_ascii_lowercase();
+    let strong = k.contains("number")
+        || k.contains(" no")
+        || k.ends_with(" id")
+        || k.ends_with('#')
+        || matches!(
+            k.as_str(),
+            "mrn"
+                | "npi"
+                | "dea"
+                | "vin"
+                | "ssn"
+                | "iban"
+                | "imei"
+                | "udi"
+                | "hicn"
+                | "mbi"
+                | "s/n"
+                | "acct"
+                | "medicare"
+                | "medicaid"
+                | "ss#"
+                | "social security"
+        );
+    let t = if k.contains("social security") || k == "ssn" || k == "ss#" {
+        PhiType::Ssn
+    } else if k.contains("record")
+        || k == "mrn"
+        || k.starts_with("chart")
+        || k.starts_with("hospital")
+        || k.starts_with("unit")
+        || k == "med rec"
+    {
+        PhiType::Mrn
+    } else if k.contains("insur")
+        || k.contains("policy")
+        || k.contains("member")
+        || k.contains("subscriber")
+        || k.contains("plan")
+        || k.contains("medicare")
+        || k.contains("medicaid")
+        || k.contains("beneficiary")
+        || k.contains("group")
+        || k == "hicn"
+        || k == "mbi"
+    {
+        PhiType::HealthPlanId
+    } else if k.contains("account")
+        || k.contains("acct")
+        || k.contains("card")
+        || k.contains("billing")
+        || k.contains("iban")
+        || k.contains("routing")
+    {
+        PhiType::Account
+    } else if k.contains("vin") || k.contains("vehicle") || k.contains("plate") {
+        PhiType::VehicleId
+    } else if k.contains("licen")
+        || k == "lic"
+        || k.starts_with("dea")
+        || k == "npi"
+        || k.contains("certif")
+        || k == "cert"
+        || k == "dl"
+    {
+        PhiType::License
+    } else if k.contains("serial")
+        || k == "s/n"
+        || k.contains("device")
+        || k == "udi"
+        || k == "imei"
+        || k.contains("implant")
+        || k.contains("model")
+    {
+        PhiType::DeviceId
+    } else if k.contains("finger")
+        || k.contains("retina")
+        || k.contains("iris")
+        || k.contains("voice")
+        || k.contains("biometric")
+        || k.contains("palm")
+    {
+        PhiType::Biometric
+    } else {
+        PhiType::OtherId
+    };
+    (t, strong)
+}
+
+impl Patterns {
+    pub(crate) fn new() -> Patterns {
+        let b = r"(?-u:\b)";
+        Patterns {
+            email: re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+            url: re(r"(?i)(?:https?://|ftp://|www\.)[^\s<>\x22'\[\]{}|]+"),
+            domain: re(&format!(
+                r"(?i){b}(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:com|org|net|edu|gov|mil|info|biz|io|co|us|uk|ca|de|fr|es|it|nl|au|jp|cn|ru|br|mx|ch|se|no|dk|fi|pl|be|at|ie|nz|za|health|care|clinic|app|ai|me|tv|ly|gl){b}(?:/[^\s<>\x22']*)?"
+            )),
+            ipv4: re(&format!(r"{b}(?:\d{{1,3}}\.){{3}}\d{{1,3}}{b}")),
+            ipv6: re(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:%[0-9a-z]+)?"),
+            mac: re(&format!(
+                r"(?i){b}(?:[0-9a-f]{{2}}[:-]){{5}}[0-9a-f]{{2}}{b}"
+            )),
+            phone: re(
+                r"(?i)(?:\+?1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s*(?:x|ext\.?|extension)\s*\d{1,6})?",
+            ),
+            phone_intl: re(
+                r"(?:\+|00)\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(0\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3}|0\d{2,4}[ .-]\d{3,4}[ .-]\d{3,4}",
+            ),
+            ssn: re(&format!(r"{b}(\d{{3}})([- ])(\d{{2}})[- ](\d{{4}}){b}")),
+            card: re(&format!(
+                r"{b}(?:\d{{4}}[ -]?\d{{6}}[ -]?\d{{5}}|\d{{4}}(?:[ -]?\d{{4}}){{2}}[ -]?\d{{1,7}}){b}"
+            )),
+            iban: re(&format!(
+                r"{b}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,4}})?{b}"
+            )),
+            vin: re(&format!(r"{b}[A-HJ-NPR-Z0-9]{{17}}{b}")),
+            dea: re(&format!(r"{b}[A-Z]{{2}}\d{{7}}{b}")),
+            keyed: re(&format!(
+                r"(?i){b}(social security(?: number| no\.?| #)?|ssn|ss#|medical record(?: number| no\.?| #)?|med rec|mrn|record(?: number| no\.?| #)?|chart(?: number| no\.?| #)?|hospital(?: number| id)|unit(?: number| no\.?)|patient(?: number| id| #)|pt(?: id| #)|insurance(?: id| number| no\.?| plan| policy| member id)?|policy(?: number| no\.?| #| id)?|member(?: id| number| #)?|subscriber(?: id| number)?|plan(?: id| number| #)|health plan(?: id| number)?|medicare(?: number| id| #)?|medicaid(?: number| id| #)?|beneficiary(?: number| id)?|group(?: number| no\.?| #)|hicn|mbi|account(?: number| no\.?| #)?|acct\.?(?: number| no\.?| #)?|billing(?: number| id)|card(?: number| no\.?| #)|iban|routing number|licen[cs]e(?: number| no\.?| #| plate)?|lic\.?(?: #| no\.?)?|dea(?: number| no\.?| #)?|npi|certificate(?: number| no\.?| #)?|driver'?s licen[cs]e|dl(?: #| no\.?)|vin|vehicle(?: id| identification number)|plate(?: number| #)|serial(?: number| no\.?| #)?|s/n|device(?: id| serial| number)|udi|imei|implant(?: id| serial)|model(?: number| no\.?)|fingerprint(?: id)?|retina(?:l)? scan(?: id)?|iris scan(?: id)?|voice ?print(?: id)?|biometric(?: id)?|palm ?print(?: id)?|(?:subject|participant|study|trial|site|case|claim|reference|confirmation|employee|visit|encounter|accession|specimen|sample|order|requisition)(?: id| number| no\.?| #)|claim|id|identifier){b}([ \t]*(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]*)?[:#=][ \t]*|[ \t]+(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]+)*#?)(#?[A-Z0-9]+(?:[-.][A-Z0-9]+)*)"
+            )),
+            shape_alpha_num: re(&format!(
+                r"{b}#?[A-Z]{{1,6}}-?\d{{3,}}[A-Z0-9]*(?:-[A-Z0-9]+)*{b}"
+            )),
+            shape_num_alpha: re(&format!(
+                r"{b}#?\d{{4,}}-?([A-Z]{{1,5}})\d*(?:-[A-Z0-9]+)*{b}"
+            )),
+            dashed_digits: re(&format!(r"{b}#?\d{{2,}}(?:-\d{{2,}}){{1,4}}{b}")),
+            hash_digits: re(r"#\s?\d{4,}"),
+            long_digits: re(&format!(r"{b}\d{{7,}}{b}")),
+            date_month_day: re(&format!(
+                r"{b}{MON}\.?[ \t]+(\d{{1,2}})(?:st|nd|rd|th)?{b}(?:,?[ \t]+(?:\d{{4}}|'\d{{2}}){b})?(?:,?[ \t]+(?:at[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]?[AaPp]\.?[Mm]\.?)?)?"
+            )),
+            date_day_month: re(&format!(
+                r"{b}(\d{{1,2}})(?:st|nd|rd|th)?(?:[ \t]+of)?[ \t-]+{MON}{b}\.?(?:,?[ \t-]+(?:\d{{4}}|'?\d{{2}}){b})?"
+            )),
+            date_month_year: re(&format!(
+                r"{b}{MON}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d{{2}}){b}"
+            )),
+            date_numeric: re(&format!(
+                r"{b}(\d{{1,2}})([/.-])(\d{{1,2}})([/.-])(\d{{4}}|\d{{2}}){b}(?:[ T]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:[ \t]?[AaPp][Mm])?)?"
+            )),
+            date_iso: re(&format!(
+                r"{b}(\d{{4}})([-/.])(\d{{1,2}})[-/.](\d{{1,2}}){b}(?:[T ]\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:Z|[+-]\d{{2}}:?\d{{2}})?)?"
+            )),
+            date_short: re(&format!(r"{b}(\d{{1,2}})/(\d{{1,2}}){b}")),
+            date_weekday: re(&format!(
+                r"{b}(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|MONDAY|TUESDAY|WEDNESDAY|THURSDAY|FRIDAY|SATURDAY|SUNDAY|Tues|Thurs|Weds){b}|{b}(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}"
+            )),
+            date_ordinal: re(&format!(
+                r"(?i){b}(?:on|by|until|till|since|before|after|from|through|thru|of|the)[ \t]+(?:the[ \t]+)?(\d{{1,2}}(?:st|nd|rd|th)){b}"
+            )),
+            date_holiday: re(&format!(
+                r"{b}(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|Easter(?: Sunday)?|Halloween|New Year'?s(?: Eve| Day)?|Independence Day|Memorial Day|Labor Day|Veterans Day|Valentine'?s Day|Mother'?s Day|Father'?s Day|Juneteenth){b}"
+            )),
+            date_month_alone: re(&format!(
+                r"{b}(?:January|February|April|June|July|August|September|October|November|December|Sept){b}|(?i:{b}(?:in|since|during|until|till|by|early|late|mid|of|last|next|this|before|after)[ \t-]+)(March|May){b}"
+            )),
+            age_unit: re(&format!(
+                r"(?i){b}(9\d|1[0-2]\d)[ \t]*-?[ \t]*(?:years?|yrs?|y\.?o\.?|y/o|yo)(?:[ -]old)?{b}\.?"
+            )),
+            age_keyword: re(&format!(
+                r"(?i){b}(?:age[ds]?|aged)[ \t]*:?[ \t]*(9\d|1[0-2]\d){b}"
+            )),
+            address: re(&format!(
+                r"{b}\d{{1,6}}[A-Za-z]?(?:-\d+)?[ \t]+(?:[NSEW]\.?[ \t]+|(?:North|South|East|West)[ \t]+)?(?:[A-Z0-9][A-Za-z0-9'.-]*[ \t]+){{0,4}}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Trail|Trl|Route|Rte|Pike|Plaza|Alley|Loop|Crossing|Row|Path|Walk|Hill|Heights|Expressway|Expy|Freeway|Fwy|Turnpike|Ridge|Landing|Gardens|Park|Commons|Cove|Crescent|Close|Mews|Bend|Estates|Junction){b}\.?(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW){b})?(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Fl|Floor|Bldg|#)\.?[ \t]*#?[A-Za-z0-9-]+)?(?:,[ \t]*[A-Z][a-zA-Z]+(?:[ \t][A-Z][a-zA-Z]+){{0,2}})?(?:,?[ \t]*[A-Z]{{2}}{b})?(?:[ \t]*\d{{5}}(?:-\d{{4}})?)?"
+            )),
+            po_box: re(&format!(r"(?i){b}P\.?[ \t]?O\.?[ \t]*Box[ \t]+\d+")),
+            zip_state: re(&format!(
+                r"{b}(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY]|PR|GU|VI),?[ \t]+(\d{{5}}(?:-\d{{4}})?){b}"
+            )),
+            zip_keyword: re(&format!(
+                r"(?i){b}zip(?:[ \t]*code)?[ \t]*:?[ \t]*(\d{{5}}(?:-\d{{4}})?){b}"
+            )),
+            county: re(&format!(
+                r"{b}(?:[A-Z][a-z]+[ \t]){{1,3}}(?:County|Parish|Borough){b}"
+            )),
+        }
+    }
+
+    /// Appends a candidate for every match in `text`.
+    pub(crate) fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        let has = |c: u8| text.as_bytes().contains(&c);
+        let any_digit = text.bytes().any(|b| b.is_ascii_digit());
+        if has(b'@') {
+            for m in self.email.find_iter(text) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Email,
+                    "email",
+                    P_EXACT,
+                ));
+            }
+        }
+        if has(b'.') || has(b':') {
+            self.urls(text, out);
+        }
+        if any_digit {
+            self.numbers(text, out);
+            self.dates(text, out);
+            self.ages(text, out);
+            self.addresses(text, out);
+        }
+        self.date_words(text, out);
+        for m in self.county.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::Location,
+                "location.county",
+                P_PLACE,
+            ));
+        }
+    }
+
+    fn urls(&self, text: &str, out: &mut Vec<Candidate>) {
+        for m in self.url.find_iter(text) {
+            let end = m.start()
+                + m.as_str()
+                    .trim_end_matches(['.', ',', ';', ':', '!', '?', ')'])
+                    .len();
+            out.push(Candidate::new(m.start(), end, PhiType::Url, "url", P_EXACT));
+        }
+        for m in self.domain.find_iter(text) {
+            let prev = byte_before(text, m.start());
+            if prev == b'@' || prev == b'.' || prev == b'/' || byte(text, m.end()) == b'@' {
+                continue;
+            }
+            let s = m
+                .as_str()
+                .trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+            // A domain needs a label of two or more letters before the TLD ("e.g.", "i.e." are not domains).
+            let label = s.split('.').next().unwrap_or("");
+            if label.len() < 2 || label.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            out.push(Candidate::new(
+                m.start(),
+                m.start() + s.len(),
+                PhiType::Url,
+                "url.domain",
+                P_EXACT,
+            ));
+        }
+        if has_colons(text) {
+            for m in self.ipv6.find_iter(text) {
+                let s = m.as_str();
+                let addr = s.split('%').next().unwrap_or(s);
+                if s.matches(':').count() >= 2
+                    && addr.parse::<std::net::Ipv6Addr>().is_ok()
+                    && addr.bytes().any(|b| b.is_ascii_hexdigit())
+                {
+                    out.push(Candidate::new(
+                        m.start(),
+                        m.end(),
+                        PhiType::Ip,
+                        "ip.v6",
+                        P_EXACT,
+                    ));
+                }
+            }
+            for m in self.mac.find_iter(text) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::DeviceId,
+                    "device.mac",
+                    P_EXACT,
+                ));
+            }
+        }
+    }
+
+    fn numbers(&self, text: &str, out: &mut Vec<Candidate>) {
+        for m in self.ipv4.find_iter(text) {
+            let ok = m
+                .as_str()
+                .split('.')
+                .all(|o| o.parse::<u16>().is_ok_and(|v| v <= 255));
+            if ok
+                && byte_before(text, m.start()) != b'.'
+                && !(byte(text, m.end()) == b'.' && byte(text, m.end() + 1).is_ascii_digit())
+            {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Ip,
+                    "ip.v4",
+                    P_EXACT,
+                ));
+            }
+        }
+        for m in self.phone.find_iter(text) {
+            let prev = byte_before(text, m.start());
+            if prev.is_ascii_digit()
+                || prev == b'-'
+                || prev == b'/'
+                || prev == b'.'
+                || byte(text, m.end()).is_ascii_digit()
+            {
+                continue;
+            }
+            let ctx = before(text, m.start(), 24);
+            let (kind, rule) = if ctx.contains("fax") {
+                (PhiType::Fax, "fax.nanp")
+            } else {
+                (PhiType::Phone, "phone.nanp")
+            };
+            out.push(Candidate::new(m.start(), m.end(), kind, rule, P_EXACT));
+        }
+        for m in self.phone_intl.find_iter(text) {
+            let n = digits(m.as_str());
+            let prev = byte_before(text, m.start());
+            if !(8..=15).contains(&n)
+                || prev.is_ascii_digit()
+                || byte(text, m.end()).is_ascii_digit()
+            {
+                continue;
+            }
+            let ctx = before(text, m.start(), 24);
+            let kind = if ctx.contains("fax") {
+                PhiType::Fax
+            } else {
+                PhiType::Phone
+            };
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                kind,
+                "phone.intl",
+                P_SHAPE,
+            ));
+        }
+        for c in self.ssn.captures_iter(text) {
+            let m = c.get(0).expect("match");
+            if byte_before(text, m.start()) == b'-' || byte(text, m.end()) == b'-' {
+                continue;
+            }
+            let n = |i| {
+                c.get(i)
+                    .map_or(0, |g| g.as_str().parse::<u32>().unwrap_or(0))
+            };
+            if checks::ssn_valid(n(1), n(3), n(4)) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Ssn,
+                    "ssn.format",
+                    P_EXACT,
+                ));
+            } else {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::OtherId,
+                    "id.ssn_shape",
+                    P_SHAPE,
+                ));
+            }
+        }
+        for m in self.card.find_iter(text) {
+            if checks::luhn(m.as_str()) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Account,
+                    "account.card_luhn",
+                    P_EXACT,
+                ));
+            }
+        }
+        for m in self.iban.find_iter(text) {
+            if checks::iban_valid(m.as_str()) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Account,
+                    "account.iban",
+                    P_EXACT,
+                ));
+            }
+        }
+        for m in self.vin.find_iter(text) {
+            let s = m.as_str();
+            if s.bytes().any(|b| b.is_ascii_alphabetic())
+                && s.bytes().any(|b| b.is_ascii_digit())
+                && checks::vin_valid(s)
+            {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::VehicleId,
+                    "vehicle.vin",
+                    P_EXACT,
+                ));
+            }
+        }
+        for m in self.dea.find_iter(text) {
+            if checks::dea_valid(m.as_str()) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::License,
+                    "license.dea",
+                    P_EXACT,
+                ));
+            }
+        }
+        for c in self.keyed.captures_iter(text) {
+            self.keyed_match(text, &c, out);
+        }
+        for m in self.shape_alpha_num.find_iter(text) {
+            if digits(m.as_str()) >= 4 {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::OtherId,
+                    "id.shape",
+                    P_SHAPE,
+                ));
+            }
+        }
+        for c in self.shape_num_alpha.captures_iter(text) {
+            let m = c.get(0).expect("match");
+            if !c.get(1).is_some_and(|u| is_unit(u.as_str())) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::OtherId,
+                    "id.shape",
+                    P_SHAPE,
+                ));
+            }
+        }
+        for m in self.dashed_digits.find_iter(text) {
+            let s = m.as_str();
+            let year_range = s.len() == 9
+                && s.as_bytes()[4] == b'-'
+                && (s.starts_with("19") || s.starts_with("20"));
+            if digits(s) >= 7 && !year_range && byte(text, m.end()) != b'.' {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::OtherId,
+                    "id.dashed",
+                    P_SHAPE,
+                ));
+            }
+        }
+        for m in self.hash_digits.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::OtherId,
+                "id.hash",
+                P_SHAPE,
+            ));
+        }
+        for m in self.long_digits.find_iter(text) {
+            let prev = byte_before(text, m.start());
+            let next_is_decimal =
+                byte(text, m.end()) == b'.' && byte(text, m.end() + 1).is_ascii_digit();
+            if prev != b'.' && prev != b',' && !next_is_decimal {
+                let ctx = before(text, m.start(), 24);
+                let (kind, rule) = if m.len() == 10
+                    && ["phone", "tel", "call", "cell", "mobile", "pager", "contact"]
+                        .iter()
+                        .any(|w| ctx.contains(w))
+                {
+                    (PhiType::Phone, "phone.context")
+                } else if m.len() == 10 && ctx.contains("fax") {
+                    (PhiType::Fax, "fax.context")
+                } else {
+                    (PhiType::OtherId, "id.digits")
+                };
+                out.push(Candidate::new(m.start(), m.end(), kind, rule, P_SHAPE));
+            }
+        }
+    }
+
+    fn keyed_match(&self, text: &str, c: &Captures<'_>, out: &mut Vec<Candidate>) {
+        let (Some(kw), Some(sep), Some(code)) = (c.get(1), c.get(2), c.get(3)) else {
+            return;
+        };
+        let (kind, strong) = keyword_type(kw.as_str());
+        let s = code.as_str();
+        let n = digits(s);
+        let separated = sep.as_str().contains([':', '#', '=']) || sep.as_str().trim().len() > 1;
+        // Quantities ("plan 100mg") and short numbers are not identifiers.
+        let body = s.trim_start_matches('#');
+        let split = body
+            .find(|ch: char| !ch.is_ascii_digit())
+            .unwrap_or(body.len());
+        if n < 3 || (split > 0 && is_unit(&body[split..])) {
+            return;
+        }
+        if !(strong || separated || n >= 5) {
+            return;
+        }
+        let rule = match kind {
+            PhiType::Ssn => "ssn.keyword",
+            PhiType::Mrn => "mrn.keyword",
+            PhiType::HealthPlanId => "health_plan.keyword",
+            PhiType::Account => "account.keyword",
+            PhiType::License => "license.keyword",
+            PhiType::VehicleId => "vehicle.keyword",
+            PhiType::DeviceId => "device.keyword",
+            PhiType::Biometric => "biometric.keyword",
+            _ => "id.keyword",
+        };
+        let _ = text;
+        out.push(Candidate::new(
+            code.start(),
+            code.end(),
+            kind,
+            rule,
+            P_EXACT,
+        ));
+    }
+
+    fn dates(&self, text: &str, out: &mut Vec<Candidate>) {
+        let push = |out: &mut Vec<Candidate>, s: usize, e: usize, rule| {
+            out.push(Candidate::new(s, e, PhiType::Date, rule, P_DATE))
+        };
+        for c in self.date_month_day.captures_iter(text) {
+            let m = c.get(0).expect("match");
+            let day: u32 = c[1].parse().unwrap_or(0);
+            let month = month_number(m.as_str());
+            if checks::date_valid(month, day, None) && !is_may_verb(m.as_str()) {
+                push(out, m.start(), m.end(), "date.month_day");
+            }
+        }
+        for c in self.date_day_month.captures_iter(text) {
+            let m = c.get(0).expect("match");
+            let day: u32 = c[1].parse().unwrap_or(0);
+            let mon = m
+                .as_str()
+                .trim_start_matches(|ch: char| !ch.is_ascii_alphabetic());
+            let mon = mon
+                .strip_prefix("st")
+                .or(mon.strip_prefix("nd"))
+                .or(mon.strip_prefix("rd"))
+                .or(mon.strip_prefix("th"))
+                .unwrap_or(mon);
+            let mon = mon
+                .trim_start()
+                .strip_prefix("of")
+                .unwrap_or(mon)
+                .trim_start_matches([' ', '\t', '-']);
+            if checks::date_valid(month_number(mon), day, None) && !mon.starts_with("may ") {
+                push(out, m.start(), m.end(), "date.day_month");
+            }
+        }
+        for m in self.date_month_year.find_iter(text) {
+            if !m.as_str().starts_with("may") {
+                push(out, m.start(), m.end(), "date.month_year");
+            }
+        }
+        for c in self.date_numeric.captures_iter(text) {
+            let m = c.get(0).expect("match");
+            if c[2] != c[4] || (&c[2] == "." && c[5].len() != 4) {
+                continue;
+            }
+            let (a, b): (u32, u32) = (c[1].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
+            let year: i32 = c[5].parse().unwrap_or(0);
+            let year = if c[5].len() == 2 { 2000 + year } else { year };
+            if checks::date_valid(a, b, Some(year)) || checks::date_valid(b, a, Some(year)) {
+                push(out, m.start(), m.end(), "date.numeric");
+            }
+        }
+        for c in self.date_iso.captures_iter(text) {
+            let m = c.get(0).expect("match");
+            let y: i32 = c[1].parse().unwrap_or(0);
+            if (1800..=2199).contains(&y)
+                && checks::date_valid(
+                    c[3].parse().unwrap_or(0),
+                    c[4].parse().unwrap_or(0),
+                    Some(y),
+                )
+            {
+                push(out, m.start(), m.end(), "date.iso");
+            }
+        }
+        for c in self.date_short.captures_iter(text) {
+            let m = c.get(0).expect("match");
+            if self.short_date_ok(text, m.start(), m.end(), &c) {
+                push(out, m.start(), m.end(), "date.month_day_numeric");
+            }
+        }
+        for c in self.date_ordinal.captures_iter(text) {
+            let g = c.get(1).expect("group");
+            let d: u32 = g
+                .as_str()
+                .trim_end_matches(char::is_alphabetic)
+                .parse()
+                .unwrap_or(0);
+            let kw = c.get(0).expect("match").as_str().to_ascii_lowercase();
+            // "of the 4th" and "the 4th" alone are weak: keep only "on/by/since ... the 4th".
+            if (1..=31).contains(&d) && !kw.starts_with("of") && !kw.starts_with("the") {
+                push(out, g.start(), g.end(), "date.ordinal");
+            }
+        }
+    }
+
+    /// `3/4` is a date unless it reads as a score, a ratio or a count ("pain 5/10", "2/2 bottles").
+    fn short_date_ok(&self, text: &str, start: usize, end: usize, c: &Captures<'_>) -> bool {
+        let prev = byte_before(text, start);
+        let next = byte(text, end);
+        if prev == b'/'
+            || prev == b'.'
+            || next == b'/'
+            || (next == b'.' && byte(text, end + 1).is_ascii_digit())
+        {
+            return false;
+        }
+        let (a, b): (u32, u32) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
+        if !checks::date_valid(a, b, None) {
+            return false;
+        }
+        let pre = before(text, start, 20);
+        let post = after(text, end, 16);
+        let cue_before = [
+            "on ",
+            "since ",
+            "from ",
+            "dated ",
+            "date ",
+            "dob",
+            "until ",
+            "by ",
+            "of ",
+            "thru ",
+            "through ",
+            "to ",
+            "admitted ",
+            "discharged ",
+            "seen ",
+            "mon ",
+            "tue",
+            "wed",
+            "thu",
+            "fri",
+            "sat ",
+            "sun ",
+            "d.o.b",
+            "birth",
+        ]
+        .iter()
+        .any(|w| pre.trim_end_matches([':', ' ']).ends_with(w.trim_end()) || pre.ends_with(w));
+        if cue_before {
+            return true;
+        }
+        let score_words = [
+            "pain", "scale", "rated", "rating", "score", "strength", "ratio", "cultures",
+            "bottles", "bp", "b/p", "x", "of",
+        ];
+        if score_words.iter().any(|w| pre.trim_end().ends_with(w)) || b == 10 && a <= 10 {
+            return false;
+        }
+        let post_trim = post.trim_start();
+        let count_words = [
+            "bottle", "set", "culture", "positive", "negative", "strength", "tab", "unit", "dose",
+            "pill", "time", "of ", "pain", "scale", "ns", "nss", "wk", "week", "month", "day",
+            "hour", "hr", "inch", "in ", "cm", "mm", "ml", "mg", "cup", "liter", "l ", "point",
+            "pt", "%",
+        ];
+        !count_words.iter().any(|w| post_trim.starts_with(w))
+    }
+
+    fn date_words(&self, text: &str, out: &mut Vec<Candidate>) {
+        for m in self.date_weekday.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::Date,
+                "date.weekday",
+                P_DATE,
+            ));
+        }
+        for m in self.date_holiday.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::Date,
+                "date.holiday",
+                P_DATE,
+            ));
+        }
+        for c in self.date_month_alone.captures_iter(text) {
+            let g = c.get(1).or_else(|| c.get(0)).expect("match");
+            out.push(Candidate::new(
+                g.start(),
+                g.end(),
+                PhiType::Date,
+                "date.month",
+                P_DATE,
+            ));
+        }
+    }
+
+    fn ages(&self, text: &str, out: &mut Vec<Candidate>) {
+        for m in self.age_unit.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::Age,
+                "age.over_89",
+                P_DATE,
+            ));
+        }
+        for c in self.age_keyword.captures_iter(text) {
+            let g = c.get(1).expect("group");
+            out.push(Candidate::new(
+                g.start(),
+                g.end(),
+                PhiType::Age,
+                "age.over_89",
+                P_DATE,
+            ));
+        }
+    }
+
+    fn addresses(&self, text: &str, out: &mut Vec<Candidate>) {
+        for m in self.address.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::Location,
+                "location.street_address",
+                P_SHAPE,
+            ));
+        }
+        for m in self.po_box.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::Location,
+                "location.po_box",
+                P_SHAPE,
+            ));
+        }
+        for c in self
+            .zip_state
+            .captures_iter(text)
+            .chain(self.zip_keyword.captures_iter(text))
+        {
+            let g = c.get(1).expect("group");
+            out.push(Candidate::new(
+                g.start(),
+                g.end(),
+                PhiType::Location,
+                "location.zip",
+                P_SHAPE,
+            ));
+        }
+    }
+}
+
+fn has_colons(text: &str) -> bool {
+    text.bytes().filter(|b| *b == b':').nth(1).is_some()
+}
+
+/// "may 5 times" is a verb and a count; a capitalised "May 5" is a date.
+fn is_may_verb(s: &str) -> bool {
+    s.starts_with("may ") || s.starts_with("mar ")
+}
