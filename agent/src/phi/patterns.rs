@@ -243,15 +243,15 @@ impl Patterns {
             vin: re(&format!(r"{b}[A-HJ-NPR-Z0-9]{{17}}{b}")),
             dea: re(&format!(r"{b}[A-Z]{{2}}\d{{7}}{b}")),
             keyed: re(&format!(
-                r"(?i){b}(social security(?: number| no\.?| #)?|ssn|ss#|medical record(?: number| no\.?| #)?|med rec|mrn|record(?: number| no\.?| #)?|chart(?: number| no\.?| #)?|hospital(?: number| id)|unit(?: number| no\.?)|patient(?: number| id| #)|pt(?: id| #)|insurance(?: id| number| no\.?| plan| policy| member id)?|policy(?: number| no\.?| #| id)?|member(?: id| number| #)?|subscriber(?: id| number)?|plan(?: id| number| #)|health plan(?: id| number)?|medicare(?: number| id| #)?|medicaid(?: number| id| #)?|beneficiary(?: number| id)?|group(?: number| no\.?| #)|hicn|mbi|account(?: number| no\.?| #)?|acct\.?(?: number| no\.?| #)?|billing(?: number| id)|card(?: number| no\.?| #)|iban|routing number|licen[cs]e(?: number| no\.?| #| plate)?|lic\.?(?: #| no\.?)?|dea(?: number| no\.?| #)?|npi|certificate(?: number| no\.?| #)?|driver'?s licen[cs]e|dl(?: #| no\.?)|vin|vehicle(?: id| identification number)|plate(?: number| #)|serial(?: number| no\.?| #)?|s/n|device(?: id| serial| number)|udi|imei|implant(?: id| serial)|model(?: number| no\.?)|fingerprint(?: id)?|retina(?:l)? scan(?: id)?|iris scan(?: id)?|voice ?print(?: id)?|biometric(?: id)?|palm ?print(?: id)?|(?:subject|participant|study|trial|site|case|claim|reference|confirmation|employee|visit|encounter|accession|specimen|sample|order|requisition)(?: id| number| no\.?| #)|claim|id|identifier){b}([ \t]*(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]*)?[:#=][ \t]*|[ \t]+(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]+)*#?)(#?[A-Z0-9]+(?:[-.][A-Z0-9]+)*)"
+                r"(?i){b}(social security(?: number| no\.?| #)?|ssn|ss#|medical record(?: number| no\.?| #)?|med rec|mrn|record(?: number| no\.?| #)?|chart(?: number| no\.?| #)?|hospital(?: number| id)|unit(?: number| no\.?)|patient(?: number| id| #)|pt(?: id| #)|insurance(?: id| number| no\.?| plan| policy| member id)?|policy(?: number| no\.?| #| id)?|member(?: id| number| #)?|subscriber(?: id| number)?|plan(?: id| number| #)|health plan(?: id| number)?|medicare(?: number| id| #)?|medicaid(?: number| id| #)?|beneficiary(?: number| id)?|group(?: number| no\.?| #)|hicn|mbi|account(?: number| no\.?| #)?|acct\.?(?: number| no\.?| #)?|billing(?: number| id)|card(?: number| no\.?| #)|iban|routing number|licen[cs]e(?: number| no\.?| #| plate)?|lic\.?(?: #| no\.?)?|dea(?: number| no\.?| #)?|npi|certificate(?: number| no\.?| #)?|driver'?s licen[cs]e|dl(?: #| no\.?)|vin|vehicle(?: id| identification number)|plate(?: number| #)|serial(?: number| no\.?| #)?|s/n|device(?: id| serial| number)|udi|imei|implant(?: id| serial)|model(?: number| no\.?)|fingerprint(?: id)?|retina(?:l)? scan(?: id)?|iris scan(?: id)?|voice ?print(?: id)?|biometric(?: id)?|palm ?print(?: id)?|(?:subject|participant|study|trial|site|case|claim|reference|confirmation|employee|visit|encounter|accession|specimen|sample|order|requisition)(?: id| number| no\.?| #)|claim|id|identifier){b}([ \t]*(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]*)?[:#=][ \t]*|[ \t]+(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]+)*)(#?[A-Z0-9]+(?:[-.][A-Z0-9]+)*)"
             )),
             shape_alpha_num: re(&format!(
-                r"{b}#?[A-Z]{{1,6}}-?\d{{3,}}[A-Z0-9]*(?:-[A-Z0-9]+)*{b}"
+                r"(?:#|{b})[A-Z]{{1,6}}-?\d{{3,}}[A-Z0-9]*(?:-[A-Z0-9]+)*{b}"
             )),
             shape_num_alpha: re(&format!(
-                r"{b}#?\d{{4,}}-?([A-Z]{{1,5}})\d*(?:-[A-Z0-9]+)*{b}"
+                r"(?:#|{b})\d{{4,}}-?([A-Z]{{1,5}})\d*(?:-[A-Z0-9]+)*{b}"
             )),
-            dashed_digits: re(&format!(r"{b}#?\d{{2,}}(?:-\d{{2,}}){{1,4}}{b}")),
+            dashed_digits: re(&format!(r"(?:#|{b})\d{{2,}}(?:-\d{{2,}}){{1,4}}{b}")),
             hash_digits: re(r"#\s?\d{4,}"),
             long_digits: re(&format!(r"{b}\d{{7,}}{b}")),
             date_month_day: re(&format!(
@@ -280,7 +280,7 @@ impl Patterns {
                 r"{b}(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|Easter(?: Sunday)?|Halloween|New Year'?s(?: Eve| Day)?|Independence Day|Memorial Day|Labor Day|Veterans Day|Valentine'?s Day|Mother'?s Day|Father'?s Day|Juneteenth){b}"
             )),
             date_month_alone: re(&format!(
-                r"{b}(?:January|February|April|June|July|August|September|October|November|December|Sept){b}|(?i:{b}(?:in|since|during|until|till|by|early|late|mid|of|last|next|this|before|after)[ \t-]+)(March|May){b}"
+                r"{b}(?:January|February|April|June|July|August|September|October|November|December|Sept){b}|(?i:{b}(?:in|since|during|until|till|by|early|late|mid|of|before|after)[ \t-]+)(March|May){b}|(?i:{b}(?:last|next|this|past|coming)[ \t]+)(?:{MON}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|weekend){b}"
             )),
             age_unit: re(&format!(
                 r"(?i){b}(9\d|1[0-2]\d)[ \t]*-?[ \t]*(?:years?|yrs?|y\.?o\.?|y/o|yo)(?:[ -]old)?{b}\.?"

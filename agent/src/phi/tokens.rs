@@ -82,6 +82,11 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
 }
 
 /// "Dr." and initials end with a period that is not a sentence end.
+fn is_state_code(s: &str) -> bool {
+    const CODES: &str = "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI";
+    CODES.split(' ').any(|c| c == s)
+}
+
 fn ends_with_abbrev(before: &str) -> bool {
     let Some(stem) = before.strip_suffix('.') else {
         return false;
@@ -250,17 +255,11 @@ const WEAK_CUES: &[&str] = &[
     "aware",
 ];
 
-/// Credentials after a name ("Jane Doe, RN").
-const CREDENTIALS: &[&str] = &[
-    "rn", "md", "do", "np", "pa", "pa-c", "lpn", "cna", "lcsw", "lmsw", "lpc", "lmft", "phd",
-    "psyd", "msw", "bsn", "aprn", "crna", "dnp", "pharmd", "rph", "ot", "pt", "slp", "rrt", "mph",
-    "facp", "faap", "ccrn",
-];
-
 /// Words that end a facility name.
 const FACILITY_WORDS: &[&str] = &[
     "hospital",
     "hospitals",
+    "hosp",
     "clinic",
     "clinics",
     "infirmary",
@@ -272,6 +271,7 @@ const FACILITY_WORDS: &[&str] = &[
     "centre",
     "ctr",
     "healthcare",
+    "healthcenter",
     "health",
     "institute",
     "rehab",
@@ -279,6 +279,17 @@ const FACILITY_WORDS: &[&str] = &[
     "pavilion",
     "pediatrics",
     "associates",
+    "general",
+    "gen",
+    "med",
+    "medical",
+    "group",
+    "home",
+    "office",
+    "presbyterian",
+    "methodist",
+    "baptist",
+    "er",
 ];
 
 /// Facility words that need a distinctive word before them ("Mental Health" is not a place).
@@ -288,12 +299,142 @@ const WEAK_FACILITY_WORDS: &[&str] = &[
     "ctr",
     "health",
     "healthcare",
+    "healthcenter",
     "institute",
     "pediatrics",
     "associates",
     "rehab",
     "rehabilitation",
     "pavilion",
+    "general",
+    "gen",
+    "med",
+    "medical",
+    "group",
+    "home",
+    "office",
+    "presbyterian",
+    "methodist",
+    "baptist",
+    "er",
+];
+
+/// Facility words that also count in lower case right after a place ("our Boston clinic").
+const LOWER_FACILITY_WORDS: &[&str] = &[
+    "clinic", "hospital", "office", "center", "practice", "er", "campus",
+];
+
+/// Head nouns after which a surname is an eponym ("Wilson disease", "Murphy's sign").
+const EPONYM_HEADS: &[&str] = &[
+    "disease",
+    "syndrome",
+    "sign",
+    "test",
+    "score",
+    "scale",
+    "catheter",
+    "classification",
+    "criteria",
+    "level",
+    "stain",
+    "procedure",
+    "reflex",
+    "maneuver",
+    "manoeuvre",
+    "position",
+    "equation",
+    "tube",
+    "drain",
+    "line",
+    "palsy",
+    "phenomenon",
+    "triad",
+    "ulcer",
+    "fracture",
+    "operation",
+    "repair",
+    "index",
+    "method",
+    "solution",
+    "formula",
+    "node",
+    "nodes",
+    "cell",
+    "cells",
+    "body",
+    "bodies",
+    "aphasia",
+    "area",
+    "law",
+    "questionnaire",
+    "inventory",
+    "monitor",
+    "wort",
+    "risk",
+];
+
+/// US states and territories: a city followed by one keeps it in its span.
+const STATES: &[&str] = &[
+    "alabama",
+    "alaska",
+    "arizona",
+    "arkansas",
+    "california",
+    "colorado",
+    "connecticut",
+    "delaware",
+    "florida",
+    "georgia",
+    "hawaii",
+    "idaho",
+    "illinois",
+    "indiana",
+    "iowa",
+    "kansas",
+    "kentucky",
+    "louisiana",
+    "maine",
+    "maryland",
+    "massachusetts",
+    "michigan",
+    "minnesota",
+    "mississippi",
+    "missouri",
+    "montana",
+    "nebraska",
+    "nevada",
+    "new hampshire",
+    "new jersey",
+    "new mexico",
+    "new york",
+    "north carolina",
+    "north dakota",
+    "ohio",
+    "oklahoma",
+    "oregon",
+    "pennsylvania",
+    "rhode island",
+    "south carolina",
+    "south dakota",
+    "tennessee",
+    "texas",
+    "utah",
+    "vermont",
+    "virginia",
+    "washington",
+    "west virginia",
+    "wisconsin",
+    "wyoming",
+    "puerto rico",
+    "guam",
+    "district of columbia",
+];
+
+/// Credentials after a name ("Jane Doe, RN").
+const CREDENTIALS: &[&str] = &[
+    "rn", "md", "do", "np", "pa", "pa-c", "lpn", "cna", "lcsw", "lmsw", "lpc", "lmft", "phd",
+    "psyd", "msw", "bsn", "aprn", "crna", "dnp", "pharmd", "rph", "ot", "pt", "slp", "rrt", "mph",
+    "facp", "faap", "ccrn",
 ];
 
 const GENERIC: &[&str] = &[
@@ -355,6 +496,25 @@ const GENERIC: &[&str] = &[
     "physical",
     "speech",
     "respiratory",
+    "nursing",
+    "psych",
+    "psychiatric",
+    "veterans",
+    "student",
+    "employee",
+    "university",
+    "regional",
+    "city",
+    "support",
+    "medicine",
+    "clinical",
+    "specialty",
+    "day",
+    "night",
+    "walk-in",
+    "virtual",
+    "telehealth",
+    "new",
 ];
 
 /// Words that may sit inside a facility name.
@@ -495,7 +655,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
     }
 
     fn surname_like(&self, i: usize) -> bool {
-        !self.clinical(i) && (self.lex.is_surname(&self.toks[i].lower) || self.unknown(i))
+        let l = self.toks[i].lower.trim_end_matches("'s");
+        !self.clinical(i) && (self.lex.is_surname(l) || self.unknown(i))
     }
 
     fn strong_first(&self, i: usize) -> bool {
@@ -542,14 +703,43 @@ impl<'t, 'a> Ctx<'t, 'a> {
         j
     }
 
+    fn is_capital(&self, i: usize) -> bool {
+        self.toks[i].cap || self.toks[i].upper
+    }
+
+    /// A facility word at `k`: capitalised, or lower case right after a capitalised word.
+    fn facility_word(&self, k: usize) -> bool {
+        let t = &self.toks[k];
+        let l = t.lower.as_str();
+        if t.covered || !FACILITY_WORDS.contains(&l) && !LOWER_FACILITY_WORDS.contains(&l) {
+            return false;
+        }
+        if l == "er" {
+            return t.upper && k > 0 && self.gap(k - 1) == " " && self.is_capital(k - 1);
+        }
+        if self.is_capital(k) {
+            return FACILITY_WORDS.contains(&l);
+        }
+        LOWER_FACILITY_WORDS.contains(&l)
+            && k > 0
+            && self.gap(k - 1) == " "
+            && self.is_capital(k - 1)
+    }
+
+    /// Whether `i` is a distinctive capitalised word in a facility name (not "Mental", "The").
+    fn distinctive(&self, i: usize) -> bool {
+        let l = self.toks[i].lower.as_str();
+        self.is_capital(i)
+            && !GENERIC.contains(&l)
+            && !FACILITY_WORDS.contains(&l)
+            && !FACILITY_JOINERS.contains(&l)
+            && !LEADING_NOISE.contains(&l)
+    }
+
     fn facilities(&mut self) {
         let n = self.toks.len();
         for k in 0..n {
-            let kw = self.toks[k].lower.as_str();
-            if !self.toks[k].cap && !self.toks[k].upper
-                || !FACILITY_WORDS.contains(&kw)
-                || self.toks[k].covered
-            {
+            if !self.facility_word(k) || self.claimed[k] {
                 continue;
             }
             // Walk left over capitalised words and joiners.
@@ -557,13 +747,13 @@ impl<'t, 'a> Ctx<'t, 'a> {
             while s > 0 {
                 let p = s - 1;
                 let g = self.gap(p);
-                let ok_gap =
-                    g == " " || g == ". " && self.toks[p].s.chars().count() <= 3 || g == "-";
                 let t = &self.toks[p];
-                if !ok_gap || self.toks[s].sent_start && s != k {
+                let ok_gap = g == " " || g == "-" || g == ". " && t.s.chars().count() <= 3 && t.cap;
+                if !ok_gap || self.toks[s].sent_start && s != k || t.covered {
                     break;
                 }
-                if t.cap || t.upper || FACILITY_JOINERS.contains(&t.lower.as_str()) && p > 0 {
+                let joiner = FACILITY_JOINERS.contains(&t.lower.as_str()) && !t.cap && !t.upper;
+                if self.is_capital(p) || joiner && p > 0 && self.is_capital(p - 1) {
                     s = p;
                     if t.sent_start {
                         break;
@@ -573,18 +763,16 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 }
             }
             while s < k
-                && (LEADING_NOISE.contains(&self.toks[s].lower.as_str())
-                    || FACILITY_JOINERS.contains(&self.toks[s].lower.as_str()))
+                && (LEADING_NOISE.contains(&self.toks[s].lower.as_str()) || !self.is_capital(s))
             {
                 s += 1;
             }
             // Walk right: "Hospital of the University of Pennsylvania", "Medical Center".
             let mut e = k + 1;
             while e < n && self.gap(e - 1) == " " {
-                let t = &self.toks[e];
-                if FACILITY_WORDS.contains(&t.lower.as_str()) && (t.cap || t.upper) {
+                if self.facility_word(e) {
                     e += 1;
-                } else if t.lower == "of" && e + 1 < n && self.toks[e + 1].cap {
+                } else if self.toks[e].lower == "of" && e + 1 < n && self.toks[e + 1].cap {
                     let mut f = e + 1;
                     while f < n
                         && (self.toks[f].cap
@@ -602,87 +790,152 @@ impl<'t, 'a> Ctx<'t, 'a> {
             if s == k {
                 continue;
             }
-            let distinctive = (s..k).any(|i| {
-                let l = self.toks[i].lower.as_str();
-                (self.toks[i].cap || self.toks[i].upper)
-                    && !GENERIC.contains(&l)
-                    && !FACILITY_WORDS.contains(&l)
-                    && !FACILITY_JOINERS.contains(&l)
-            });
-            let any_cap = (s..k).any(|i| self.toks[i].cap || self.toks[i].upper);
-            let weak = WEAK_FACILITY_WORDS.contains(&self.toks[e - 1].lower.as_str());
+            let distinctive = (s..k).any(|i| self.distinctive(i));
+            let last = self.toks[e - 1].lower.as_str();
+            let weak = WEAK_FACILITY_WORDS.contains(&last) || !self.is_capital(e - 1);
             if distinctive
-                || any_cap
-                    && !weak
-                    && s < k
-                    && !GENERIC
-                        .iter()
-                        .all(|g| (s..k).all(|i| self.toks[i].lower != *g) && false)
-            {
-                if !distinctive
-                    && (s..k).all(|i| {
-                        matches!(
-                            self.toks[i].lower.as_str(),
-                            "mental"
-                                | "behavioral"
-                                | "public"
-                                | "community"
-                                | "primary"
-                                | "urgent"
-                                | "emergency"
-                                | "the"
-                        )
+                || !weak
+                    && (s..k).any(|i| {
+                        self.is_capital(i) && !LEADING_NOISE.contains(&self.toks[i].lower.as_str())
                     })
-                {
-                    continue;
-                }
+            {
+                let e = self.place_tail(e);
                 self.push(s, e, PhiType::Location, "location.facility", P_PLACE);
             }
         }
+        self.saints();
+    }
+
+    /// "St. Luke's", "Saint Vincent's": a saint's name is a facility or a place.
+    fn saints(&mut self) {
+        let n = self.toks.len();
+        for i in 0..n.saturating_sub(1) {
+            let l = self.toks[i].lower.as_str();
+            if !(self.toks[i].cap
+                && matches!(l, "st" | "saint" | "mt" | "mount")
+                && !self.claimed[i]
+                && !self.toks[i].covered)
+            {
+                continue;
+            }
+            let g = self.gap(i);
+            if !(g == ". " || g == " " || g == ".") || !self.toks[i + 1].cap || self.claimed[i + 1]
+            {
+                continue;
+            }
+            if i + 2 < n && self.gap(i + 1) == " " && self.toks[i + 2].lower == "wort" {
+                continue;
+            }
+            let mut e = i + 2;
+            while e < n
+                && self.gap(e - 1) == " "
+                && (self.facility_word(e)
+                    || self.toks[e].cap
+                        && !self.clinical(e)
+                        && e < i + 4
+                        && !self.toks[e].sent_start)
+            {
+                e += 1;
+            }
+            let e = self.place_tail(e);
+            self.push(i, e, PhiType::Location, "location.saint", P_PLACE);
+        }
+    }
+
+    /// A known place starting at token `i`: the end token of the longest match.
+    fn place_at(&self, i: usize) -> Option<(usize, bool)> {
+        let n = self.toks.len();
+        if i >= n || !self.is_capital(i) || self.toks[i].covered {
+            return None;
+        }
+        let max = self.lex.max_place_words.min(5);
+        let mut matched = None;
+        let mut j = i + 1;
+        while j <= n && j - i <= max {
+            let span = &self.text[self.toks[i].start..self.toks[j - 1].end];
+            if self.lex.facilities.contains(span) {
+                matched = Some((j, true));
+            } else if self.lex.places.contains(&span.to_lowercase()) {
+                matched = Some((j, false));
+            }
+            if j < n
+                && (self.joined(j - 1) || self.gap(j - 1) == "-")
+                && (self.is_capital(j) || self.toks[j].lower == "of")
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        matched
+    }
+
+    /// Extends a place or facility ending before token `e` over ", City", " in City", ", ST", ", State".
+    fn place_tail(&self, mut e: usize) -> usize {
+        let n = self.toks.len();
+        if e < n && e > 0 {
+            let g = self.gap(e - 1);
+            let at = if self.toks[e].lower == "in" && g == " " && self.gap(e) == " " {
+                e + 1
+            } else {
+                e
+            };
+            if (g == ", " || g == " " || at > e)
+                && let Some((j, false)) = self.place_at(at)
+            {
+                e = j;
+            }
+        }
+        self.state_tail(e)
+    }
+
+    /// Extends over ", NY" or ", New York" after a city.
+    fn state_tail(&self, e: usize) -> usize {
+        let n = self.toks.len();
+        if e == 0 || e >= n {
+            return e;
+        }
+        let g = self.gap(e - 1);
+        if g != ", " && g != " " {
+            return e;
+        }
+        if self.toks[e].upper && self.toks[e].s.len() == 2 && is_state_code(self.toks[e].s) {
+            return e + 1;
+        }
+        for words in 1..=3 {
+            if e + words > n {
+                break;
+            }
+            let span = self.text[self.toks[e].start..self.toks[e + words - 1].end].to_lowercase();
+            if self.toks[e].cap && STATES.contains(&span.as_str()) {
+                return e + words;
+            }
+        }
+        e
     }
 
     fn known_places(&mut self) {
         let n = self.toks.len();
-        let max = self.lex.max_place_words.min(5);
         let mut i = 0;
         while i < n {
-            if !(self.toks[i].cap || self.toks[i].upper) || self.toks[i].covered || self.claimed[i]
-            {
+            if self.claimed[i] {
                 i += 1;
                 continue;
             }
-            let mut matched = None;
-            let mut j = i + 1;
-            while j <= n && j - i <= max {
-                let span = &self.text[self.toks[i].start..self.toks[j - 1].end];
-                if self.lex.facilities.contains(span) {
-                    matched = Some((j, true));
-                } else if self.lex.places.contains(&span.to_lowercase()) {
-                    matched = Some((j, false));
-                }
-                if j < n
-                    && (self.joined(j - 1) || self.gap(j - 1) == "-")
-                    && (self.toks[j].cap || self.toks[j].upper || self.toks[j].lower == "of")
-                {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
-            let Some((j, facility)) = matched else {
+            let Some((j, facility)) = self.place_at(i) else {
                 i += 1;
                 continue;
             };
+            if (i..j).any(|k| self.claimed[k]) {
+                i += 1;
+                continue;
+            }
             if self.accept_place(i, j, facility) {
-                let mut end_tok = j;
-                // "Brooklyn, NY": keep the state with the city.
-                if j < n
-                    && self.gap(j - 1) == ", "
-                    && self.toks[j].upper
-                    && self.toks[j].s.len() == 2
-                {
-                    end_tok = j + 1;
-                }
+                let end_tok = if facility {
+                    self.place_tail(j)
+                } else {
+                    self.state_tail(j)
+                };
                 let rule = if facility {
                     "location.known_facility"
                 } else {
@@ -698,25 +951,35 @@ impl<'t, 'a> Ctx<'t, 'a> {
 
     fn accept_place(&self, i: usize, j: usize, facility: bool) -> bool {
         let multi = j - i > 1;
-        let state_after = j < self.toks.len()
-            && self.gap(j - 1) == ", "
-            && self.toks[j].upper
-            && self.toks[j].s.len() == 2;
+        let state_after = self.state_tail(j) > j;
         let cue = self.prev_word(i).is_some_and(|w| PLACE_CUES.contains(&w));
         let acronym = self.toks[i].upper && self.toks[i].s.len() >= 3;
-        if state_after || cue && !self.clinical(i) {
+        if (i..j).any(|k| self.clinical(k) || self.eponym(k)) {
+            return false;
+        }
+        if state_after || cue {
             return true;
         }
         if facility {
             return multi || acronym;
         }
-        let ambiguous = (i..j).all(|k| {
-            self.word(k)
-                || self.first_count(k) >= 200
-                || self.clinical(k)
-                || self.lex.is_surname(&self.toks[k].lower)
-        });
-        !ambiguous && !self.toks[i].upper && (multi || !self.toks[i].sent_start)
+        if multi {
+            return !(self.toks[i].sent_start && (i..j).all(|k| self.common(k)));
+        }
+        let ambiguous = self.word(i) || self.first_count(i) >= 1000;
+        !ambiguous && !self.toks[i].upper && !self.toks[i].sent_start
+    }
+
+    /// A surname used as an eponym: followed by a clinical head noun ("Wilson disease", "Murphy's sign").
+    fn eponym(&self, i: usize) -> bool {
+        let Some(next) = self.toks.get(i + 1) else {
+            return false;
+        };
+        let g = self.gap(i);
+        (g == " " || g == "-") && EPONYM_HEADS.contains(&next.lower.as_str())
+            || (self.toks[i].lower.ends_with("'s")
+                && g == " "
+                && EPONYM_HEADS.contains(&next.lower.as_str()))
     }
 
     fn names(&mut self) {
@@ -754,27 +1017,22 @@ impl<'t, 'a> Ctx<'t, 'a> {
 
             if titled {
                 let j = self.extend_title(i);
-                self.push(i, j, PhiType::Name, "name.title", P_NAME);
+                self.push(i - 1, j, PhiType::Name, "name.title", P_NAME);
                 i = j;
                 continue;
             }
-            if clinical {
+            if clinical || self.eponym(i) {
                 i += 1;
                 continue;
             }
             // "John Smith", "Jane M.", "Mary Ann Jones".
             if self.any_first(i)
                 && next_joined
-                && (self.surname_like(i + 1)
-                    || self.is_initial(i + 1)
-                    || self.strong_first(i + 1)
-                    || self.lex.is_surname(&self.toks[i + 1].lower) && !self.clinical(i + 1))
-                && (self.strong_first(i)
-                    || self.lex.is_surname(&self.toks[i + 1].lower) && !self.common(i + 1)
-                    || self.is_initial(i + 1)
-                    || strong_cue
-                    || weak_cue)
-                && !(self.toks[i].sent_start && self.common(i) && self.common(i + 1))
+                && !self.eponym(i + 1)
+                && (self.surname_like(i + 1) || self.is_initial(i + 1) || self.strong_first(i + 1))
+                && !(self.toks[i].sent_start
+                    && self.common(i)
+                    && (self.common(i + 1) || self.is_initial(i + 1)))
             {
                 let j = self.extend_name(i);
                 self.push(i, j, PhiType::Name, "name.first_last", P_NAME);
@@ -797,8 +1055,11 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i += 1;
                 continue;
             }
+            let place_here = prev.as_deref().is_some_and(|p| PLACE_CUES.contains(&p))
+                && self.place_at(i).is_some();
             if self.strong_first(i)
                 && !self.word(i)
+                && !place_here
                 && (!self.toks[i].sent_start
                     || self.first_count(i) >= 20_000
                     || self.described_after(i))
@@ -916,8 +1177,8 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
         out: Vec::new(),
     };
     ctx.facilities();
-    ctx.known_places();
     ctx.names();
+    ctx.known_places();
     ctx.repeats();
     out.append(&mut ctx.out);
 }
