@@ -19,7 +19,7 @@ pub(crate) fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// SSN issuance rules: area not 000, 666 or 900-999; group not 00; serial not 0000.

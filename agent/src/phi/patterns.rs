@@ -27,6 +27,7 @@ pub(crate) struct Patterns {
     mac: Regex,
     phone: Regex,
     phone_intl: Regex,
+    phone_keyed: Regex,
     ssn: Regex,
     card: Regex,
     iban: Regex,
@@ -57,8 +58,19 @@ pub(crate) struct Patterns {
     county: Regex,
 }
 
+/// Compiles a rule with ASCII-only classes and case folding: identifiers are ASCII, and Unicode `\d` or
+/// `(?i)` would multiply the automaton's size for no gain. Rules that must see any character keep Unicode.
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).unwrap_or_else(|e| panic!("built-in PHI pattern does not compile: {e}"))
+    let any_char = pattern.contains("[^");
+    let ascii = if any_char {
+        pattern.to_owned()
+    } else {
+        pattern.replace(r"\d", "[0-9]").replace(r"\s", r"[ \t\n\r]")
+    };
+    regex::RegexBuilder::new(&ascii)
+        .unicode(any_char)
+        .build()
+        .unwrap_or_else(|e| panic!("built-in PHI pattern does not compile: {e}"))
 }
 
 /// Byte at `i`, or 0 outside the text.
@@ -233,6 +245,9 @@ impl Patterns {
             phone_intl: re(
                 r"(?:\+|00)\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(0\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3}|0\d{2,4}[ .-]\d{3,4}[ .-]\d{3,4}",
             ),
+            phone_keyed: re(&format!(
+                r"(?i){b}(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|fax|pager|beeper|desk|contact|call(?:ed)?(?: me)?(?: on| at)?|reach(?:ed)?(?: me| her| him| them)? at|answering at|registered|number)(?:[ \t]+(?:number|no\.?|#))?[ \t]*[:.#]?[ \t]*((?:\+|00)?\(?\d[\d \t().-]{{4,18}}\d){b}"
+            )),
             ssn: re(&format!(r"{b}(\d{{3}})([- ])(\d{{2}})[- ](\d{{4}}){b}")),
             card: re(&format!(
                 r"{b}(?:\d{{4}}[ -]?\d{{6}}[ -]?\d{{5}}|\d{{4}}(?:[ -]?\d{{4}}){{2}}[ -]?\d{{1,7}}){b}"
@@ -273,14 +288,12 @@ impl Patterns {
             date_weekday: re(&format!(
                 r"{b}(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|MONDAY|TUESDAY|WEDNESDAY|THURSDAY|FRIDAY|SATURDAY|SUNDAY|Tues|Thurs|Weds){b}|{b}(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}"
             )),
-            date_ordinal: re(&format!(
-                r"(?i){b}(?:on|by|until|till|since|before|after|from|through|thru|of|the)[ \t]+(?:the[ \t]+)?(\d{{1,2}}(?:st|nd|rd|th)){b}"
-            )),
+            date_ordinal: re(&format!(r"{b}([0-9]{{1,2}}(?:st|nd|rd|th)){b}")),
             date_holiday: re(&format!(
                 r"{b}(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|Easter(?: Sunday)?|Halloween|New Year'?s(?: Eve| Day)?|Independence Day|Memorial Day|Labor Day|Veterans Day|Valentine'?s Day|Mother'?s Day|Father'?s Day|Juneteenth){b}"
             )),
             date_month_alone: re(&format!(
-                r"{b}(?:January|February|April|June|July|August|September|October|November|December|Sept){b}|(?i:{b}(?:in|since|during|until|till|by|early|late|mid|of|before|after)[ \t-]+)(March|May){b}|(?i:{b}(?:last|next|this|past|coming)[ \t]+)(?:{MON}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|weekend){b}"
+                r"{b}(?:January|February|March|April|May|June|July|August|September|October|November|December|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|weekend){b}"
             )),
             age_unit: re(&format!(
                 r"(?i){b}(9\d|1[0-2]\d)[ \t]*-?[ \t]*(?:years?|yrs?|y\.?o\.?|y/o|yo)(?:[ -]old)?{b}\.?"
@@ -323,13 +336,32 @@ impl Patterns {
             self.urls(text, out);
         }
         if any_digit {
-            self.numbers(text, out);
-            self.dates(text, out);
-            self.ages(text, out);
-            self.addresses(text, out);
+            // Rules that need a digit only look near digits; windows keep enough context for keywords.
+            // Self-contained identifiers only need their own token and its neighbours.
+            for (a, b) in windows(text, 0) {
+                let w = &text[a..b];
+                let st = Stats::of(w);
+                let from = out.len();
+                self.numbers(w, &st, out);
+                self.numeric_dates(w, &st, out);
+                shift(&mut out[from..], a);
+            }
+            for (a, b) in windows(text, 40) {
+                let w = &text[a..b];
+                let st = Stats::of(w);
+                let from = out.len();
+                self.keyed_numbers(w, &st, out);
+                self.dates(w, &st, out);
+                self.ages(w, &st, out);
+                self.addresses(w, &st, out);
+                shift(&mut out[from..], a);
+            }
         }
         self.date_words(text, out);
-        for m in self.county.find_iter(text) {
+        let has_county = ["County", "Parish", "Borough"]
+            .iter()
+            .any(|w| text.contains(w));
+        for m in self.county.find_iter(if has_county { text } else { "" }) {
             out.push(Candidate::new(
                 m.start(),
                 m.end(),
@@ -348,7 +380,13 @@ impl Patterns {
                     .len();
             out.push(Candidate::new(m.start(), end, PhiType::Url, "url", P_EXACT));
         }
-        for m in self.domain.find_iter(text) {
+        let dotted = text.as_bytes().windows(4).any(|w| {
+            w[0].is_ascii_alphanumeric()
+                && w[1] == b'.'
+                && w[2].is_ascii_alphabetic()
+                && w[3].is_ascii_alphabetic()
+        });
+        for m in self.domain.find_iter(gate(dotted, text)) {
             let prev = byte_before(text, m.start());
             if prev == b'@' || prev == b'.' || prev == b'/' || byte(text, m.end()) == b'@' {
                 continue;
@@ -398,8 +436,46 @@ impl Patterns {
         }
     }
 
-    fn numbers(&self, text: &str, out: &mut Vec<Candidate>) {
-        for m in self.ipv4.find_iter(text) {
+    /// Numeric dates that need no words around them ("03/04/2019", "2019-03-04").
+    fn numeric_dates(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
+        let push = |out: &mut Vec<Candidate>, s: usize, e: usize, rule| {
+            out.push(Candidate::new(s, e, PhiType::Date, rule, P_DATE))
+        };
+        for c in self
+            .date_numeric
+            .captures_iter(gate(st.dashes || st.slashes || st.dots >= 2, text))
+        {
+            let m = c.get(0).expect("match");
+            if c[2] != c[4] || (&c[2] == "." && c[5].len() != 4) {
+                continue;
+            }
+            let (a, b): (u32, u32) = (c[1].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
+            let year: i32 = c[5].parse().unwrap_or(0);
+            let year = if c[5].len() == 2 { 2000 + year } else { year };
+            if checks::date_valid(a, b, Some(year)) || checks::date_valid(b, a, Some(year)) {
+                push(out, m.start(), m.end(), "date.numeric");
+            }
+        }
+        for c in self.date_iso.captures_iter(gate(
+            st.max_run >= 4 && (st.dashes || st.slashes || st.dots >= 2),
+            text,
+        )) {
+            let m = c.get(0).expect("match");
+            let y: i32 = c[1].parse().unwrap_or(0);
+            if (1800..=2199).contains(&y)
+                && checks::date_valid(
+                    c[3].parse().unwrap_or(0),
+                    c[4].parse().unwrap_or(0),
+                    Some(y),
+                )
+            {
+                push(out, m.start(), m.end(), "date.iso");
+            }
+        }
+    }
+
+    fn numbers(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
+        for m in self.ipv4.find_iter(gate(st.dots >= 3, text)) {
             let ok = m
                 .as_str()
                 .split('.')
@@ -417,7 +493,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.phone.find_iter(text) {
+        for m in self.phone.find_iter(gate(st.digits >= 10, text)) {
             let prev = byte_before(text, m.start());
             if prev.is_ascii_digit()
                 || prev == b'-'
@@ -435,7 +511,7 @@ impl Patterns {
             };
             out.push(Candidate::new(m.start(), m.end(), kind, rule, P_EXACT));
         }
-        for m in self.phone_intl.find_iter(text) {
+        for m in self.phone_intl.find_iter(gate(st.digits >= 8, text)) {
             let n = digits(m.as_str());
             let prev = byte_before(text, m.start());
             if !(8..=15).contains(&n)
@@ -458,7 +534,7 @@ impl Patterns {
                 P_SHAPE,
             ));
         }
-        for c in self.ssn.captures_iter(text) {
+        for c in self.ssn.captures_iter(gate(st.digits >= 9, text)) {
             let m = c.get(0).expect("match");
             if byte_before(text, m.start()) == b'-' || byte(text, m.end()) == b'-' {
                 continue;
@@ -485,7 +561,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.card.find_iter(text) {
+        for m in self.card.find_iter(gate(st.digits >= 13, text)) {
             if checks::luhn(m.as_str()) {
                 out.push(Candidate::new(
                     m.start(),
@@ -496,7 +572,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.iban.find_iter(text) {
+        for m in self
+            .iban
+            .find_iter(gate(st.digits >= 8 && st.upper >= 2, text))
+        {
             if checks::iban_valid(m.as_str()) {
                 out.push(Candidate::new(
                     m.start(),
@@ -507,7 +586,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.vin.find_iter(text) {
+        for m in self.vin.find_iter(gate(st.long_token >= 17, text)) {
             let s = m.as_str();
             if s.bytes().any(|b| b.is_ascii_alphabetic())
                 && s.bytes().any(|b| b.is_ascii_digit())
@@ -522,7 +601,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.dea.find_iter(text) {
+        for m in self
+            .dea
+            .find_iter(gate(st.max_run >= 7 && st.upper >= 2, text))
+        {
             if checks::dea_valid(m.as_str()) {
                 out.push(Candidate::new(
                     m.start(),
@@ -533,10 +615,7 @@ impl Patterns {
                 ));
             }
         }
-        for c in self.keyed.captures_iter(text) {
-            self.keyed_match(text, &c, out);
-        }
-        for m in self.shape_alpha_num.find_iter(text) {
+        for m in self.shape_alpha_num.find_iter(gate(st.upper_digit, text)) {
             if digits(m.as_str()) >= 4 {
                 out.push(Candidate::new(
                     m.start(),
@@ -547,7 +626,10 @@ impl Patterns {
                 ));
             }
         }
-        for c in self.shape_num_alpha.captures_iter(text) {
+        for c in self
+            .shape_num_alpha
+            .captures_iter(gate(st.digit_upper, text))
+        {
             let m = c.get(0).expect("match");
             if !c.get(1).is_some_and(|u| is_unit(u.as_str())) {
                 out.push(Candidate::new(
@@ -559,7 +641,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.dashed_digits.find_iter(text) {
+        for m in self
+            .dashed_digits
+            .find_iter(gate(st.dashes && st.digits >= 7, text))
+        {
             let s = m.as_str();
             let year_range = s.len() == 9
                 && s.as_bytes()[4] == b'-'
@@ -574,7 +659,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.hash_digits.find_iter(text) {
+        for m in self.hash_digits.find_iter(gate(st.hash, text)) {
             out.push(Candidate::new(
                 m.start(),
                 m.end(),
@@ -583,7 +668,7 @@ impl Patterns {
                 P_SHAPE,
             ));
         }
-        for m in self.long_digits.find_iter(text) {
+        for m in self.long_digits.find_iter(gate(st.max_run >= 7, text)) {
             let prev = byte_before(text, m.start());
             let next_is_decimal =
                 byte(text, m.end()) == b'.' && byte(text, m.end() + 1).is_ascii_digit();
@@ -602,6 +687,32 @@ impl Patterns {
                 };
                 out.push(Candidate::new(m.start(), m.end(), kind, rule, P_SHAPE));
             }
+        }
+    }
+
+    /// Identifiers introduced by a word ("MRN: 123", "Phone: 555 0134"): need the words before them.
+    fn keyed_numbers(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
+        for c in self.phone_keyed.captures_iter(gate(st.digits >= 7, text)) {
+            let g = c.get(1).expect("group");
+            let n = digits(g.as_str());
+            if (7..=15).contains(&n) && !g.as_str().contains("  ") {
+                let kw = c.get(0).expect("match").as_str().to_ascii_lowercase();
+                let kind = if kw.starts_with("fax") {
+                    PhiType::Fax
+                } else {
+                    PhiType::Phone
+                };
+                out.push(Candidate::new(
+                    g.start(),
+                    g.end(),
+                    kind,
+                    "phone.keyword",
+                    P_EXACT,
+                ));
+            }
+        }
+        for c in self.keyed.captures_iter(gate(st.digits >= 3, text)) {
+            self.keyed_match(text, &c, out);
         }
     }
 
@@ -629,6 +740,7 @@ impl Patterns {
             PhiType::Mrn => "mrn.keyword",
             PhiType::HealthPlanId => "health_plan.keyword",
             PhiType::Account => "account.keyword",
+            PhiType::License if checks::npi_valid(body) => "license.npi",
             PhiType::License => "license.keyword",
             PhiType::VehicleId => "vehicle.keyword",
             PhiType::DeviceId => "device.keyword",
@@ -645,7 +757,7 @@ impl Patterns {
         ));
     }
 
-    fn dates(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn dates(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
         let push = |out: &mut Vec<Candidate>, s: usize, e: usize, rule| {
             out.push(Candidate::new(s, e, PhiType::Date, rule, P_DATE))
         };
@@ -683,32 +795,7 @@ impl Patterns {
                 push(out, m.start(), m.end(), "date.month_year");
             }
         }
-        for c in self.date_numeric.captures_iter(text) {
-            let m = c.get(0).expect("match");
-            if c[2] != c[4] || (&c[2] == "." && c[5].len() != 4) {
-                continue;
-            }
-            let (a, b): (u32, u32) = (c[1].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
-            let year: i32 = c[5].parse().unwrap_or(0);
-            let year = if c[5].len() == 2 { 2000 + year } else { year };
-            if checks::date_valid(a, b, Some(year)) || checks::date_valid(b, a, Some(year)) {
-                push(out, m.start(), m.end(), "date.numeric");
-            }
-        }
-        for c in self.date_iso.captures_iter(text) {
-            let m = c.get(0).expect("match");
-            let y: i32 = c[1].parse().unwrap_or(0);
-            if (1800..=2199).contains(&y)
-                && checks::date_valid(
-                    c[3].parse().unwrap_or(0),
-                    c[4].parse().unwrap_or(0),
-                    Some(y),
-                )
-            {
-                push(out, m.start(), m.end(), "date.iso");
-            }
-        }
-        for c in self.date_short.captures_iter(text) {
+        for c in self.date_short.captures_iter(gate(st.slashes, text)) {
             let m = c.get(0).expect("match");
             if self.short_date_ok(text, m.start(), m.end(), &c) {
                 push(out, m.start(), m.end(), "date.month_day_numeric");
@@ -721,9 +808,19 @@ impl Patterns {
                 .trim_end_matches(char::is_alphabetic)
                 .parse()
                 .unwrap_or(0);
-            let kw = c.get(0).expect("match").as_str().to_ascii_lowercase();
-            // "of the 4th" and "the 4th" alone are weak: keep only "on/by/since ... the 4th".
-            if (1..=31).contains(&d) && !kw.starts_with("of") && !kw.starts_with("the") {
+            // "on the 4th", "since the 21st": a cue word before, "the" optional; "of the 4th" is too weak.
+            let pre = before(text, g.start(), 16);
+            let pre = pre.trim_end();
+            let pre = pre.strip_suffix("the").map_or(pre, str::trim_end);
+            let cue = [
+                "on", "by", "until", "till", "since", "before", "after", "from", "through", "thru",
+            ]
+            .iter()
+            .any(|w| {
+                pre.ends_with(w)
+                    && !pre[..pre.len() - w.len()].ends_with(|ch: char| ch.is_ascii_alphabetic())
+            });
+            if (1..=31).contains(&d) && cue {
                 push(out, g.start(), g.end(), "date.ordinal");
             }
         }
@@ -813,20 +910,69 @@ impl Patterns {
                 P_DATE,
             ));
         }
-        for c in self.date_month_alone.captures_iter(text) {
-            let g = c.get(1).or_else(|| c.get(0)).expect("match");
-            out.push(Candidate::new(
-                g.start(),
-                g.end(),
-                PhiType::Date,
-                "date.month",
-                P_DATE,
-            ));
+        for m in self.date_month_alone.find_iter(text) {
+            let word = m.as_str();
+            let pre = before(text, m.start(), 12);
+            let pre = pre.trim_end_matches([' ', '\t', '-']);
+            let last_word = pre
+                .rsplit(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or("");
+            let relative = matches!(last_word, "last" | "next" | "this" | "past" | "coming");
+            let full_month = matches!(
+                word,
+                "January"
+                    | "February"
+                    | "April"
+                    | "June"
+                    | "July"
+                    | "August"
+                    | "September"
+                    | "October"
+                    | "November"
+                    | "December"
+                    | "Sept"
+            );
+            // "March" and "May" are also words; short forms and weekdays alone are dated only by "last", "next".
+            let cued = matches!(word, "March" | "May")
+                && matches!(
+                    last_word,
+                    "in" | "since"
+                        | "during"
+                        | "until"
+                        | "till"
+                        | "by"
+                        | "early"
+                        | "late"
+                        | "mid"
+                        | "of"
+                        | "before"
+                        | "after"
+                );
+            if relative {
+                let start =
+                    m.start() - (before(text, m.start(), 12).len() - pre.len()) - last_word.len();
+                out.push(Candidate::new(
+                    start,
+                    m.end(),
+                    PhiType::Date,
+                    "date.relative",
+                    P_DATE,
+                ));
+            } else if full_month || cued {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Date,
+                    "date.month",
+                    P_DATE,
+                ));
+            }
         }
     }
 
-    fn ages(&self, text: &str, out: &mut Vec<Candidate>) {
-        for m in self.age_unit.find_iter(text) {
+    fn ages(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
+        for m in self.age_unit.find_iter(gate(st.age_like, text)) {
             out.push(Candidate::new(
                 m.start(),
                 m.end(),
@@ -835,7 +981,7 @@ impl Patterns {
                 P_DATE,
             ));
         }
-        for c in self.age_keyword.captures_iter(text) {
+        for c in self.age_keyword.captures_iter(gate(st.age_like, text)) {
             let g = c.get(1).expect("group");
             out.push(Candidate::new(
                 g.start(),
@@ -847,11 +993,11 @@ impl Patterns {
         }
     }
 
-    fn addresses(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn addresses(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
         for m in self.address.find_iter(text) {
             out.push(Candidate::new(
                 m.start(),
-                m.end(),
+                address_tail(text, m.end()),
                 PhiType::Location,
                 "location.street_address",
                 P_SHAPE,
@@ -868,8 +1014,8 @@ impl Patterns {
         }
         for c in self
             .zip_state
-            .captures_iter(text)
-            .chain(self.zip_keyword.captures_iter(text))
+            .captures_iter(gate(st.max_run >= 5, text))
+            .chain(self.zip_keyword.captures_iter(gate(st.max_run >= 5, text)))
         {
             let g = c.get(1).expect("group");
             out.push(Candidate::new(
@@ -883,6 +1029,127 @@ impl Patterns {
     }
 }
 
+/// Cheap facts about a window that tell which rules cannot match in it.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    digits: usize,
+    max_run: usize,
+    dots: usize,
+    upper: usize,
+    long_token: usize,
+    dashes: bool,
+    slashes: bool,
+    hash: bool,
+    /// An upper-case letter right before a digit or "-digit" ("MS-123").
+    upper_digit: bool,
+    /// A digit right before an upper-case letter or "-LETTER" ("12345-JHU").
+    digit_upper: bool,
+    /// A two- or three-digit number starting 9 or 1 (ages 90-129).
+    age_like: bool,
+}
+
+impl Stats {
+    fn of(w: &str) -> Stats {
+        let b = w.as_bytes();
+        let mut st = Stats::default();
+        let (mut run, mut tok) = (0, 0);
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_digit() {
+                st.digits += 1;
+                run += 1;
+                st.max_run = st.max_run.max(run);
+            } else {
+                if (2..=3).contains(&run) && matches!(b[i - run], b'9' | b'1') {
+                    st.age_like = true;
+                }
+                run = 0;
+            }
+            if c.is_ascii_whitespace() {
+                tok = 0;
+            } else {
+                tok += 1;
+                st.long_token = st.long_token.max(tok);
+            }
+            match c {
+                b'.' => st.dots += 1,
+                b'-' => st.dashes = true,
+                b'/' => st.slashes = true,
+                b'#' => st.hash = true,
+                b'A'..=b'Z' => st.upper += 1,
+                _ => {}
+            }
+            let next = |k: usize| b.get(i + k).copied().unwrap_or(0);
+            if c.is_ascii_uppercase()
+                && (next(1).is_ascii_digit() || next(1) == b'-' && next(2).is_ascii_digit())
+            {
+                st.upper_digit = true;
+            }
+            if c.is_ascii_digit()
+                && (next(1).is_ascii_uppercase() || next(1) == b'-' && next(2).is_ascii_uppercase())
+            {
+                st.digit_upper = true;
+            }
+        }
+        if (2..=3).contains(&run) && matches!(b[b.len() - run], b'9' | b'1') {
+            st.age_like = true;
+        }
+        st
+    }
+}
+
+/// `text` when `cond` holds, else the empty string: a rule that cannot match is not run.
+fn gate(cond: bool, text: &str) -> &str {
+    if cond { text } else { "" }
+}
+
+fn shift(cands: &mut [Candidate], by: usize) {
+    for c in cands {
+        c.span.start += by;
+        c.span.end += by;
+    }
+}
+
+/// Merged byte ranges around every run of digits, snapped to whitespace so no word is cut: the
+/// digit-bearing word and its neighbouring words, widened by `context` bytes.
+fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let word_start = |mut i: usize| {
+        while i > 0 && !b[i - 1].is_ascii_whitespace() {
+            i -= 1;
+        }
+        i
+    };
+    let word_end = |mut i: usize| {
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        // One word either side ("(555) 123-4567", "GB82 WEST 1234"), plus the context.
+        let mut lo = word_start(s).saturating_sub(1);
+        lo = word_start(lo.saturating_sub(context));
+        let mut hi = word_end(i);
+        hi = word_end((hi + 1).min(b.len()));
+        hi = word_end((hi + context).min(b.len()));
+        match out.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
 fn has_colons(text: &str) -> bool {
     text.bytes().filter(|b| *b == b':').nth(1).is_some()
 }
@@ -890,4 +1157,144 @@ fn has_colons(text: &str) -> bool {
 /// "may 5 times" is a verb and a count; a capitalised "May 5" is a date.
 fn is_may_verb(s: &str) -> bool {
     s.starts_with("may ") || s.starts_with("mar ")
+}
+
+/// An address block goes on after the street: unit, city, region, postcode, country ("Suite 4,
+/// Springfield, IL 62704"). Consumes capitalised words, unit words, short numbers and separators until
+/// a lower-case word or the end of a sentence.
+fn address_tail(text: &str, mut end: usize) -> usize {
+    const UNIT: &[&str] = &[
+        "apt",
+        "apartment",
+        "suite",
+        "ste",
+        "unit",
+        "room",
+        "rm",
+        "fl",
+        "floor",
+        "bldg",
+        "building",
+        "po",
+        "box",
+    ];
+    const PARTICLES: &[&str] = &[
+        "de", "du", "des", "la", "le", "van", "von", "der", "del", "di", "da", "u", "v", "am",
+        "im", "sur", "en",
+    ];
+    let bytes = text.as_bytes();
+    let mut words = 0;
+    loop {
+        let rest = &text[end..];
+        let sep_len = rest.len() - rest.trim_start_matches([' ', '\t', ',', '>', '\n']).len();
+        let sep = &rest[..sep_len];
+        if sep.matches('\n').count() > 1
+            || sep.is_empty() && end < text.len() && !bytes[end].is_ascii_whitespace()
+        {
+            break;
+        }
+        let word_start = end + sep_len;
+        let word: &str = text[word_start..]
+            .split(|c: char| {
+                c.is_whitespace() || c == ',' || c == '>' || c == '?' || c == '!' || c == ';'
+            })
+            .next()
+            .unwrap_or("");
+        let bare = word.trim_end_matches('.');
+        if bare.is_empty() || words >= 12 {
+            break;
+        }
+        let first = bare.chars().next().unwrap_or(' ');
+        let lower = bare.to_lowercase();
+        let ok = first.is_uppercase()
+            || UNIT.contains(&lower.as_str())
+            || PARTICLES.contains(&lower.as_str())
+            || bare.len() <= 10
+                && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && bare.chars().any(|c| c.is_ascii_digit());
+        if !ok {
+            break;
+        }
+        end = word_start + bare.len();
+        words += 1;
+        // A period that ends the word ends the sentence, unless it abbreviates ("Apt.").
+        if word.len() > bare.len()
+            && !UNIT.contains(&lower.as_str())
+            && !(bare.chars().count() <= 3 && first.is_uppercase())
+        {
+            break;
+        }
+        if word.len() > bare.len() {
+            end += 1;
+        }
+    }
+    end
+}
+
+#[cfg(test)]
+mod timing {
+    /// Times each rule over a corpus; run with `cargo test --release -p readi-agent timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn time_each_rule() {
+        let p = super::Patterns::new();
+        let body = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/phi/scq-dev.jsonl"
+        ))
+        .unwrap_or_default();
+        let text = body.repeat(4);
+        let rules: Vec<(&str, &regex::Regex)> = vec![
+            ("email", &p.email),
+            ("url", &p.url),
+            ("domain", &p.domain),
+            ("ipv4", &p.ipv4),
+            ("ipv6", &p.ipv6),
+            ("mac", &p.mac),
+            ("phone", &p.phone),
+            ("phone_intl", &p.phone_intl),
+            ("phone_keyed", &p.phone_keyed),
+            ("ssn", &p.ssn),
+            ("card", &p.card),
+            ("iban", &p.iban),
+            ("vin", &p.vin),
+            ("dea", &p.dea),
+            ("keyed", &p.keyed),
+            ("shape_alpha_num", &p.shape_alpha_num),
+            ("shape_num_alpha", &p.shape_num_alpha),
+            ("dashed_digits", &p.dashed_digits),
+            ("hash_digits", &p.hash_digits),
+            ("long_digits", &p.long_digits),
+            ("date_month_day", &p.date_month_day),
+            ("date_day_month", &p.date_day_month),
+            ("date_month_year", &p.date_month_year),
+            ("date_numeric", &p.date_numeric),
+            ("date_iso", &p.date_iso),
+            ("date_short", &p.date_short),
+            ("date_weekday", &p.date_weekday),
+            ("date_ordinal", &p.date_ordinal),
+            ("date_holiday", &p.date_holiday),
+            ("date_month_alone", &p.date_month_alone),
+            ("age_unit", &p.age_unit),
+            ("age_keyword", &p.age_keyword),
+            ("address", &p.address),
+            ("po_box", &p.po_box),
+            ("zip_state", &p.zip_state),
+            ("zip_keyword", &p.zip_keyword),
+            ("county", &p.county),
+        ];
+        let mut times: Vec<_> = rules
+            .iter()
+            .map(|(n, r)| {
+                let t = std::time::Instant::now();
+                let c = r.find_iter(&text).count();
+                (t.elapsed().as_secs_f64() * 1e3, *n, c)
+            })
+            .collect();
+        times.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+        for (ms, n, c) in times {
+            println!("{ms:8.2} ms {n} ({c})");
+        }
+        println!("bytes {}", text.len());
+    }
 }

@@ -10,7 +10,7 @@ struct Tok<'a> {
     s: &'a str,
     start: usize,
     end: usize,
-    lower: String,
+    lower: std::borrow::Cow<'a, str>,
     /// Title case ("Smith") or a single capital ("M").
     cap: bool,
     /// Every letter upper case ("SMITH", "ICU").
@@ -27,6 +27,7 @@ fn is_apostrophe(c: char) -> bool {
 
 fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
     let mut toks = Vec::new();
+    let mut next_taken = 0;
     let mut it = text.char_indices().peekable();
     while let Some((i, c)) = it.next() {
         if !c.is_alphabetic() {
@@ -66,12 +67,23 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
                 || before.ends_with(['.', '!', '?', '\n', ':', ';', '-', '\u{2022}'])
                     && !ends_with_abbrev(before)
         };
-        let covered = taken.iter().any(|&(a, b)| a < end && start < b);
+        // `taken` is sorted by start; skip spans that end before this token.
+        while next_taken < taken.len() && taken[next_taken].1 <= start {
+            next_taken += 1;
+        }
+        let covered = taken[next_taken..]
+            .iter()
+            .take_while(|&&(a, _)| a < end)
+            .any(|&(_, b)| start < b);
         toks.push(Tok {
             s,
             start,
             end,
-            lower: s.to_lowercase().replace('\u{2019}', "'"),
+            lower: if s.chars().any(|c| c.is_uppercase() || c == '\u{2019}') {
+                std::borrow::Cow::Owned(s.to_lowercase().replace('\u{2019}', "'"))
+            } else {
+                std::borrow::Cow::Borrowed(s)
+            },
             cap,
             upper,
             sent_start,
@@ -611,7 +623,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             || g == ". "
             || g == "."
         {
-            Some(self.toks[i - 1].lower.as_str())
+            Some(self.toks[i - 1].lower.as_ref())
         } else {
             None
         }
@@ -627,7 +639,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     }
 
     fn common(&self, i: usize) -> bool {
-        self.lex.common.contains(self.toks[i].lower.as_str())
+        self.lex.common.contains(self.toks[i].lower.as_ref())
     }
 
     fn word(&self, i: usize) -> bool {
@@ -710,8 +722,12 @@ impl<'t, 'a> Ctx<'t, 'a> {
     /// A facility word at `k`: capitalised, or lower case right after a capitalised word.
     fn facility_word(&self, k: usize) -> bool {
         let t = &self.toks[k];
-        let l = t.lower.as_str();
-        if t.covered || !FACILITY_WORDS.contains(&l) && !LOWER_FACILITY_WORDS.contains(&l) {
+        let near_capital = self.is_capital(k) || k > 0 && self.is_capital(k - 1);
+        if !near_capital || t.covered {
+            return false;
+        }
+        let l = t.lower.as_ref();
+        if !FACILITY_WORDS.contains(&l) && !LOWER_FACILITY_WORDS.contains(&l) {
             return false;
         }
         if l == "er" {
@@ -728,7 +744,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
 
     /// Whether `i` is a distinctive capitalised word in a facility name (not "Mental", "The").
     fn distinctive(&self, i: usize) -> bool {
-        let l = self.toks[i].lower.as_str();
+        let l = self.toks[i].lower.as_ref();
         self.is_capital(i)
             && !GENERIC.contains(&l)
             && !FACILITY_WORDS.contains(&l)
@@ -752,7 +768,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 if !ok_gap || self.toks[s].sent_start && s != k || t.covered {
                     break;
                 }
-                let joiner = FACILITY_JOINERS.contains(&t.lower.as_str()) && !t.cap && !t.upper;
+                let joiner = FACILITY_JOINERS.contains(&t.lower.as_ref()) && !t.cap && !t.upper;
                 if self.is_capital(p) || joiner && p > 0 && self.is_capital(p - 1) {
                     s = p;
                     if t.sent_start {
@@ -763,7 +779,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 }
             }
             while s < k
-                && (LEADING_NOISE.contains(&self.toks[s].lower.as_str()) || !self.is_capital(s))
+                && (LEADING_NOISE.contains(&self.toks[s].lower.as_ref()) || !self.is_capital(s))
             {
                 s += 1;
             }
@@ -791,12 +807,12 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 continue;
             }
             let distinctive = (s..k).any(|i| self.distinctive(i));
-            let last = self.toks[e - 1].lower.as_str();
+            let last = self.toks[e - 1].lower.as_ref();
             let weak = WEAK_FACILITY_WORDS.contains(&last) || !self.is_capital(e - 1);
             if distinctive
                 || !weak
                     && (s..k).any(|i| {
-                        self.is_capital(i) && !LEADING_NOISE.contains(&self.toks[i].lower.as_str())
+                        self.is_capital(i) && !LEADING_NOISE.contains(&self.toks[i].lower.as_ref())
                     })
             {
                 let e = self.place_tail(e);
@@ -810,12 +826,9 @@ impl<'t, 'a> Ctx<'t, 'a> {
     fn saints(&mut self) {
         let n = self.toks.len();
         for i in 0..n.saturating_sub(1) {
-            let l = self.toks[i].lower.as_str();
-            if !(self.toks[i].cap
-                && matches!(l, "st" | "saint" | "mt" | "mount")
-                && !self.claimed[i]
-                && !self.toks[i].covered)
-            {
+            let l = self.toks[i].lower.as_ref();
+            let saint = self.toks[i].cap && matches!(l, "st" | "saint" | "mt" | "mount");
+            if !saint || self.claimed[i] || self.toks[i].covered {
                 continue;
             }
             let g = self.gap(i);
@@ -976,10 +989,10 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         };
         let g = self.gap(i);
-        (g == " " || g == "-") && EPONYM_HEADS.contains(&next.lower.as_str())
+        (g == " " || g == "-") && EPONYM_HEADS.contains(&next.lower.as_ref())
             || (self.toks[i].lower.ends_with("'s")
                 && g == " "
-                && EPONYM_HEADS.contains(&next.lower.as_str()))
+                && EPONYM_HEADS.contains(&next.lower.as_ref()))
     }
 
     fn names(&mut self) {
@@ -1055,10 +1068,19 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i += 1;
                 continue;
             }
+            if self.toks[i].sent_start
+                && (dictionary_name || self.unknown(i))
+                && !self.common(i)
+                && self.addressed(i)
+            {
+                self.push(i, i + 1, PhiType::Name, "name.speaker", P_NAME);
+                i += 1;
+                continue;
+            }
             let place_here = prev.as_deref().is_some_and(|p| PLACE_CUES.contains(&p))
                 && self.place_at(i).is_some();
             if self.strong_first(i)
-                && !self.word(i)
+                && (!self.word(i) || self.first_count(i) >= 5000)
                 && !place_here
                 && (!self.toks[i].sent_start
                     || self.first_count(i) >= 20_000
@@ -1089,7 +1111,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             && self.joined(j - 1)
             && self.nameable(j)
             && !self.clinical(j)
-            && !FACILITY_WORDS.contains(&self.toks[j].lower.as_str())
+            && !FACILITY_WORDS.contains(&self.toks[j].lower.as_ref())
         {
             j += 1;
         }
@@ -1102,7 +1124,24 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         };
         let g = self.gap(i);
-        (g == ", " || g == " ") && next.upper && CREDENTIALS.contains(&next.lower.as_str())
+        (g == ", " || g == " ") && next.upper && CREDENTIALS.contains(&next.lower.as_ref())
+    }
+
+    /// A speaker label or a vocative at the start of a line: "Maria: I feel...", "Kuba, can I ...".
+    fn addressed(&self, i: usize) -> bool {
+        let rest = &self.text[self.toks[i].end..];
+        if let Some(r) = rest.strip_prefix(": ") {
+            return r.starts_with(|c: char| c.is_uppercase() || c == '"');
+        }
+        let Some(r) = rest.strip_prefix(", ") else {
+            return false;
+        };
+        [
+            "can ", "could ", "would ", "will ", "please", "i ", "i'", "you ", "we ", "thank",
+            "are you", "do you", "how ", "what ", "listen", "look",
+        ]
+        .iter()
+        .any(|w| r.to_ascii_lowercase().starts_with(w))
     }
 
     /// ", a 35yo", " is a 36 year old", " (age".
@@ -1144,7 +1183,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return;
         }
         for i in 0..self.toks.len() {
-            if self.nameable(i) && found.contains(&self.toks[i].lower) {
+            if self.nameable(i) && found.iter().any(|f| *f == self.toks[i].lower) {
                 self.push(i, i + 1, PhiType::Name, "name.repeat", P_NAME);
             }
         }
@@ -1160,11 +1199,12 @@ impl Tok<'_> {
 
 /// Appends name and place candidates. `taken` holds the pattern pass's candidates.
 pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec<Candidate>) {
-    let spans: Vec<(usize, usize)> = taken
+    let mut spans: Vec<(usize, usize)> = taken
         .iter()
         .filter(|c| c.priority >= P_SHAPE)
         .map(|c| (c.span.start, c.span.end))
         .collect();
+    spans.sort_unstable();
     let toks = tokenize(text, &spans);
     if !toks.iter().any(|t| t.cap || t.upper) {
         return;
