@@ -54,3 +54,207 @@ fn phase_timing() {
         mb / det.as_secs_f64()
     );
 }
+
+/// The spans of `text`, as (covered text, type, rule).
+fn found(text: &str) -> Vec<(String, PhiType, &'static str)> {
+    Detector::global()
+        .detect(text)
+        .into_iter()
+        .map(|s| (text[s.start..s.end].to_owned(), s.kind, s.rule))
+        .collect()
+}
+
+/// Asserts that every non-space character of `needle` (which occurs in `text`) is inside a span of type `kind`.
+#[track_caller]
+fn covered(text: &str, needle: &str, kind: PhiType) {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {text:?}"));
+    let spans = Detector::global().detect(text);
+    let ok = needle
+        .char_indices()
+        .filter(|(_, c)| !c.is_whitespace())
+        .all(|(i, _)| {
+            spans
+                .iter()
+                .any(|s| s.start <= at + i && at + i < s.end && s.kind == kind)
+        });
+    assert!(
+        ok,
+        "{needle:?} not covered as {kind} in {text:?}: {:?}",
+        found(text)
+    );
+}
+
+#[track_caller]
+fn untouched(text: &str, needle: &str) {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {text:?}"));
+    let spans = Detector::global().detect(text);
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.start < at + needle.len() && at < s.end),
+        "{needle:?} was redacted in {text:?}: {:?}",
+        found(text)
+    );
+}
+
+#[test]
+fn names_of_patients_relatives_and_clinicians() {
+    let t = "Pt seen with wife Mary at bedside; updated by Dr. Kowalski. Son John called. Jane M., 45F, and Robert Smith, RN.";
+    covered(t, "Mary", PhiType::Name);
+    covered(t, "Dr. Kowalski", PhiType::Name);
+    covered(t, "John", PhiType::Name);
+    covered(t, "Jane M.", PhiType::Name);
+    covered(t, "Robert Smith", PhiType::Name);
+    let t = "Spoke w/ Mr. O'Brien re: dispo. Her daughter (Susan) is HCP. Maria: I can't sleep.";
+    covered(t, "Mr. O'Brien", PhiType::Name);
+    covered(t, "Susan", PhiType::Name);
+    covered(t, "Maria", PhiType::Name);
+}
+
+#[test]
+fn locations_smaller_than_a_state() {
+    let t = "Transferred from St. Elizabeth's on arrival; lives at 42 Elm Street, Apt 3, Quincy, MA 02169 near Boston.";
+    covered(t, "St. Elizabeth's", PhiType::Location);
+    covered(
+        t,
+        "42 Elm Street, Apt 3, Quincy, MA 02169",
+        PhiType::Location,
+    );
+    covered(t, "Boston", PhiType::Location);
+    let t = "Admitted to Mercy General Hospital, then Cedars-Sinai and the Cleveland Clinic. Lives in Suffolk County.";
+    covered(t, "Mercy General Hospital", PhiType::Location);
+    covered(t, "Cedars-Sinai", PhiType::Location);
+    covered(t, "Cleveland Clinic", PhiType::Location);
+    covered(t, "Suffolk County", PhiType::Location);
+}
+
+#[test]
+fn every_date_form() {
+    for (text, date) in [
+        ("seen 3/4 for f/u", "3/4"),
+        ("DOB 03/04/2019.", "03/04/2019"),
+        ("admitted March 4th with SOB", "March 4th"),
+        ("admitted 4-Mar-19 with SOB", "4-Mar-19"),
+        ("will return on the 4th for labs", "4th"),
+        ("extubate Tues 3/4 if ABG ok", "Tues 3/4"),
+        ("procedure 2019-03-04 10:30 uneventful", "2019-03-04 10:30"),
+        ("last seen January 15, 2023 in clinic", "January 15, 2023"),
+        ("since 12 May 2021 no episodes", "12 May 2021"),
+        ("discharged Christmas Eve", "Christmas Eve"),
+        ("started in July 2021", "July 2021"),
+    ] {
+        covered(text, date, PhiType::Date);
+    }
+    untouched("rated pain 5/10 after dose", "5/10");
+    untouched("blood cultures 2/2 bottles positive", "2/2");
+    untouched("diagnosed in 2019, stable since", "2019");
+    untouched("BP 120/80, HR 72", "120/80");
+}
+
+#[test]
+fn ages_over_89_only() {
+    covered("a 92-year-old woman with CHF", "92-year-old", PhiType::Age);
+    covered("pt is 95 yo, lives alone", "95 yo", PhiType::Age);
+    covered("aged 101, DNR", "101", PhiType::Age);
+    untouched("a 72-year-old man with COPD", "72-year-old");
+}
+
+#[test]
+fn contact_details_and_network_identifiers() {
+    let t = "Call 617-555-0199 or (206) 555-0134; fax: 617.555.0100. Email jdoe@example.org, see https://portal.example.org/p/123 or www.example.com. Host 192.168.10.5 and fe80::1ff:fe23:4567:890a.";
+    covered(t, "617-555-0199", PhiType::Phone);
+    covered(t, "(206) 555-0134", PhiType::Phone);
+    covered(t, "617.555.0100", PhiType::Fax);
+    covered(t, "jdoe@example.org", PhiType::Email);
+    covered(t, "https://portal.example.org/p/123", PhiType::Url);
+    covered(t, "www.example.com", PhiType::Url);
+    covered(t, "192.168.10.5", PhiType::Ip);
+    covered(t, "fe80::1ff:fe23:4567:890a", PhiType::Ip);
+    untouched("BP 120/80 at 10:30, temp 37.2", "37.2");
+}
+
+#[test]
+fn record_numbers_and_validated_identifiers() {
+    let t = "SSN 123-45-6789. MRN: 4471920. Member ID: HPX345678. Acct #BA-98765432. NPI 1234567893. VIN 1M8GDM9AXKP042788. Pacemaker serial number: PM44-1192-7A. Card 4111 1111 1111 1111. Fingerprint ID FP-20394.";
+    covered(t, "123-45-6789", PhiType::Ssn);
+    covered(t, "4471920", PhiType::Mrn);
+    covered(t, "HPX345678", PhiType::HealthPlanId);
+    covered(t, "#BA-98765432", PhiType::Account);
+    covered(t, "1234567893", PhiType::License);
+    covered(t, "1M8GDM9AXKP042788", PhiType::VehicleId);
+    covered(t, "PM44-1192-7A", PhiType::DeviceId);
+    covered(t, "4111 1111 1111 1111", PhiType::Account);
+    covered(t, "FP-20394", PhiType::Biometric);
+    covered(
+        "study code QX-789012 assigned",
+        "QX-789012",
+        PhiType::OtherId,
+    );
+    // An SSN-shaped number with an impossible area is still an identifier, never left in.
+    covered("ID 987-65-4321 on file", "987-65-4321", PhiType::OtherId);
+}
+
+#[test]
+fn clinical_vocabulary_survives() {
+    let t = "Parkinson's hx, on Sinemet. Foley in place. Gram stain neg. Haldol 2mg IV given. Wilson disease ruled out. Lou Gehrig's disease. Framingham risk score 12. Will continue to monitor. Neuro: A&Ox3. Plan: cont Lasix 40 IV.";
+    for word in [
+        "Parkinson's",
+        "Sinemet",
+        "Foley",
+        "Gram",
+        "Haldol",
+        "Wilson",
+        "Gehrig",
+        "Framingham",
+        "Will",
+        "Neuro",
+        "Plan",
+        "Lasix",
+        "2mg",
+        "40",
+    ] {
+        untouched(t, word);
+    }
+    untouched(
+        "Denies SI/HI. PHQ-9 score 14, GAD-7 11. COVID-19 negative. ICD-10 F32.1.",
+        "PHQ-9",
+    );
+    untouched(
+        "Denies SI/HI. PHQ-9 score 14, GAD-7 11. COVID-19 negative. ICD-10 F32.1.",
+        "COVID-19",
+    );
+}
+
+#[test]
+fn spans_are_sorted_disjoint_and_on_char_boundaries() {
+    let t = "Ünïcödé: José Núñez (MRN 12345678) visited 東京 on 3/4; email josé@example.com — Dr. Zoë Ågren.";
+    let spans = Detector::global().detect(t);
+    assert!(!spans.is_empty());
+    for w in spans.windows(2) {
+        assert!(w[0].end <= w[1].start, "{spans:?}");
+    }
+    for s in &spans {
+        assert!(t.is_char_boundary(s.start) && t.is_char_boundary(s.end) && s.start < s.end);
+        assert!(!s.rule.is_empty());
+    }
+    covered(t, "12345678", PhiType::Mrn);
+}
+
+#[test]
+fn phi_free_clinical_text_is_left_alone() {
+    for t in [
+        "What are the first-line treatments for major depressive disorder in adolescents?",
+        "Patient reports improved sleep and mood. Continue sertraline 50 mg daily. Follow up in 4 weeks.",
+        "Neuro: A&Ox3, MAE. Resp: LS clear, sats 97% on RA. GI: abd soft. Pain 2/10.",
+    ] {
+        assert!(
+            Detector::global().detect(t).is_empty(),
+            "{t:?}: {:?}",
+            found(t)
+        );
+    }
+}

@@ -974,7 +974,9 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return true;
         }
         if facility {
-            return multi || acronym;
+            // "Cedars-Sinai" anywhere; "Rush" or "Mayo" only after "at", "to", "from".
+            let ambiguous = self.common(i) || self.first_count(i) >= 1000;
+            return multi || acronym || !ambiguous && !self.toks[i].sent_start;
         }
         if multi {
             return !(self.toks[i].sent_start && (i..j).all(|k| self.common(k)));
@@ -1069,8 +1071,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 continue;
             }
             if self.toks[i].sent_start
-                && (dictionary_name || self.unknown(i))
-                && !self.common(i)
+                && (self.first_count(i) >= 1000
+                    || (dictionary_name || self.unknown(i)) && !self.common(i))
                 && self.addressed(i)
             {
                 self.push(i, i + 1, PhiType::Name, "name.speaker", P_NAME);
