@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::phi::Detector;
+use crate::phi::{CharOffsets, Detector};
 use crate::redact::{self, Style, TagMap};
 
 /// Why a batch stopped.
@@ -47,11 +47,6 @@ struct DetectOut {
     redacted: String,
 }
 
-/// Maps byte offsets to Unicode scalar offsets.
-pub fn char_offsets(text: &str) -> impl Fn(usize) -> usize + '_ {
-    move |byte| text[..byte].chars().count()
-}
-
 /// Runs detection over every line of `input`.
 pub fn detect(
     detector: &Detector,
@@ -80,14 +75,14 @@ pub fn detect(
         let spans = detector.detect(&rec.text);
         let (redacted, _) =
             redact::apply(&rec.text, &spans, |_| Style::Tag, &mut TagMap::default());
-        let to_char = char_offsets(&rec.text);
+        let mut chars = CharOffsets::new(&rec.text);
         let out = DetectOut {
             id: rec.id,
             spans: spans
                 .iter()
                 .map(|s| SpanOut {
-                    start: to_char(s.start),
-                    end: to_char(s.end),
+                    start: chars.at(s.start),
+                    end: chars.at(s.end),
                     kind: s.kind.as_str(),
                     rule: s.rule,
                 })

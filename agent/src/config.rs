@@ -1,11 +1,15 @@
 //! Agent configuration: TOML with unknown keys refused, validated once, every problem naming its key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use readi_common::config::{LogConfig, Problems, check_addr, check_data_dir, parse_toml};
 use readi_common::secret::SecretSource;
 use serde::Deserialize;
+
+use crate::phi::PhiType;
+use crate::redact::Style;
 
 /// The commented example config that `readi-agent init` writes. It holds the embedded defaults.
 pub const EXAMPLE: &str = include_str!("../../deploy/config/agent.toml");
@@ -25,6 +29,50 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The controller reports go to; absent means no reporting.
     pub controller: Option<ControllerLink>,
+    /// Where the key-encryption key comes from.
+    pub keys: KeysConfig,
+    /// How PHI is replaced and how long session maps live.
+    pub redaction: RedactionConfig,
+}
+
+/// Key material.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The key-encryption key (64 hex characters). Absent: generated once into `<data_dir>/kek`.
+    pub kek: Option<SecretSource>,
+}
+
+/// Redaction policy.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// The style for every type not listed in `styles`: `tag` or `mask`.
+    pub style: Style,
+    /// Per-type styles, keyed by PHI type (`DATE = "mask"`).
+    pub styles: BTreeMap<String, Style>,
+    /// Seconds a session's tag map stays in the vault after its last Redact.
+    pub vault_ttl_secs: u64,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        RedactionConfig {
+            style: Style::Tag,
+            styles: BTreeMap::new(),
+            vault_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+impl RedactionConfig {
+    /// The style for `kind`.
+    pub fn style_for(&self, kind: PhiType) -> Style {
+        self.styles
+            .get(kind.as_str())
+            .copied()
+            .unwrap_or(self.style)
+    }
 }
 
 /// gRPC serving.
@@ -125,6 +173,20 @@ impl Config {
             p.push(
                 "limits.max_message_bytes",
                 "must be at least limits.max_text_bytes",
+            );
+        }
+        for kind in self.redaction.styles.keys() {
+            if PhiType::parse(kind).is_none() {
+                p.push(
+                    format!("redaction.styles.{kind}"),
+                    "not a PHI type (NAME, LOCATION, DATE, AGE, PHONE, FAX, EMAIL, SSN, MRN, HEALTH_PLAN_ID, ACCOUNT, LICENSE, VEHICLE_ID, DEVICE_ID, URL, IP, BIOMETRIC, OTHER_ID)",
+                );
+            }
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.redaction.vault_ttl_secs) {
+            p.push(
+                "redaction.vault_ttl_secs",
+                "must be between 60 and 2592000 (30 days)",
             );
         }
         if let Some(c) = &self.controller

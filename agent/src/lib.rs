@@ -1,11 +1,15 @@
 //! readi agent: redacts PHI, runs READI checks and reports aggregate readiness, inside the clinic.
 
+pub mod audit;
 pub mod batch;
 pub mod config;
+pub mod keys;
 pub mod phi;
 pub mod redact;
+pub mod seal;
 pub mod server;
 pub mod services;
+pub mod vault;
 
 pub use config::Config;
 pub use server::{Error, run};

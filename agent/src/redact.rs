@@ -1,16 +1,19 @@
-//! Redaction: replaces detected spans with tags (`[NAME_1]`), realistic surrogates or masks.
+//! Redaction: replaces detected spans with numbered tags (`[NAME_1]`, consistent within a session) or a
+//! mask, and restores tags from a session's map.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use crate::phi::{PhiType, Span};
+use serde::{Deserialize, Serialize};
+
+use crate::phi::{KnownTerm, PhiType, Span};
 
 /// How one type is replaced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
-    /// `[NAME_1]`, numbered consistently within a session.
+    /// `[NAME_1]`, numbered consistently within a session; reversible inside the clinic.
     Tag,
-    /// `[REDACTED]`; not reversible.
+    /// `[REDACTED]` (`90 or older` for ages); not reversible.
     Mask,
 }
 
@@ -19,7 +22,7 @@ pub enum Style {
 pub struct Replacement {
     /// The detected span (byte offsets into the original).
     pub span: Span,
-    /// Byte offsets of the replacement in the redacted text.
+    /// Byte offset of the replacement in the redacted text.
     pub out_start: usize,
     /// End of the replacement in the redacted text.
     pub out_end: usize,
@@ -27,36 +30,124 @@ pub struct Replacement {
     pub text: String,
 }
 
-/// Tag numbering for one session: the same original value always gets the same tag.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct TagEntry {
+    kind: PhiType,
+    /// The value normalised (case, spacing) so "John  Smith" and "john smith" share a tag.
+    key: String,
+    tag: String,
+    /// The value as first seen, restored by `reidentify`.
+    original: String,
+}
+
+/// The tags of one session: the same value always gets the same tag.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct TagMap {
-    by_value: HashMap<(PhiType, String), String>,
-    next: HashMap<PhiType, u32>,
+    entries: Vec<TagEntry>,
+    next: BTreeMap<String, u32>,
 }
 
 impl TagMap {
     /// The tag for `value` of type `kind`, allocating the next number on first sight.
     pub fn tag(&mut self, kind: PhiType, value: &str) -> String {
-        let key = (kind, normalize(value));
-        if let Some(t) = self.by_value.get(&key) {
-            return t.clone();
+        let key = normalize(value);
+        if let Some(e) = self.entries.iter().find(|e| e.kind == kind && e.key == key) {
+            return e.tag.clone();
         }
-        let n = self.next.entry(kind).or_insert(0);
+        let n = self.next.entry(kind.as_str().to_owned()).or_insert(0);
         *n += 1;
         let tag = format!("[{}_{}]", kind.as_str(), n);
-        self.by_value.insert(key, tag.clone());
+        self.entries.push(TagEntry {
+            kind,
+            key,
+            tag: tag.clone(),
+            original: value.to_owned(),
+        });
         tag
     }
 
-    /// Every (tag, original value) pair, for re-identification.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.by_value
-            .iter()
-            .map(|((_, v), t)| (t.as_str(), v.as_str()))
+    /// Values to look for again in later texts of the session: every value, and each word of a name
+    /// that is not an ordinary English word or a title.
+    pub fn known_terms(&self, lexicon: &crate::phi::Lexicon) -> Vec<KnownTerm> {
+        const TITLES: &[&str] = &[
+            "dr", "mr", "mrs", "ms", "miss", "mx", "prof", "rev", "nurse", "doctor",
+        ];
+        let mut out = Vec::new();
+        for e in &self.entries {
+            out.push(KnownTerm {
+                value: e.original.clone(),
+                kind: e.kind,
+                exact: false,
+            });
+            if e.kind == PhiType::Name {
+                for w in e
+                    .original
+                    .split(|c: char| c.is_whitespace() || c == ',' || c == '.')
+                {
+                    let l = w.to_lowercase();
+                    if w.chars().count() < 3
+                        || TITLES.contains(&l.as_str())
+                        || lexicon.is_clinical(&l)
+                    {
+                        continue;
+                    }
+                    // A name that is also a word ("Brown") is matched only capitalised.
+                    let exact = lexicon.is_common_word(&l);
+                    out.push(KnownTerm {
+                        value: w.to_owned(),
+                        kind: PhiType::Name,
+                        exact,
+                    });
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// How many values the session holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the session holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Replaces every known tag in `text` with its original value; returns the text and the count.
+    pub fn restore(&self, text: &str) -> (String, u32) {
+        let mut out = String::with_capacity(text.len());
+        let mut restored = 0;
+        let mut rest = text;
+        while let Some(open) = rest.find('[') {
+            out.push_str(&rest[..open]);
+            let tail = &rest[open..];
+            let close = tail.find(']').filter(|&c| c <= 32);
+            match close.and_then(|c| {
+                self.entries
+                    .iter()
+                    .find(|e| e.tag == tail[..=c])
+                    .map(|e| (c, e))
+            }) {
+                Some((c, e)) => {
+                    out.push_str(&e.original);
+                    restored += 1;
+                    rest = &tail[c + 1..];
+                }
+                None => {
+                    out.push('[');
+                    rest = &tail[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        (out, restored)
     }
 }
 
-/// Same person, different spacing or case: one tag.
+/// Same value, different spacing or case: one tag.
 fn normalize(value: &str) -> String {
     value
         .split_whitespace()
@@ -77,9 +168,10 @@ pub fn apply(
     let mut at = 0;
     for s in spans {
         out.push_str(&text[at..s.start]);
-        let replacement = match style(s.kind) {
-            Style::Tag => tags.tag(s.kind, &text[s.start..s.end]),
-            Style::Mask => "[REDACTED]".to_owned(),
+        let replacement = match (style(s.kind), s.kind) {
+            (Style::Tag, kind) => tags.tag(kind, &text[s.start..s.end]),
+            (Style::Mask, PhiType::Age) => "90 or older".to_owned(),
+            (Style::Mask, _) => "[REDACTED]".to_owned(),
         };
         let out_start = out.len();
         out.push_str(&replacement);
@@ -93,4 +185,45 @@ pub fn apply(
     }
     out.push_str(&text[at..]);
     (out, reps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phi::Detector;
+
+    #[test]
+    fn tags_are_consistent_and_restore() {
+        let mut tags = TagMap::default();
+        assert_eq!(
+            tags.tag(PhiType::Name, "John  Smith"),
+            tags.tag(PhiType::Name, "john smith")
+        );
+        assert_ne!(
+            tags.tag(PhiType::Name, "John Smith"),
+            tags.tag(PhiType::Name, "Jane Doe")
+        );
+        let mut tags = TagMap::default();
+        let text = "Jane Doe called; Dr. Smith saw Jane Doe on 3/4.";
+        let spans = Detector::global().detect(text);
+        let (red, reps) = apply(text, &spans, |_| Style::Tag, &mut tags);
+        assert!(
+            !red.contains("Jane") && !red.contains("Smith") && !red.contains("3/4"),
+            "{red}"
+        );
+        assert_eq!(reps[0].text, reps[2].text, "same person, same tag: {red}");
+        let (back, n) = tags.restore(&format!("Reply about {} and [NAME_99] [x]", reps[0].text));
+        assert_eq!(back, "Reply about Jane Doe and [NAME_99] [x]");
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn mask_is_not_reversible_and_ages_become_90_or_older() {
+        let mut tags = TagMap::default();
+        let text = "a 93-year-old, Jane Doe";
+        let spans = Detector::global().detect(text);
+        let (red, _) = apply(text, &spans, |_| Style::Mask, &mut tags);
+        assert_eq!(red, "a 90 or older, [REDACTED]");
+        assert!(tags.is_empty());
+    }
 }

@@ -7,8 +7,13 @@ use readi_proto::agent::v1::{compliance_server::ComplianceServer, gateway_server
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
+use std::sync::Arc;
+
 use crate::Config;
+use crate::audit::Audit;
+use crate::keys::{KeyError, Keys};
 use crate::services::{compliance::ComplianceService, gateway::GatewayService};
+use crate::vault::{Vault, VaultError};
 use readi_common::embedded::{Store, StoreError};
 
 /// Why the agent stopped with an error.
@@ -23,6 +28,15 @@ pub enum Error {
     /// The listener is unusable.
     #[error("listener: {0}")]
     Listener(std::io::Error),
+    /// Keys are missing or wrong.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The vault could not be opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The audit log could not be opened.
+    #[error("audit log: {0}")]
+    Audit(sled::Error),
 }
 
 /// Serves the agent's gRPC API and health service on `listener` until `shutdown` resolves, then lets
@@ -34,7 +48,16 @@ pub async fn run(
 ) -> Result<(), Error> {
     let store = Store::open(&config.storage.data_dir, "agent.db")?;
     let addr = listener.local_addr().map_err(Error::Listener)?;
+    let keys = Arc::new(Keys::load(
+        config.keys.kek.as_ref(),
+        &config.storage.data_dir,
+        store.db(),
+    )?);
+    let ttl = std::time::Duration::from_secs(config.redaction.vault_ttl_secs);
+    let vault = Arc::new(Vault::open(store.db(), Arc::clone(&keys), ttl)?);
+    let audit = Arc::new(Audit::open(store.db()).map_err(Error::Audit)?);
     let trigger = Trigger::spawn(shutdown);
+    spawn_vault_sweeper(Arc::clone(&vault), trigger.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GatewayServer<GatewayService>>().await;
@@ -43,9 +66,14 @@ pub async fn run(
         .await;
 
     let max = config.limits.max_message_bytes;
-    let gateway = GatewayServer::new(GatewayService::default())
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let gateway = GatewayServer::new(GatewayService::new(
+        vault,
+        audit,
+        config.redaction.clone(),
+        config.limits.max_text_bytes,
+    ))
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
     let compliance = ComplianceServer::new(ComplianceService::default())
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
@@ -72,4 +100,23 @@ pub async fn run(
         Some(r) => r.map_err(Error::from),
         None => Ok(()),
     }
+}
+
+/// Deletes expired session maps every minute until shutdown.
+fn spawn_vault_sweeper(vault: Arc<Vault>, trigger: Trigger) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = trigger.clone().fired() => return,
+            }
+            let v = Arc::clone(&vault);
+            match tokio::task::spawn_blocking(move || v.sweep()).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "Expired session maps deleted"),
+                Ok(Err(e)) => tracing::error!(error = %e, "Vault sweep failed"),
+                _ => {}
+            }
+        }
+    });
 }

@@ -182,7 +182,7 @@ async fn agent_without_config_starts_on_embedded_defaults() {
 
 #[tokio::test]
 async fn unbuilt_rpcs_answer_unimplemented_naming_the_capability() {
-    use readi_proto::agent::v1::{RedactRequest, gateway_client::GatewayClient};
+    use readi_proto::agent::v1::{AssessRequest, gateway_client::GatewayClient};
     use readi_proto::controller::v1::{
         ListApplicationsRequest, controller_client::ControllerClient,
     };
@@ -203,9 +203,9 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_capability() {
     let mut gw = GatewayClient::connect(format!("http://{}", agent.wait_serving()))
         .await
         .unwrap();
-    let err = gw.redact(RedactRequest::default()).await.unwrap_err();
+    let err = gw.assess(AssessRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert!(err.message().contains("Redact"), "{}", err.message());
+    assert!(err.message().contains("Assess"), "{}", err.message());
     let mut ctl = ControllerClient::connect(format!("http://{}", controller.wait_serving()))
         .await
         .unwrap();

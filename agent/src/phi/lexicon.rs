@@ -97,6 +97,11 @@ impl Lexicon {
         self.common.contains(lower) || self.extended.contains(lower)
     }
 
+    /// Whether `lower` is a common English word.
+    pub fn is_common_word(&self, lower: &str) -> bool {
+        self.common.contains(lower)
+    }
+
     /// Whether `lower` is clinical vocabulary that must survive redaction.
     pub fn is_clinical(&self, lower: &str) -> bool {
         self.allow.contains(lower)

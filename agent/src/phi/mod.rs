@@ -16,7 +16,10 @@ use std::sync::OnceLock;
 pub use lexicon::Lexicon;
 
 /// The Safe Harbor identifier kinds (DESIGN.md, "PHI types").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PhiType {
     /// Names of patients, relatives, clinicians.
     Name,
@@ -207,16 +210,111 @@ impl Detector {
 
     /// Finds every identifier in `text`. Spans are sorted, non-overlapping and on char boundaries.
     pub fn detect(&self, text: &str) -> Vec<Span> {
+        self.detect_with(text, &[])
+    }
+
+    /// Like `detect`, and also finds `known` values (earlier in the same session) wherever they recur
+    /// as whole words: "Quackenbush called back" after "Zebulon Quackenbush". Terms marked exact match
+    /// only with their own capitalisation ("Brown", not "brown stool").
+    pub fn detect_with(&self, text: &str, known: &[KnownTerm]) -> Vec<Span> {
         let mut cands = Vec::new();
         self.patterns.find(text, &mut cands);
-        tokens::find(text, self.lexicon, &cands.clone(), &mut cands);
+        let taken = cands.clone();
+        tokens::find(text, self.lexicon, &taken, &mut cands);
+        if !known.is_empty() {
+            find_known(text, known, &mut cands);
+        }
         merge(cands)
+    }
+}
+
+/// A value seen earlier in a session, to be found again.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KnownTerm {
+    /// The value.
+    pub value: String,
+    /// Its type.
+    pub kind: PhiType,
+    /// Match only with this exact capitalisation.
+    pub exact: bool,
+}
+
+/// Whole-word occurrences of known values (ASCII case-insensitive unless exact).
+fn find_known(text: &str, known: &[KnownTerm], out: &mut Vec<Candidate>) {
+    let lower = text.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
+    for KnownTerm { value, kind, exact } in known {
+        let (hay, needle) = if *exact {
+            (text, value.clone())
+        } else {
+            (lower.as_str(), value.to_ascii_lowercase())
+        };
+        if needle.is_empty() {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(pos) = hay[from..].find(&needle) {
+            let start = from + pos;
+            let end = start + needle.len();
+            if (start == 0 || !word(start - 1))
+                && !word(end)
+                && text.is_char_boundary(start)
+                && text.is_char_boundary(end)
+            {
+                out.push(Candidate::new(
+                    start,
+                    end,
+                    *kind,
+                    "session.known",
+                    patterns::P_EXACT,
+                ));
+            }
+            from = end;
+        }
+    }
+}
+
+impl Detector {
+    /// The lexicon, for callers that judge words (session term lists).
+    pub fn lexicon(&self) -> &'static Lexicon {
+        self.lexicon
     }
 }
 
 impl Default for Detector {
     fn default() -> Self {
         Detector::new()
+    }
+}
+
+/// Converts byte offsets into Unicode scalar offsets (the API's unit), walking forward incrementally.
+#[derive(Debug)]
+pub struct CharOffsets<'a> {
+    text: &'a str,
+    byte: usize,
+    chars: usize,
+}
+
+impl<'a> CharOffsets<'a> {
+    /// Starts at the beginning of `text`.
+    pub fn new(text: &'a str) -> Self {
+        CharOffsets {
+            text,
+            byte: 0,
+            chars: 0,
+        }
+    }
+
+    /// The char offset of byte offset `byte` (a char boundary); cheap when offsets ascend.
+    pub fn at(&mut self, byte: usize) -> usize {
+        if byte < self.byte {
+            self.byte = 0;
+            self.chars = 0;
+        }
+        self.chars += self.text[self.byte..byte].chars().count();
+        self.byte = byte;
+        self.chars
     }
 }
 

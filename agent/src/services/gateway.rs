@@ -1,33 +1,170 @@
 //! The Gateway service: redaction, re-identification, assessment and escalation for clinic apps.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use readi_proto::agent::v1::{self as pb, gateway_server::Gateway};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::not_yet;
+use crate::audit::Audit;
+use crate::config::RedactionConfig;
+use crate::phi::{CharOffsets, Detector};
+use crate::redact::Style;
+use crate::vault::{Vault, VaultError};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Serves `readi.agent.v1.Gateway`.
-#[derive(Debug, Default)]
-pub struct GatewayService {}
+#[derive(Debug)]
+pub struct GatewayService {
+    vault: Arc<Vault>,
+    audit: Arc<Audit>,
+    redaction: RedactionConfig,
+    max_text_bytes: usize,
+}
+
+impl GatewayService {
+    /// A gateway over the vault, with the configured policy and limits.
+    pub fn new(
+        vault: Arc<Vault>,
+        audit: Arc<Audit>,
+        redaction: RedactionConfig,
+        max_text_bytes: usize,
+    ) -> Self {
+        GatewayService {
+            vault,
+            audit,
+            redaction,
+            max_text_bytes,
+        }
+    }
+
+    fn check_text(&self, field: &str, text: &str) -> Result<(), Status> {
+        if text.len() > self.max_text_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "{field} is {} bytes; the limit is {} (limits.max_text_bytes)",
+                text.len(),
+                self.max_text_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Application and session ids: short printable identifiers, checked before anything is stored.
+fn check_id(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument(format!("{field} is required")));
+    }
+    if value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Status::invalid_argument(format!(
+            "{field} must be 1-128 printable ASCII characters without spaces"
+        )));
+    }
+    Ok(())
+}
+
+fn vault_status(e: VaultError) -> Status {
+    match e {
+        VaultError::NotFound => Status::not_found(e.to_string()),
+        other => {
+            tracing::error!(error = %other, "Vault failure");
+            Status::internal("the vault could not be read or written; nothing was returned")
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl Gateway for GatewayService {
     async fn redact(
         &self,
-        _: Request<pb::RedactRequest>,
+        req: Request<pb::RedactRequest>,
     ) -> Result<Response<pb::RedactResponse>, Status> {
-        Err(not_yet("Redact", "PHI detection and redaction"))
+        let r = req.into_inner();
+        check_id("app_id", &r.app_id)?;
+        check_id("session_id", &r.session_id)?;
+        self.check_text("text", &r.text)?;
+        let policy = self.redaction.clone();
+        let forced = match r.style() {
+            pb::RedactionStyle::Unspecified => None,
+            pb::RedactionStyle::Tag => Some(Style::Tag),
+            pb::RedactionStyle::Mask => Some(Style::Mask),
+            pb::RedactionStyle::Surrogate => {
+                return Err(Status::unimplemented(
+                    "REDACTION_STYLE_SURROGATE (realistic fakes) is not available in this agent version; use TAG or MASK",
+                ));
+            }
+        };
+        let vault = Arc::clone(&self.vault);
+        let (app, session, text) = (r.app_id, r.session_id, r.text);
+        // Detection runs off the async workers; a panic inside it fails the call closed, never open.
+        let done = tokio::task::spawn_blocking(move || {
+            let style = |k| forced.unwrap_or_else(|| policy.style_for(k));
+            let (redacted, reps, expires) =
+                vault.redact(&app, &session, &text, Detector::global(), style)?;
+            let mut orig = CharOffsets::new(&text);
+            let mut out = CharOffsets::new(&redacted);
+            let spans = reps
+                .iter()
+                .map(|rep| pb::PhiSpan {
+                    start: orig.at(rep.span.start) as u32,
+                    end: orig.at(rep.span.end) as u32,
+                    r#type: rep.span.kind.to_proto() as i32,
+                    rule_id: rep.span.rule.to_owned(),
+                    redacted_start: out.at(rep.out_start) as u32,
+                    redacted_end: out.at(rep.out_end) as u32,
+                    replacement: rep.text.clone(),
+                })
+                .collect();
+            Ok::<_, VaultError>(pb::RedactResponse {
+                redacted_text: redacted,
+                spans,
+                vault_expires_at: Some(prost_types::Timestamp {
+                    seconds: expires as i64,
+                    nanos: 0,
+                }),
+            })
+        })
+        .await;
+        match done {
+            Ok(Ok(resp)) => Ok(Response::new(resp)),
+            Ok(Err(e)) => Err(vault_status(e)),
+            Err(join) => {
+                tracing::error!(
+                    panicked = join.is_panic(),
+                    "PHI detection failed; request refused"
+                );
+                Err(Status::internal(
+                    "PHI detection failed; the text was not redacted and nothing was returned",
+                ))
+            }
+        }
     }
 
     async fn reidentify(
         &self,
-        _: Request<pb::ReidentifyRequest>,
+        req: Request<pb::ReidentifyRequest>,
     ) -> Result<Response<pb::ReidentifyResponse>, Status> {
-        Err(not_yet("Reidentify", "the surrogate vault"))
+        let r = req.into_inner();
+        check_id("app_id", &r.app_id)?;
+        check_id("session_id", &r.session_id)?;
+        self.check_text("text", &r.text)?;
+        let result = self.vault.reidentify(&r.app_id, &r.session_id, &r.text);
+        let outcome = match &result {
+            Ok((_, n)) => format!("restored {n}"),
+            Err(VaultError::NotFound) => "not_found".to_owned(),
+            Err(_) => "error".to_owned(),
+        };
+        if let Err(e) = self.audit.record("reidentify", &r.app_id, &outcome) {
+            tracing::error!(error = %e, "Audit write failed; refusing Reidentify");
+            return Err(Status::internal(
+                "the audit log could not be written; re-identification refused",
+            ));
+        }
+        let (text, restored) = result.map_err(vault_status)?;
+        Ok(Response::new(pb::ReidentifyResponse { text, restored }))
     }
 
     async fn assess(
