@@ -14,7 +14,7 @@ pub(crate) const P_SHAPE: u8 = 3;
 pub(crate) const P_PLACE: u8 = 2;
 pub(crate) const P_NAME: u8 = 1;
 
-const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|january|february|march|april|june|july|august|september|october|november|december)";
 
 /// The compiled rules.
 #[derive(Debug)]
@@ -338,9 +338,17 @@ impl Patterns {
         if any_digit {
             // Rules that need a digit only look near digits; windows keep enough context for keywords.
             // Self-contained identifiers only need their own token and its neighbours.
+            let whole = std::cell::OnceCell::new();
+            let stats = |a: usize, b: usize| {
+                if a == 0 && b == text.len() {
+                    *whole.get_or_init(|| Stats::of(text))
+                } else {
+                    Stats::of(&text[a..b])
+                }
+            };
             for (a, b) in windows(text, 0) {
                 let w = &text[a..b];
-                let st = Stats::of(w);
+                let st = stats(a, b);
                 let from = out.len();
                 self.numbers(w, &st, out);
                 self.numeric_dates(w, &st, out);
@@ -348,7 +356,7 @@ impl Patterns {
             }
             for (a, b) in windows(text, 40) {
                 let w = &text[a..b];
-                let st = Stats::of(w);
+                let st = stats(a, b);
                 let from = out.len();
                 self.keyed_numbers(w, &st, out);
                 self.dates(w, &st, out);
@@ -386,7 +394,10 @@ impl Patterns {
                 && w[2].is_ascii_alphabetic()
                 && w[3].is_ascii_alphabetic()
         });
-        for m in self.domain.find_iter(gate(dotted, text)) {
+        for m in gate(dotted, text)
+            .into_iter()
+            .flat_map(|t| self.domain.find_iter(t))
+        {
             let prev = byte_before(text, m.start());
             if prev == b'@' || prev == b'.' || prev == b'/' || byte(text, m.end()) == b'@' {
                 continue;
@@ -407,7 +418,7 @@ impl Patterns {
                 P_EXACT,
             ));
         }
-        if has_colons(text) {
+        if hex_colons(text) {
             for m in self.ipv6.find_iter(text) {
                 let s = m.as_str();
                 let addr = s.split('%').next().unwrap_or(s);
@@ -441,9 +452,9 @@ impl Patterns {
         let push = |out: &mut Vec<Candidate>, s: usize, e: usize, rule| {
             out.push(Candidate::new(s, e, PhiType::Date, rule, P_DATE))
         };
-        for c in self
-            .date_numeric
-            .captures_iter(gate(st.dashes || st.slashes || st.dots >= 2, text))
+        for c in gate(st.dashes || st.slashes || st.dots >= 2, text)
+            .into_iter()
+            .flat_map(|t| self.date_numeric.captures_iter(t))
         {
             let m = c.get(0).expect("match");
             if c[2] != c[4] || (&c[2] == "." && c[5].len() != 4) {
@@ -456,10 +467,13 @@ impl Patterns {
                 push(out, m.start(), m.end(), "date.numeric");
             }
         }
-        for c in self.date_iso.captures_iter(gate(
+        for c in gate(
             st.max_run >= 4 && (st.dashes || st.slashes || st.dots >= 2),
             text,
-        )) {
+        )
+        .into_iter()
+        .flat_map(|t| self.date_iso.captures_iter(t))
+        {
             let m = c.get(0).expect("match");
             let y: i32 = c[1].parse().unwrap_or(0);
             if (1800..=2199).contains(&y)
@@ -475,7 +489,10 @@ impl Patterns {
     }
 
     fn numbers(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
-        for m in self.ipv4.find_iter(gate(st.dots >= 3, text)) {
+        for m in gate(st.dots >= 3, text)
+            .into_iter()
+            .flat_map(|t| self.ipv4.find_iter(t))
+        {
             let ok = m
                 .as_str()
                 .split('.')
@@ -493,7 +510,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.phone.find_iter(gate(st.digits >= 10, text)) {
+        for m in gate(st.digits >= 10, text)
+            .into_iter()
+            .flat_map(|t| self.phone.find_iter(t))
+        {
             let prev = byte_before(text, m.start());
             if prev.is_ascii_digit()
                 || prev == b'-'
@@ -511,7 +531,10 @@ impl Patterns {
             };
             out.push(Candidate::new(m.start(), m.end(), kind, rule, P_EXACT));
         }
-        for m in self.phone_intl.find_iter(gate(st.digits >= 8, text)) {
+        for m in gate(st.digits >= 8, text)
+            .into_iter()
+            .flat_map(|t| self.phone_intl.find_iter(t))
+        {
             let n = digits(m.as_str());
             let prev = byte_before(text, m.start());
             if !(8..=15).contains(&n)
@@ -534,7 +557,10 @@ impl Patterns {
                 P_SHAPE,
             ));
         }
-        for c in self.ssn.captures_iter(gate(st.digits >= 9, text)) {
+        for c in gate(st.digits >= 9, text)
+            .into_iter()
+            .flat_map(|t| self.ssn.captures_iter(t))
+        {
             let m = c.get(0).expect("match");
             if byte_before(text, m.start()) == b'-' || byte(text, m.end()) == b'-' {
                 continue;
@@ -561,7 +587,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.card.find_iter(gate(st.digits >= 13, text)) {
+        for m in gate(st.digits >= 13, text)
+            .into_iter()
+            .flat_map(|t| self.card.find_iter(t))
+        {
             if checks::luhn(m.as_str()) {
                 out.push(Candidate::new(
                     m.start(),
@@ -572,9 +601,9 @@ impl Patterns {
                 ));
             }
         }
-        for m in self
-            .iban
-            .find_iter(gate(st.digits >= 8 && st.upper >= 2, text))
+        for m in gate(st.digits >= 8 && st.upper >= 2, text)
+            .into_iter()
+            .flat_map(|t| self.iban.find_iter(t))
         {
             if checks::iban_valid(m.as_str()) {
                 out.push(Candidate::new(
@@ -586,7 +615,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.vin.find_iter(gate(st.long_token >= 17, text)) {
+        for m in gate(st.long_token >= 17, text)
+            .into_iter()
+            .flat_map(|t| self.vin.find_iter(t))
+        {
             let s = m.as_str();
             if s.bytes().any(|b| b.is_ascii_alphabetic())
                 && s.bytes().any(|b| b.is_ascii_digit())
@@ -601,9 +633,9 @@ impl Patterns {
                 ));
             }
         }
-        for m in self
-            .dea
-            .find_iter(gate(st.max_run >= 7 && st.upper >= 2, text))
+        for m in gate(st.max_run >= 7 && st.upper >= 2, text)
+            .into_iter()
+            .flat_map(|t| self.dea.find_iter(t))
         {
             if checks::dea_valid(m.as_str()) {
                 out.push(Candidate::new(
@@ -615,7 +647,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.shape_alpha_num.find_iter(gate(st.upper_digit, text)) {
+        for m in gate(st.upper_digit, text)
+            .into_iter()
+            .flat_map(|t| self.shape_alpha_num.find_iter(t))
+        {
             if digits(m.as_str()) >= 4 {
                 out.push(Candidate::new(
                     m.start(),
@@ -626,9 +661,9 @@ impl Patterns {
                 ));
             }
         }
-        for c in self
-            .shape_num_alpha
-            .captures_iter(gate(st.digit_upper, text))
+        for c in gate(st.digit_upper, text)
+            .into_iter()
+            .flat_map(|t| self.shape_num_alpha.captures_iter(t))
         {
             let m = c.get(0).expect("match");
             if !c.get(1).is_some_and(|u| is_unit(u.as_str())) {
@@ -641,9 +676,9 @@ impl Patterns {
                 ));
             }
         }
-        for m in self
-            .dashed_digits
-            .find_iter(gate(st.dashes && st.digits >= 7, text))
+        for m in gate(st.dashes && st.digits >= 7, text)
+            .into_iter()
+            .flat_map(|t| self.dashed_digits.find_iter(t))
         {
             let s = m.as_str();
             let year_range = s.len() == 9
@@ -659,7 +694,10 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.hash_digits.find_iter(gate(st.hash, text)) {
+        for m in gate(st.hash, text)
+            .into_iter()
+            .flat_map(|t| self.hash_digits.find_iter(t))
+        {
             out.push(Candidate::new(
                 m.start(),
                 m.end(),
@@ -668,7 +706,10 @@ impl Patterns {
                 P_SHAPE,
             ));
         }
-        for m in self.long_digits.find_iter(gate(st.max_run >= 7, text)) {
+        for m in gate(st.max_run >= 7, text)
+            .into_iter()
+            .flat_map(|t| self.long_digits.find_iter(t))
+        {
             let prev = byte_before(text, m.start());
             let next_is_decimal =
                 byte(text, m.end()) == b'.' && byte(text, m.end() + 1).is_ascii_digit();
@@ -692,7 +733,10 @@ impl Patterns {
 
     /// Identifiers introduced by a word ("MRN: 123", "Phone: 555 0134"): need the words before them.
     fn keyed_numbers(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
-        for c in self.phone_keyed.captures_iter(gate(st.digits >= 7, text)) {
+        for c in gate(st.digits >= 7, text)
+            .into_iter()
+            .flat_map(|t| self.phone_keyed.captures_iter(t))
+        {
             let g = c.get(1).expect("group");
             let n = digits(g.as_str());
             if (7..=15).contains(&n) && !g.as_str().contains("  ") {
@@ -711,7 +755,10 @@ impl Patterns {
                 ));
             }
         }
-        for c in self.keyed.captures_iter(gate(st.digits >= 3, text)) {
+        for c in gate(st.digits >= 3, text)
+            .into_iter()
+            .flat_map(|t| self.keyed.captures_iter(t))
+        {
             self.keyed_match(text, &c, out);
         }
     }
@@ -769,7 +816,10 @@ impl Patterns {
                 push(out, m.start(), m.end(), "date.month_day");
             }
         }
-        for c in self.date_day_month.captures_iter(text) {
+        for c in gate(st.digit_month || st.ordinal, text)
+            .into_iter()
+            .flat_map(|t| self.date_day_month.captures_iter(t))
+        {
             let m = c.get(0).expect("match");
             let day: u32 = c[1].parse().unwrap_or(0);
             let mon = m
@@ -795,13 +845,19 @@ impl Patterns {
                 push(out, m.start(), m.end(), "date.month_year");
             }
         }
-        for c in self.date_short.captures_iter(gate(st.slashes, text)) {
+        for c in gate(st.slashes, text)
+            .into_iter()
+            .flat_map(|t| self.date_short.captures_iter(t))
+        {
             let m = c.get(0).expect("match");
             if self.short_date_ok(text, m.start(), m.end(), &c) {
                 push(out, m.start(), m.end(), "date.month_day_numeric");
             }
         }
-        for c in self.date_ordinal.captures_iter(text) {
+        for c in gate(st.ordinal, text)
+            .into_iter()
+            .flat_map(|t| self.date_ordinal.captures_iter(t))
+        {
             let g = c.get(1).expect("group");
             let d: u32 = g
                 .as_str()
@@ -972,7 +1028,10 @@ impl Patterns {
     }
 
     fn ages(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
-        for m in self.age_unit.find_iter(gate(st.age_like, text)) {
+        for m in gate(st.age_like, text)
+            .into_iter()
+            .flat_map(|t| self.age_unit.find_iter(t))
+        {
             out.push(Candidate::new(
                 m.start(),
                 m.end(),
@@ -981,7 +1040,10 @@ impl Patterns {
                 P_DATE,
             ));
         }
-        for c in self.age_keyword.captures_iter(gate(st.age_like, text)) {
+        for c in gate(st.age_like, text)
+            .into_iter()
+            .flat_map(|t| self.age_keyword.captures_iter(t))
+        {
             let g = c.get(1).expect("group");
             out.push(Candidate::new(
                 g.start(),
@@ -994,7 +1056,10 @@ impl Patterns {
     }
 
     fn addresses(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
-        for m in self.address.find_iter(text) {
+        for m in gate(st.number_word, text)
+            .into_iter()
+            .flat_map(|t| self.address.find_iter(t))
+        {
             out.push(Candidate::new(
                 m.start(),
                 address_tail(text, m.end()),
@@ -1003,7 +1068,10 @@ impl Patterns {
                 P_SHAPE,
             ));
         }
-        for m in self.po_box.find_iter(text) {
+        for m in gate(st.box_word, text)
+            .into_iter()
+            .flat_map(|t| self.po_box.find_iter(t))
+        {
             out.push(Candidate::new(
                 m.start(),
                 m.end(),
@@ -1012,10 +1080,14 @@ impl Patterns {
                 P_SHAPE,
             ));
         }
-        for c in self
-            .zip_state
-            .captures_iter(gate(st.max_run >= 5, text))
-            .chain(self.zip_keyword.captures_iter(gate(st.max_run >= 5, text)))
+        for c in gate(st.max_run >= 5, text)
+            .into_iter()
+            .flat_map(|t| self.zip_state.captures_iter(t))
+            .chain(
+                gate(st.max_run >= 5, text)
+                    .into_iter()
+                    .flat_map(|t| self.zip_keyword.captures_iter(t)),
+            )
         {
             let g = c.get(1).expect("group");
             out.push(Candidate::new(
@@ -1030,7 +1102,7 @@ impl Patterns {
 }
 
 /// Cheap facts about a window that tell which rules cannot match in it.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Stats {
     digits: usize,
     max_run: usize,
@@ -1046,60 +1118,100 @@ pub(crate) struct Stats {
     digit_upper: bool,
     /// A two- or three-digit number starting 9 or 1 (ages 90-129).
     age_like: bool,
+    /// A number then a space or hyphen and a month's initial ("4 Mar", "12-Dec").
+    digit_month: bool,
+    /// A number then st/nd/rd/th.
+    ordinal: bool,
+    /// A number then a space and a capital or digit ("123 Main").
+    number_word: bool,
+    /// "box" in any case (P.O. Box).
+    box_word: bool,
 }
 
 impl Stats {
     fn of(w: &str) -> Stats {
         let b = w.as_bytes();
+        let at = |k: usize| b.get(k).copied().unwrap_or(0);
         let mut st = Stats::default();
-        let (mut run, mut tok) = (0, 0);
+        let (mut run, mut tok) = (0usize, 0usize);
         for (i, &c) in b.iter().enumerate() {
             if c.is_ascii_digit() {
                 st.digits += 1;
                 run += 1;
+                tok += 1;
                 st.max_run = st.max_run.max(run);
-            } else {
-                if (2..=3).contains(&run) && matches!(b[i - run], b'9' | b'1') {
+                let (n1, n2) = (at(i + 1), at(i + 2));
+                if n1.is_ascii_digit() {
+                    continue;
+                }
+                // The run ends here: look at what follows it.
+                if (2..=3).contains(&run) && matches!(b[i + 1 - run], b'9' | b'1') {
                     st.age_like = true;
                 }
                 run = 0;
-            }
-            if c.is_ascii_whitespace() {
-                tok = 0;
-            } else {
-                tok += 1;
-                st.long_token = st.long_token.max(tok);
+                match n1 {
+                    b' ' | b'\t' | b'-' => {
+                        if matches!(
+                            n2 | 0x20,
+                            b'j' | b'f' | b'm' | b'a' | b's' | b'o' | b'n' | b'd'
+                        ) {
+                            st.digit_month = true;
+                        }
+                        if n1 == b' ' && (n2.is_ascii_uppercase() || n2.is_ascii_digit()) {
+                            st.number_word = true;
+                        }
+                        if n1 == b'-' && n2.is_ascii_uppercase() {
+                            st.digit_upper = true;
+                        }
+                    }
+                    b'A'..=b'Z' => st.digit_upper = true,
+                    _ => {}
+                }
+                if matches!(
+                    (n1 | 0x20, n2 | 0x20),
+                    (b's', b't') | (b'n', b'd') | (b'r', b'd') | (b't', b'h')
+                ) {
+                    st.ordinal = true;
+                }
+                continue;
             }
             match c {
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    st.long_token = st.long_token.max(tok);
+                    tok = 0;
+                    continue;
+                }
+                b'A'..=b'Z' => {
+                    st.upper += 1;
+                    if c == b'B' && at(i + 1) | 0x20 == b'o' && at(i + 2) | 0x20 == b'x' {
+                        st.box_word = true;
+                    }
+                    let n1 = at(i + 1);
+                    if n1.is_ascii_digit() || n1 == b'-' && at(i + 2).is_ascii_digit() {
+                        st.upper_digit = true;
+                    }
+                }
                 b'.' => st.dots += 1,
                 b'-' => st.dashes = true,
                 b'/' => st.slashes = true,
                 b'#' => st.hash = true,
-                b'A'..=b'Z' => st.upper += 1,
+                b'b' => {
+                    if at(i + 1) | 0x20 == b'o' && at(i + 2) | 0x20 == b'x' {
+                        st.box_word = true;
+                    }
+                }
                 _ => {}
             }
-            let next = |k: usize| b.get(i + k).copied().unwrap_or(0);
-            if c.is_ascii_uppercase()
-                && (next(1).is_ascii_digit() || next(1) == b'-' && next(2).is_ascii_digit())
-            {
-                st.upper_digit = true;
-            }
-            if c.is_ascii_digit()
-                && (next(1).is_ascii_uppercase() || next(1) == b'-' && next(2).is_ascii_uppercase())
-            {
-                st.digit_upper = true;
-            }
+            tok += 1;
         }
-        if (2..=3).contains(&run) && matches!(b[b.len() - run], b'9' | b'1') {
-            st.age_like = true;
-        }
+        st.long_token = st.long_token.max(tok);
         st
     }
 }
 
-/// `text` when `cond` holds, else the empty string: a rule that cannot match is not run.
-fn gate(cond: bool, text: &str) -> &str {
-    if cond { text } else { "" }
+/// `Some(text)` when `cond` holds: a rule that cannot match is not even started.
+fn gate(cond: bool, text: &str) -> Option<&str> {
+    cond.then_some(text)
 }
 
 fn shift(cands: &mut [Candidate], by: usize) {
@@ -1147,11 +1259,31 @@ fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
             _ => out.push((lo, hi)),
         }
     }
+    // Each window costs a call per rule: when windows cover most of the text, one pass is cheaper.
+    let covered: usize = out.iter().map(|(a, b)| b - a).sum();
+    if out.len() > 1 && covered * 2 > b.len() {
+        out.clear();
+        out.push((0, b.len()));
+    }
     out
 }
 
-fn has_colons(text: &str) -> bool {
-    text.bytes().filter(|b| *b == b':').nth(1).is_some()
+/// Two or more colons between hex digits (or doubled): an IPv6 or MAC address may be present.
+fn hex_colons(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut n = 0;
+    for i in 1..b.len().saturating_sub(1) {
+        if b[i] == b':'
+            && (b[i - 1].is_ascii_hexdigit() || b[i - 1] == b':')
+            && (b[i + 1].is_ascii_hexdigit() || b[i + 1] == b':')
+        {
+            n += 1;
+            if n >= 2 {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// "may 5 times" is a verb and a count; a capitalised "May 5" is a date.

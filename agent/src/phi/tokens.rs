@@ -112,7 +112,7 @@ fn ends_with_abbrev(before: &str) -> bool {
         .rev()
         .collect();
     let w = word.to_lowercase();
-    TITLES.contains(&w.as_str())
+    in_titles(w.as_str())
         || matches!(w.as_str(), "st" | "mt" | "ft" | "jr" | "sr")
         || (word.chars().count() == 1 && word.chars().all(char::is_uppercase))
 }
@@ -587,6 +587,32 @@ const PLACE_CUES: &[&str] = &[
     "visiting", "resident", "lives", "living", "moved", "born", "raised", "via",
 ];
 
+/// Membership tests over the word lists above, each hashed once.
+macro_rules! word_sets {
+    ($($f:ident => $list:ident),* $(,)?) => {$(
+        fn $f(w: &str) -> bool {
+            static SET: std::sync::OnceLock<rustc_hash::FxHashSet<&'static str>> = std::sync::OnceLock::new();
+            SET.get_or_init(|| $list.iter().copied().collect()).contains(w)
+        }
+    )*};
+}
+
+word_sets! {
+    in_titles => TITLES,
+    in_person_cues => PERSON_CUES,
+    in_weak_cues => WEAK_CUES,
+    in_credentials => CREDENTIALS,
+    in_facility_words => FACILITY_WORDS,
+    in_weak_facility_words => WEAK_FACILITY_WORDS,
+    in_lower_facility_words => LOWER_FACILITY_WORDS,
+    in_eponym_heads => EPONYM_HEADS,
+    in_states => STATES,
+    in_generic => GENERIC,
+    in_facility_joiners => FACILITY_JOINERS,
+    in_leading_noise => LEADING_NOISE,
+    in_place_cues => PLACE_CUES,
+}
+
 struct Ctx<'t, 'a> {
     text: &'a str,
     toks: &'t [Tok<'a>],
@@ -613,7 +639,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
     }
 
     /// The lower-case word before token `i` when only spaces, commas or colons separate them.
-    fn prev_word(&self, i: usize) -> Option<&str> {
+    fn prev_word(&self, i: usize) -> Option<&'t str> {
+        let toks: &'t [Tok<'a>] = self.toks;
         if i == 0 {
             return None;
         }
@@ -623,7 +650,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             || g == ". "
             || g == "."
         {
-            Some(self.toks[i - 1].lower.as_ref())
+            Some(toks[i - 1].lower.as_ref())
         } else {
             None
         }
@@ -727,29 +754,26 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         }
         let l = t.lower.as_ref();
-        if !FACILITY_WORDS.contains(&l) && !LOWER_FACILITY_WORDS.contains(&l) {
+        if !in_facility_words(l) && !in_lower_facility_words(l) {
             return false;
         }
         if l == "er" {
             return t.upper && k > 0 && self.gap(k - 1) == " " && self.is_capital(k - 1);
         }
         if self.is_capital(k) {
-            return FACILITY_WORDS.contains(&l);
+            return in_facility_words(l);
         }
-        LOWER_FACILITY_WORDS.contains(&l)
-            && k > 0
-            && self.gap(k - 1) == " "
-            && self.is_capital(k - 1)
+        in_lower_facility_words(l) && k > 0 && self.gap(k - 1) == " " && self.is_capital(k - 1)
     }
 
     /// Whether `i` is a distinctive capitalised word in a facility name (not "Mental", "The").
     fn distinctive(&self, i: usize) -> bool {
         let l = self.toks[i].lower.as_ref();
         self.is_capital(i)
-            && !GENERIC.contains(&l)
-            && !FACILITY_WORDS.contains(&l)
-            && !FACILITY_JOINERS.contains(&l)
-            && !LEADING_NOISE.contains(&l)
+            && !in_generic(l)
+            && !in_facility_words(l)
+            && !in_facility_joiners(l)
+            && !in_leading_noise(l)
     }
 
     fn facilities(&mut self) {
@@ -768,7 +792,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 if !ok_gap || self.toks[s].sent_start && s != k || t.covered {
                     break;
                 }
-                let joiner = FACILITY_JOINERS.contains(&t.lower.as_ref()) && !t.cap && !t.upper;
+                let joiner = in_facility_joiners(t.lower.as_ref()) && !t.cap && !t.upper;
                 if self.is_capital(p) || joiner && p > 0 && self.is_capital(p - 1) {
                     s = p;
                     if t.sent_start {
@@ -778,9 +802,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                     break;
                 }
             }
-            while s < k
-                && (LEADING_NOISE.contains(&self.toks[s].lower.as_ref()) || !self.is_capital(s))
-            {
+            while s < k && (in_leading_noise(self.toks[s].lower.as_ref()) || !self.is_capital(s)) {
                 s += 1;
             }
             // Walk right: "Hospital of the University of Pennsylvania", "Medical Center".
@@ -808,11 +830,11 @@ impl<'t, 'a> Ctx<'t, 'a> {
             }
             let distinctive = (s..k).any(|i| self.distinctive(i));
             let last = self.toks[e - 1].lower.as_ref();
-            let weak = WEAK_FACILITY_WORDS.contains(&last) || !self.is_capital(e - 1);
+            let weak = in_weak_facility_words(last) || !self.is_capital(e - 1);
             if distinctive
                 || !weak
                     && (s..k).any(|i| {
-                        self.is_capital(i) && !LEADING_NOISE.contains(&self.toks[i].lower.as_ref())
+                        self.is_capital(i) && !in_leading_noise(self.toks[i].lower.as_ref())
                     })
             {
                 let e = self.place_tail(e);
@@ -920,7 +942,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 break;
             }
             let span = self.text[self.toks[e].start..self.toks[e + words - 1].end].to_lowercase();
-            if self.toks[e].cap && STATES.contains(&span.as_str()) {
+            if self.toks[e].cap && in_states(span.as_str()) {
                 return e + words;
             }
         }
@@ -965,7 +987,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     fn accept_place(&self, i: usize, j: usize, facility: bool) -> bool {
         let multi = j - i > 1;
         let state_after = self.state_tail(j) > j;
-        let cue = self.prev_word(i).is_some_and(|w| PLACE_CUES.contains(&w));
+        let cue = self.prev_word(i).is_some_and(|w| in_place_cues(w));
         let acronym = self.toks[i].upper && self.toks[i].s.len() >= 3;
         if (i..j).any(|k| self.clinical(k) || self.eponym(k)) {
             return false;
@@ -991,10 +1013,10 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         };
         let g = self.gap(i);
-        (g == " " || g == "-") && EPONYM_HEADS.contains(&next.lower.as_ref())
+        (g == " " || g == "-") && in_eponym_heads(next.lower.as_ref())
             || (self.toks[i].lower.ends_with("'s")
                 && g == " "
-                && EPONYM_HEADS.contains(&next.lower.as_ref()))
+                && in_eponym_heads(next.lower.as_ref()))
     }
 
     fn names(&mut self) {
@@ -1005,17 +1027,15 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i += 1;
                 continue;
             }
-            let prev = self.prev_word(i).map(str::to_owned);
+            let prev = self.prev_word(i);
             let prev2 = if i >= 2 && prev.is_some() {
-                self.prev_word(i - 1).map(str::to_owned)
+                self.prev_word(i - 1)
             } else {
                 None
             };
-            let titled = prev.as_deref().is_some_and(|p| TITLES.contains(&p))
-                && i > 0
-                && self.toks[i - 1].cap;
+            let titled = prev.is_some_and(|p| in_titles(p)) && i > 0 && self.toks[i - 1].cap;
             let two_word_cue = matches!(
-                (prev2.as_deref(), prev.as_deref()),
+                (prev2, prev),
                 (Some("name"), Some("is"))
                     | (Some("spoke"), Some("with" | "to"))
                     | (Some("seen"), Some("by"))
@@ -1024,9 +1044,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
                     | (Some("social"), Some("worker"))
                     | (Some("goes"), Some("by"))
             );
-            let strong_cue =
-                two_word_cue || prev.as_deref().is_some_and(|p| PERSON_CUES.contains(&p));
-            let weak_cue = prev.as_deref().is_some_and(|p| WEAK_CUES.contains(&p));
+            let strong_cue = two_word_cue || prev.is_some_and(|p| in_person_cues(p));
+            let weak_cue = prev.is_some_and(|p| in_weak_cues(p));
             let clinical = self.clinical(i);
             let next_joined = i + 1 < n && self.joined(i) && self.nameable(i + 1);
 
@@ -1079,8 +1098,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i += 1;
                 continue;
             }
-            let place_here = prev.as_deref().is_some_and(|p| PLACE_CUES.contains(&p))
-                && self.place_at(i).is_some();
+            let place_here = prev.is_some_and(|p| in_place_cues(p)) && self.place_at(i).is_some();
             if self.strong_first(i)
                 && (!self.word(i) || self.first_count(i) >= 5000)
                 && !place_here
@@ -1113,7 +1131,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             && self.joined(j - 1)
             && self.nameable(j)
             && !self.clinical(j)
-            && !FACILITY_WORDS.contains(&self.toks[j].lower.as_ref())
+            && !in_facility_words(self.toks[j].lower.as_ref())
         {
             j += 1;
         }
@@ -1126,7 +1144,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         };
         let g = self.gap(i);
-        (g == ", " || g == " ") && next.upper && CREDENTIALS.contains(&next.lower.as_ref())
+        (g == ", " || g == " ") && next.upper && in_credentials(next.lower.as_ref())
     }
 
     /// A speaker label or a vocative at the start of a line: "Maria: I feel...", "Kuba, can I ...".
