@@ -1195,10 +1195,8 @@ impl Stats {
                 b'-' => st.dashes = true,
                 b'/' => st.slashes = true,
                 b'#' => st.hash = true,
-                b'b' => {
-                    if at(i + 1) | 0x20 == b'o' && at(i + 2) | 0x20 == b'x' {
-                        st.box_word = true;
-                    }
+                b'b' if at(i + 1) | 0x20 == b'o' && at(i + 2) | 0x20 == b'x' => {
+                    st.box_word = true;
                 }
                 _ => {}
             }

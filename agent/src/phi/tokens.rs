@@ -987,7 +987,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     fn accept_place(&self, i: usize, j: usize, facility: bool) -> bool {
         let multi = j - i > 1;
         let state_after = self.state_tail(j) > j;
-        let cue = self.prev_word(i).is_some_and(|w| in_place_cues(w));
+        let cue = self.prev_word(i).is_some_and(in_place_cues);
         let acronym = self.toks[i].upper && self.toks[i].s.len() >= 3;
         if (i..j).any(|k| self.clinical(k) || self.eponym(k)) {
             return false;
@@ -1033,7 +1033,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             } else {
                 None
             };
-            let titled = prev.is_some_and(|p| in_titles(p)) && i > 0 && self.toks[i - 1].cap;
+            let titled = prev.is_some_and(in_titles) && i > 0 && self.toks[i - 1].cap;
             let two_word_cue = matches!(
                 (prev2, prev),
                 (Some("name"), Some("is"))
@@ -1044,8 +1044,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
                     | (Some("social"), Some("worker"))
                     | (Some("goes"), Some("by"))
             );
-            let strong_cue = two_word_cue || prev.is_some_and(|p| in_person_cues(p));
-            let weak_cue = prev.is_some_and(|p| in_weak_cues(p));
+            let strong_cue = two_word_cue || prev.is_some_and(in_person_cues);
+            let weak_cue = prev.is_some_and(in_weak_cues);
             let clinical = self.clinical(i);
             let next_joined = i + 1 < n && self.joined(i) && self.nameable(i + 1);
 
@@ -1098,7 +1098,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i += 1;
                 continue;
             }
-            let place_here = prev.is_some_and(|p| in_place_cues(p)) && self.place_at(i).is_some();
+            let place_here = prev.is_some_and(in_place_cues) && self.place_at(i).is_some();
             if self.strong_first(i)
                 && (!self.word(i) || self.first_count(i) >= 5000)
                 && !place_here
