@@ -115,6 +115,16 @@ fn is_unit(s: &str) -> bool {
     UNITS.iter().any(|u| s.eq_ignore_ascii_case(u))
 }
 
+/// The first run of digits in `s`, as a number (0 when none).
+fn first_number(s: &str) -> u32 {
+    let from = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
+    let digits = &s[from..];
+    let len = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..len].parse().unwrap_or(0)
+}
+
 fn month_number(m: &str) -> u32 {
     let l = m.get(..3).unwrap_or(m).to_ascii_lowercase();
     match l.as_str() {
@@ -319,9 +329,9 @@ impl Patterns {
 
     /// Appends a candidate for every match in `text`.
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Candidate>) {
-        let has = |c: u8| text.as_bytes().contains(&c);
-        let any_digit = text.bytes().any(|b| b.is_ascii_digit());
-        if has(b'@') {
+        // Byte statistics gate every rule: a rule that cannot match is never started.
+        let st = Stats::of(text);
+        if st.at {
             for m in self.email.find_iter(text) {
                 out.push(Candidate::new(
                     m.start(),
@@ -332,36 +342,33 @@ impl Patterns {
                 ));
             }
         }
-        if has(b'.') || has(b':') {
-            self.urls(text, out);
+        if st.dots > 0 || st.hex_colons >= 2 {
+            self.urls(text, &st, out);
         }
-        if any_digit {
-            // Rules that need a digit only look near digits; windows keep enough context for keywords.
-            // Self-contained identifiers only need their own token and its neighbours.
-            let whole = std::cell::OnceCell::new();
-            let stats = |a: usize, b: usize| {
+        if st.digits > 0 {
+            // Self-contained identifiers only need their own word and its neighbours; rules led by a
+            // keyword get 40 bytes of context. Each window has its own statistics (tighter gates).
+            let of = |a: usize, b: usize| {
                 if a == 0 && b == text.len() {
-                    *whole.get_or_init(|| Stats::of(text))
+                    st
                 } else {
                     Stats::of(&text[a..b])
                 }
             };
             for (a, b) in windows(text, 0) {
-                let w = &text[a..b];
-                let st = stats(a, b);
+                let (w, wst) = (&text[a..b], of(a, b));
                 let from = out.len();
-                self.numbers(w, &st, out);
-                self.numeric_dates(w, &st, out);
+                self.numbers(w, &wst, out);
+                self.numeric_dates(w, &wst, out);
                 shift(&mut out[from..], a);
             }
-            for (a, b) in windows(text, 40) {
-                let w = &text[a..b];
-                let st = stats(a, b);
+            for (a, b) in windows(text, 32) {
+                let (w, wst) = (&text[a..b], of(a, b));
                 let from = out.len();
-                self.keyed_numbers(w, &st, out);
-                self.dates(w, &st, out);
-                self.ages(w, &st, out);
-                self.addresses(w, &st, out);
+                self.keyed_numbers(w, &wst, out);
+                self.dates(w, &wst, out);
+                self.ages(w, &wst, out);
+                self.addresses(w, &wst, out);
                 shift(&mut out[from..], a);
             }
         }
@@ -380,7 +387,7 @@ impl Patterns {
         }
     }
 
-    fn urls(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn urls(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
         for m in self.url.find_iter(text) {
             let end = m.start()
                 + m.as_str()
@@ -388,12 +395,7 @@ impl Patterns {
                     .len();
             out.push(Candidate::new(m.start(), end, PhiType::Url, "url", P_EXACT));
         }
-        let dotted = text.as_bytes().windows(4).any(|w| {
-            w[0].is_ascii_alphanumeric()
-                && w[1] == b'.'
-                && w[2].is_ascii_alphabetic()
-                && w[3].is_ascii_alphabetic()
-        });
+        let dotted = st.dotted;
         for m in gate(dotted, text)
             .into_iter()
             .flat_map(|t| self.domain.find_iter(t))
@@ -418,7 +420,7 @@ impl Patterns {
                 P_EXACT,
             ));
         }
-        if hex_colons(text) {
+        if st.hex_colons >= 2 {
             for m in self.ipv6.find_iter(text) {
                 let s = m.as_str();
                 let addr = s.split('%').next().unwrap_or(s);
@@ -452,17 +454,24 @@ impl Patterns {
         let push = |out: &mut Vec<Candidate>, s: usize, e: usize, rule| {
             out.push(Candidate::new(s, e, PhiType::Date, rule, P_DATE))
         };
-        for c in gate(st.dashes || st.slashes || st.dots >= 2, text)
+        for m in gate(st.dashes || st.slashes || st.dots >= 2, text)
             .into_iter()
-            .flat_map(|t| self.date_numeric.captures_iter(t))
+            .flat_map(|t| self.date_numeric.find_iter(t))
         {
-            let m = c.get(0).expect("match");
-            if c[2] != c[4] || (&c[2] == "." && c[5].len() != 4) {
+            // d/m/y with one separator used twice; the optional time follows a space or 'T'.
+            let date = m.as_str().split([' ', 'T']).next().unwrap_or("");
+            let sep = date.bytes().find(|b| !b.is_ascii_digit()).unwrap_or(b'/');
+            let parts: Vec<&str> = date.split(sep as char).collect();
+            if parts.len() != 3 || (sep == b'.' && parts[2].len() != 4) {
                 continue;
             }
-            let (a, b): (u32, u32) = (c[1].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
-            let year: i32 = c[5].parse().unwrap_or(0);
-            let year = if c[5].len() == 2 { 2000 + year } else { year };
+            let (a, b): (u32, u32) = (parts[0].parse().unwrap_or(0), parts[1].parse().unwrap_or(0));
+            let year: i32 = parts[2].parse().unwrap_or(0);
+            let year = if parts[2].len() == 2 {
+                2000 + year
+            } else {
+                year
+            };
             if checks::date_valid(a, b, Some(year)) || checks::date_valid(b, a, Some(year)) {
                 push(out, m.start(), m.end(), "date.numeric");
             }
@@ -510,7 +519,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in gate(st.digits >= 10, text)
+        for m in gate(st.runs3 >= 3 && st.digits >= 10, text)
             .into_iter()
             .flat_map(|t| self.phone.find_iter(t))
         {
@@ -557,7 +566,7 @@ impl Patterns {
                 P_SHAPE,
             ));
         }
-        for c in gate(st.digits >= 9, text)
+        for c in gate(st.ssn_like && st.digits >= 9, text)
             .into_iter()
             .flat_map(|t| self.ssn.captures_iter(t))
         {
@@ -587,7 +596,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in gate(st.digits >= 13, text)
+        for m in gate((st.runs4 >= 3 || st.max_run >= 13) && st.digits >= 13, text)
             .into_iter()
             .flat_map(|t| self.card.find_iter(t))
         {
@@ -601,7 +610,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in gate(st.digits >= 8 && st.upper >= 2, text)
+        for m in gate(st.iban_like && st.digits >= 8, text)
             .into_iter()
             .flat_map(|t| self.iban.find_iter(t))
         {
@@ -808,9 +817,9 @@ impl Patterns {
         let push = |out: &mut Vec<Candidate>, s: usize, e: usize, rule| {
             out.push(Candidate::new(s, e, PhiType::Date, rule, P_DATE))
         };
-        for c in self.date_month_day.captures_iter(text) {
-            let m = c.get(0).expect("match");
-            let day: u32 = c[1].parse().unwrap_or(0);
+        for m in self.date_month_day.find_iter(text) {
+            // The day is the first number after the month.
+            let day: u32 = first_number(m.as_str());
             let month = month_number(m.as_str());
             if checks::date_valid(month, day, None) && !is_may_verb(m.as_str()) {
                 push(out, m.start(), m.end(), "date.month_day");
@@ -1126,6 +1135,20 @@ pub(crate) struct Stats {
     number_word: bool,
     /// "box" in any case (P.O. Box).
     box_word: bool,
+    /// An '@' (email).
+    at: bool,
+    /// A letter or digit, a dot, two letters ("example.com").
+    dotted: bool,
+    /// Colons between hex digits or doubled (IPv6, MAC).
+    hex_colons: usize,
+    /// Two capitals then two digits (an IBAN's country and check digits).
+    iban_like: bool,
+    /// A two-digit group between dashes or spaces (an SSN's middle).
+    ssn_like: bool,
+    /// Digit runs of three or more.
+    runs3: usize,
+    /// Digit runs of four or more.
+    runs4: usize,
 }
 
 impl Stats {
@@ -1145,6 +1168,15 @@ impl Stats {
                     continue;
                 }
                 // The run ends here: look at what follows it.
+                st.runs3 += usize::from(run >= 3);
+                st.runs4 += usize::from(run >= 4);
+                if run == 2
+                    && i >= 2
+                    && matches!(b[i - 2], b'-' | b' ')
+                    && matches!(n1, b'-' | b' ')
+                {
+                    st.ssn_like = true;
+                }
                 if (2..=3).contains(&run) && matches!(b[i + 1 - run], b'9' | b'1') {
                     st.age_like = true;
                 }
@@ -1183,6 +1215,12 @@ impl Stats {
                 }
                 b'A'..=b'Z' => {
                     st.upper += 1;
+                    if at(i + 1).is_ascii_uppercase()
+                        && at(i + 2).is_ascii_digit()
+                        && at(i + 3).is_ascii_digit()
+                    {
+                        st.iban_like = true;
+                    }
                     if c == b'B' && at(i + 1) | 0x20 == b'o' && at(i + 2) | 0x20 == b'x' {
                         st.box_word = true;
                     }
@@ -1191,7 +1229,23 @@ impl Stats {
                         st.upper_digit = true;
                     }
                 }
-                b'.' => st.dots += 1,
+                b'.' => {
+                    st.dots += 1;
+                    if i > 0
+                        && b[i - 1].is_ascii_alphanumeric()
+                        && at(i + 1).is_ascii_alphabetic()
+                        && at(i + 2).is_ascii_alphabetic()
+                    {
+                        st.dotted = true;
+                    }
+                }
+                b'@' => st.at = true,
+                b':' => {
+                    let hexish = |x: u8| x.is_ascii_hexdigit() || x == b':';
+                    if i > 0 && hexish(b[i - 1]) && hexish(at(i + 1)) {
+                        st.hex_colons += 1;
+                    }
+                }
                 b'-' => st.dashes = true,
                 b'/' => st.slashes = true,
                 b'#' => st.hash = true,
@@ -1264,24 +1318,6 @@ fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
         out.push((0, b.len()));
     }
     out
-}
-
-/// Two or more colons between hex digits (or doubled): an IPv6 or MAC address may be present.
-fn hex_colons(text: &str) -> bool {
-    let b = text.as_bytes();
-    let mut n = 0;
-    for i in 1..b.len().saturating_sub(1) {
-        if b[i] == b':'
-            && (b[i - 1].is_ascii_hexdigit() || b[i - 1] == b':')
-            && (b[i + 1].is_ascii_hexdigit() || b[i + 1] == b':')
-        {
-            n += 1;
-            if n >= 2 {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// "may 5 times" is a verb and a count; a capitalised "May 5" is a date.

@@ -51,15 +51,7 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
             }
         }
         let s = &text[start..end];
-        let first = s.chars().next().unwrap_or(' ');
-        let letters = s.chars().filter(|c| c.is_alphabetic());
-        let upper = s
-            .chars()
-            .filter(|c| c.is_alphabetic())
-            .all(char::is_uppercase);
-        let cap = first.is_uppercase()
-            && (s.chars().count() == 1 || s.chars().skip(1).any(char::is_lowercase));
-        let _ = letters;
+        let (cap, upper, any_upper) = word_case(s);
         let sent_start = {
             let before =
                 text[..start].trim_end_matches([' ', '\t', '"', '\'', '(', '[', '*', '\u{201c}']);
@@ -79,10 +71,12 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
             s,
             start,
             end,
-            lower: if s.chars().any(|c| c.is_uppercase() || c == '\u{2019}') {
-                std::borrow::Cow::Owned(s.to_lowercase().replace('\u{2019}', "'"))
-            } else {
+            lower: if !any_upper && s.is_ascii() {
                 std::borrow::Cow::Borrowed(s)
+            } else if s.is_ascii() {
+                std::borrow::Cow::Owned(s.to_ascii_lowercase())
+            } else {
+                std::borrow::Cow::Owned(s.to_lowercase().replace('\u{2019}', "'"))
             },
             cap,
             upper,
@@ -91,6 +85,29 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
         });
     }
     toks
+}
+
+/// (title case or a single capital, all letters upper case, any upper-case letter) with an ASCII fast path.
+fn word_case(s: &str) -> (bool, bool, bool) {
+    if s.is_ascii() {
+        let b = s.as_bytes();
+        let first_up = b[0].is_ascii_uppercase();
+        let lower_after = b[1..].iter().any(u8::is_ascii_lowercase);
+        let any_lower = !first_up && b[0].is_ascii_lowercase() || lower_after;
+        return (
+            first_up && (b.len() == 1 || lower_after),
+            !any_lower,
+            first_up || b[1..].iter().any(u8::is_ascii_uppercase),
+        );
+    }
+    let first = s.chars().next().unwrap_or(' ');
+    let upper = s
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .all(char::is_uppercase);
+    let cap = first.is_uppercase()
+        && (s.chars().count() == 1 || s.chars().skip(1).any(char::is_lowercase));
+    (cap, upper, s.chars().any(|c| c.is_uppercase()))
 }
 
 /// "Dr." and initials end with a period that is not a sentence end.
@@ -103,18 +120,15 @@ fn ends_with_abbrev(before: &str) -> bool {
     let Some(stem) = before.strip_suffix('.') else {
         return false;
     };
-    let word: String = stem
-        .chars()
-        .rev()
-        .take_while(|c| c.is_alphabetic())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let w = word.to_lowercase();
-    in_titles(w.as_str())
-        || matches!(w.as_str(), "st" | "mt" | "ft" | "jr" | "sr")
-        || (word.chars().count() == 1 && word.chars().all(char::is_uppercase))
+    let start = stem.rfind(|c: char| !c.is_alphabetic()).map_or(0, |p| {
+        p + stem[p..].chars().next().map_or(1, char::len_utf8)
+    });
+    let word = &stem[start..];
+    if word.chars().count() == 1 {
+        return word.chars().all(char::is_uppercase);
+    }
+    let lower = word.to_ascii_lowercase();
+    in_titles(&lower) || matches!(lower.as_str(), "st" | "mt" | "ft" | "jr" | "sr")
 }
 
 const TITLES: &[&str] = &[
@@ -884,13 +898,18 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return None;
         }
         let max = self.lex.max_place_words.min(5);
+        let mut lowered = String::with_capacity(32);
         let mut matched = None;
         let mut j = i + 1;
         while j <= n && j - i <= max {
             let span = &self.text[self.toks[i].start..self.toks[j - 1].end];
             if self.lex.facilities.contains(span) {
                 matched = Some((j, true));
-            } else if self.lex.places.contains(&span.to_lowercase()) {
+            } else if {
+                lowered.clear();
+                lowered.extend(span.chars().flat_map(char::to_lowercase));
+                self.lex.places.contains(lowered.as_str())
+            } {
                 matched = Some((j, false));
             }
             if j < n
