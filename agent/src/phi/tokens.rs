@@ -903,13 +903,11 @@ impl<'t, 'a> Ctx<'t, 'a> {
         let mut j = i + 1;
         while j <= n && j - i <= max {
             let span = &self.text[self.toks[i].start..self.toks[j - 1].end];
+            lowered.clear();
+            lowered.extend(span.chars().flat_map(char::to_lowercase));
             if self.lex.facilities.contains(span) {
                 matched = Some((j, true));
-            } else if {
-                lowered.clear();
-                lowered.extend(span.chars().flat_map(char::to_lowercase));
-                self.lex.places.contains(lowered.as_str())
-            } {
+            } else if self.lex.places.contains(lowered.as_str()) {
                 matched = Some((j, false));
             }
             if j < n
