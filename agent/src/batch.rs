@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::phi::{CharOffsets, Detector};
-use crate::redact::{self, Style, TagMap};
+use crate::redact::{self, Policy, TagMap};
 
 /// Why a batch stopped.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +73,13 @@ pub fn detect(
             }
         };
         let spans = detector.detect(&rec.text);
-        let (redacted, _) =
-            redact::apply(&rec.text, &spans, |_| Style::Tag, &mut TagMap::default());
+        let (redacted, _) = redact::apply(
+            &rec.text,
+            &spans,
+            &Policy::default(),
+            None,
+            &mut TagMap::default(),
+        );
         let mut chars = CharOffsets::new(&rec.text);
         let out = DetectOut {
             id: rec.id,

@@ -8,8 +8,8 @@ use readi_common::config::{LogConfig, Problems, check_addr, check_data_dir, pars
 use readi_common::secret::SecretSource;
 use serde::Deserialize;
 
-use crate::phi::PhiType;
-use crate::redact::Style;
+use crate::phi::{KnownTerm, PhiType};
+use crate::redact::{Policy, Style};
 
 /// The commented example config that `readi-agent init` writes. It holds the embedded defaults.
 pub const EXAMPLE: &str = include_str!("../../deploy/config/agent.toml");
@@ -53,7 +53,19 @@ pub struct RedactionConfig {
     pub styles: BTreeMap<String, Style>,
     /// Seconds a session's tag map stays in the vault after its last Redact.
     pub vault_ttl_secs: u64,
+    /// Terms never redacted even when detected (the clinic's own program names), case-insensitive.
+    pub allow: Vec<String>,
+    /// Terms always redacted, by PHI type (`LOCATION = ["Smallville Clinic"]`).
+    pub deny: BTreeMap<String, Vec<String>>,
+    /// 3-digit ZIP areas with 20,000 people or fewer: masked ZIPs there become `000`.
+    pub restricted_zip3: Vec<String>,
 }
+
+/// The 3-digit ZIP areas HHS lists as too small to keep (45 CFR 164.514(b)(2)(i)(B), 2000 Census).
+pub const RESTRICTED_ZIP3: &[&str] = &[
+    "036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878",
+    "879", "884", "890", "893",
+];
 
 impl Default for RedactionConfig {
     fn default() -> Self {
@@ -61,17 +73,38 @@ impl Default for RedactionConfig {
             style: Style::Tag,
             styles: BTreeMap::new(),
             vault_ttl_secs: 24 * 3600,
+            allow: Vec::new(),
+            deny: BTreeMap::new(),
+            restricted_zip3: RESTRICTED_ZIP3.iter().map(|z| (*z).to_owned()).collect(),
         }
     }
 }
 
 impl RedactionConfig {
-    /// The style for `kind`.
-    pub fn style_for(&self, kind: PhiType) -> Style {
-        self.styles
-            .get(kind.as_str())
-            .copied()
-            .unwrap_or(self.style)
+    /// The policy this config describes (valid after `Config::validate`).
+    pub fn policy(&self) -> Policy {
+        Policy {
+            style: self.style,
+            styles: self
+                .styles
+                .iter()
+                .filter_map(|(k, v)| Some((PhiType::parse(k)?, *v)))
+                .collect(),
+            allow: self.allow.iter().map(|a| a.to_lowercase()).collect(),
+            deny: self
+                .deny
+                .iter()
+                .filter_map(|(k, terms)| Some((PhiType::parse(k)?, terms)))
+                .flat_map(|(kind, terms)| {
+                    terms.iter().map(move |t| KnownTerm {
+                        value: t.clone(),
+                        kind,
+                        exact: false,
+                    })
+                })
+                .collect(),
+            restricted_zip3: self.restricted_zip3.clone(),
+        }
     }
 }
 
@@ -174,6 +207,22 @@ impl Config {
                 "limits.max_message_bytes",
                 "must be at least limits.max_text_bytes",
             );
+        }
+        for kind in self.redaction.deny.keys() {
+            if PhiType::parse(kind).is_none() {
+                p.push(
+                    format!("redaction.deny.{kind}"),
+                    "not a PHI type (NAME, LOCATION, DATE, ...)",
+                );
+            }
+        }
+        for (i, z) in self.redaction.restricted_zip3.iter().enumerate() {
+            if z.len() != 3 || !z.bytes().all(|b| b.is_ascii_digit()) {
+                p.push(
+                    format!("redaction.restricted_zip3[{i}]"),
+                    format!("{z:?} is not a 3-digit ZIP prefix"),
+                );
+            }
         }
         for kind in self.redaction.styles.keys() {
             if PhiType::parse(kind).is_none() {

@@ -8,13 +8,53 @@ use serde::{Deserialize, Serialize};
 use crate::phi::{KnownTerm, PhiType, Span};
 
 /// How one type is replaced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
     /// `[NAME_1]`, numbered consistently within a session; reversible inside the clinic.
+    #[default]
     Tag,
     /// `[REDACTED]` (`90 or older` for ages); not reversible.
     Mask,
+}
+
+/// What to redact and how: styles per type, allow and deny terms, the ZIP rule.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// The style for types not in `styles`.
+    pub style: Style,
+    /// Per-type styles.
+    pub styles: std::collections::HashMap<PhiType, Style>,
+    /// Lower-case terms never redacted.
+    pub allow: Vec<String>,
+    /// Terms always redacted.
+    pub deny: Vec<KnownTerm>,
+    /// 3-digit ZIP areas that become `000` when masked.
+    pub restricted_zip3: Vec<String>,
+}
+
+impl Policy {
+    /// The style for `kind`, unless the caller forces one.
+    pub fn style_for(&self, kind: PhiType, forced: Option<Style>) -> Style {
+        forced.unwrap_or_else(|| self.styles.get(&kind).copied().unwrap_or(self.style))
+    }
+
+    /// Drops detected spans whose text is an allowed term.
+    pub fn retain_allowed(&self, text: &str, spans: &mut Vec<Span>) {
+        if !self.allow.is_empty() {
+            spans.retain(|s| !self.allow.contains(&text[s.start..s.end].to_lowercase()));
+        }
+    }
+
+    /// A masked ZIP keeps its first three digits unless the area is restricted (then `000`).
+    fn masked_zip(&self, zip: &str) -> String {
+        let three: String = zip.chars().take(3).collect();
+        if self.restricted_zip3.contains(&three) {
+            "000**".to_owned()
+        } else {
+            format!("{three}**")
+        }
+    }
 }
 
 /// One replacement made: the span in the original and where its replacement sits in the output.
@@ -160,7 +200,8 @@ fn normalize(value: &str) -> String {
 pub fn apply(
     text: &str,
     spans: &[Span],
-    style: impl Fn(PhiType) -> Style,
+    policy: &Policy,
+    forced: Option<Style>,
     tags: &mut TagMap,
 ) -> (String, Vec<Replacement>) {
     let mut out = String::with_capacity(text.len());
@@ -168,9 +209,11 @@ pub fn apply(
     let mut at = 0;
     for s in spans {
         out.push_str(&text[at..s.start]);
-        let replacement = match (style(s.kind), s.kind) {
-            (Style::Tag, kind) => tags.tag(kind, &text[s.start..s.end]),
+        let value = &text[s.start..s.end];
+        let replacement = match (policy.style_for(s.kind, forced), s.kind) {
+            (Style::Tag, kind) => tags.tag(kind, value),
             (Style::Mask, PhiType::Age) => "90 or older".to_owned(),
+            (Style::Mask, _) if s.rule == "location.zip" => policy.masked_zip(value),
             (Style::Mask, _) => "[REDACTED]".to_owned(),
         };
         let out_start = out.len();
@@ -206,7 +249,7 @@ mod tests {
         let mut tags = TagMap::default();
         let text = "Jane Doe called; Dr. Smith saw Jane Doe on 3/4.";
         let spans = Detector::global().detect(text);
-        let (red, reps) = apply(text, &spans, |_| Style::Tag, &mut tags);
+        let (red, reps) = apply(text, &spans, &Policy::default(), None, &mut tags);
         assert!(
             !red.contains("Jane") && !red.contains("Smith") && !red.contains("3/4"),
             "{red}"
@@ -220,10 +263,17 @@ mod tests {
     #[test]
     fn mask_is_not_reversible_and_ages_become_90_or_older() {
         let mut tags = TagMap::default();
-        let text = "a 93-year-old, Jane Doe";
+        let policy = crate::config::RedactionConfig::default().policy();
+        let text =
+            "a 93-year-old, Jane Doe, Boston, MA 02115; Hanover, NH 03755; Island Pond, VT 05901";
         let spans = Detector::global().detect(text);
-        let (red, _) = apply(text, &spans, |_| Style::Mask, &mut tags);
-        assert_eq!(red, "a 90 or older, [REDACTED]");
+        let (red, _) = apply(text, &spans, &policy, Some(Style::Mask), &mut tags);
+        assert!(red.starts_with("a 90 or older, [REDACTED]"), "{red}");
+        assert!(red.contains("021**") && red.contains("037**"), "{red}");
+        assert!(
+            red.contains("000**") && !red.contains("059"),
+            "restricted area 059 must become 000: {red}"
+        );
         assert!(tags.is_empty());
     }
 }

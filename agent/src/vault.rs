@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::Keys;
 use crate::phi::Detector;
-use crate::redact::{self, Replacement, Style, TagMap};
+use crate::redact::{self, Policy, Replacement, Style, TagMap};
 use crate::seal::SealError;
 
 const TREE: &str = "vault";
@@ -101,16 +101,19 @@ impl Vault {
         session: &str,
         text: &str,
         detector: &Detector,
-        style: impl Fn(crate::phi::PhiType) -> Style,
+        policy: &Policy,
+        forced: Option<Style>,
     ) -> Result<(String, Vec<Replacement>, u64), VaultError> {
         let key = record_key(app, session);
         let _guard = self.lock(&key);
         let now = now_secs();
         let mut map = self.load(&key, now)?.unwrap_or_default();
         // What the session already revealed is looked for again ("Quackenbush called back").
-        let known = map.tags.known_terms(detector.lexicon());
-        let spans = detector.detect_with(text, &known);
-        let (redacted, reps) = redact::apply(text, &spans, style, &mut map.tags);
+        let mut known = map.tags.known_terms(detector.lexicon());
+        known.extend(policy.deny.iter().cloned());
+        let mut spans = detector.detect_with(text, &known);
+        policy.retain_allowed(text, &mut spans);
+        let (redacted, reps) = redact::apply(text, &spans, policy, forced, &mut map.tags);
         map.expires_at = now + self.ttl.as_secs();
         let plain = serde_json::to_vec(&map).map_err(|_| VaultError::Decode)?;
         self.tree
@@ -169,13 +172,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let v = vault(dir.path(), Duration::from_secs(1));
         let text = "Call Jane Doe at 617-555-0199.";
+        let policy = Policy::default();
         let (red, _, _) = v
-            .redact("app", "s1", text, Detector::global(), |_| Style::Tag)
+            .redact("app", "s1", text, Detector::global(), &policy, None)
             .unwrap();
         let (again, _, _) = v
-            .redact("app", "s1", "Doe called back.", Detector::global(), |_| {
-                Style::Tag
-            })
+            .redact(
+                "app",
+                "s1",
+                "Doe called back.",
+                Detector::global(),
+                &policy,
+                None,
+            )
             .unwrap();
         assert!(!again.contains("Doe"), "{again}");
         assert_eq!(v.reidentify("app", "s1", &red).unwrap().0, text);
@@ -194,5 +203,36 @@ mod tests {
         ));
         assert_eq!(v.sweep().unwrap(), 1);
         assert_eq!(v.tree.len(), 0);
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::config::RedactionConfig;
+    use crate::phi::Detector;
+
+    #[test]
+    fn allow_and_deny_terms_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let keys = Arc::new(Keys::load(None, dir.path(), &db).unwrap());
+        let v = Vault::open(&db, keys, Duration::from_secs(60)).unwrap();
+        let cfg: RedactionConfig = toml::from_str(
+            "allow = [\"Hope Clinic\"]\n[deny]\nLOCATION = [\"smallville rec center\"]\nNAME = [\"Quill\"]\n",
+        )
+        .unwrap();
+        let text = "Referred to Hope Clinic after group at Smallville Rec Center; Quill attended.";
+        let (red, _, _) = v
+            .redact("app", "s", text, Detector::global(), &cfg.policy(), None)
+            .unwrap();
+        assert!(
+            red.contains("Hope Clinic"),
+            "allowed term must survive: {red}"
+        );
+        assert!(
+            !red.contains("Smallville") && !red.contains("Quill"),
+            "denied terms must go: {red}"
+        );
     }
 }

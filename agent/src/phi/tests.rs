@@ -109,6 +109,10 @@ fn names_of_patients_relatives_and_clinicians() {
     covered(t, "John", PhiType::Name);
     covered(t, "Jane M.", PhiType::Name);
     covered(t, "Robert Smith", PhiType::Name);
+    let t = "Spoke with daughter María José Núñez; pt's son Andrés Peña visited. Call José Ortiz.";
+    covered(t, "María José Núñez", PhiType::Name);
+    covered(t, "Andrés Peña", PhiType::Name);
+    covered(t, "José Ortiz", PhiType::Name);
     let t = "Spoke w/ Mr. O'Brien re: dispo. Her daughter (Susan) is HCP. Maria: I can't sleep.";
     covered(t, "Mr. O'Brien", PhiType::Name);
     covered(t, "Susan", PhiType::Name);

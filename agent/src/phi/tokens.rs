@@ -76,7 +76,7 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
             } else if s.is_ascii() {
                 std::borrow::Cow::Owned(s.to_ascii_lowercase())
             } else {
-                std::borrow::Cow::Owned(s.to_lowercase().replace('\u{2019}', "'"))
+                std::borrow::Cow::Owned(fold(&s.to_lowercase()))
             },
             cap,
             upper,
@@ -85,6 +85,33 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
         });
     }
     toks
+}
+
+/// Lower-case text with diacritics folded ("josé" -> "jose", "núñez" -> "nunez") and curly apostrophes
+/// straightened, so accented names meet the dictionaries: "José" must be as protected as "Jose".
+fn fold(lower: &str) -> String {
+    lower
+        .chars()
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
+            'ç' | 'ć' | 'č' => 'c',
+            'ď' | 'đ' => 'd',
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => 'e',
+            'ğ' => 'g',
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => 'i',
+            'ł' | 'ľ' | 'ĺ' => 'l',
+            'ñ' | 'ń' | 'ň' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => 'o',
+            'ř' | 'ŕ' => 'r',
+            'ś' | 'š' | 'ş' | 'ș' => 's',
+            'ť' | 'ţ' | 'ț' => 't',
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'ź' | 'ż' | 'ž' => 'z',
+            '\u{2019}' => '\'',
+            other => other,
+        })
+        .collect()
 }
 
 /// (title case or a single capital, all letters upper case, any upper-case letter) with an ASCII fast path.

@@ -11,7 +11,7 @@ use super::not_yet;
 use crate::audit::Audit;
 use crate::config::RedactionConfig;
 use crate::phi::{CharOffsets, Detector};
-use crate::redact::Style;
+use crate::redact::{Policy, Style};
 use crate::vault::{Vault, VaultError};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -21,7 +21,7 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 pub struct GatewayService {
     vault: Arc<Vault>,
     audit: Arc<Audit>,
-    redaction: RedactionConfig,
+    policy: Arc<Policy>,
     max_text_bytes: usize,
 }
 
@@ -36,7 +36,7 @@ impl GatewayService {
         GatewayService {
             vault,
             audit,
-            redaction,
+            policy: Arc::new(redaction.policy()),
             max_text_bytes,
         }
     }
@@ -86,7 +86,7 @@ impl Gateway for GatewayService {
         check_id("app_id", &r.app_id)?;
         check_id("session_id", &r.session_id)?;
         self.check_text("text", &r.text)?;
-        let policy = self.redaction.clone();
+        let policy = Arc::clone(&self.policy);
         let forced = match r.style() {
             pb::RedactionStyle::Unspecified => None,
             pb::RedactionStyle::Tag => Some(Style::Tag),
@@ -101,9 +101,8 @@ impl Gateway for GatewayService {
         let (app, session, text) = (r.app_id, r.session_id, r.text);
         // Detection runs off the async workers; a panic inside it fails the call closed, never open.
         let done = tokio::task::spawn_blocking(move || {
-            let style = |k| forced.unwrap_or_else(|| policy.style_for(k));
             let (redacted, reps, expires) =
-                vault.redact(&app, &session, &text, Detector::global(), style)?;
+                vault.redact(&app, &session, &text, Detector::global(), &policy, forced)?;
             let mut orig = CharOffsets::new(&text);
             let mut out = CharOffsets::new(&redacted);
             let spans = reps
