@@ -47,7 +47,7 @@ pub struct KeysConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedactionConfig {
-    /// The style for every type not listed in `styles`: `tag` or `mask`.
+    /// The style for every type not listed in `styles`: `tag`, `surrogate` or `mask`.
     pub style: Style,
     /// Per-type styles, keyed by PHI type (`DATE = "mask"`).
     pub styles: BTreeMap<String, Style>,

@@ -9,6 +9,7 @@ pub mod redact;
 pub mod seal;
 pub mod server;
 pub mod services;
+pub mod surrogate;
 pub mod vault;
 
 pub use config::Config;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::phi::{KnownTerm, PhiType, Span};
+use crate::surrogate::{self, SessionSecrets};
 
 /// How one type is replaced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -16,6 +17,9 @@ pub enum Style {
     Tag,
     /// `[REDACTED]` (`90 or older` for ages); not reversible.
     Mask,
+    /// A realistic fake of the same shape, stable within a session; dates shifted by one per-session
+    /// offset so intervals survive; reversible inside the clinic.
+    Surrogate,
 }
 
 /// What to redact and how: styles per type, allow and deny terms, the ZIP rule.
@@ -85,6 +89,9 @@ struct TagEntry {
 pub struct TagMap {
     entries: Vec<TagEntry>,
     next: BTreeMap<String, u32>,
+    /// Secrets for surrogates, created on first use.
+    #[serde(default)]
+    secrets: Option<SessionSecrets>,
 }
 
 impl TagMap {
@@ -146,6 +153,46 @@ impl TagMap {
         out
     }
 
+    /// The surrogate for `value` (found by `span`), stable within the session and never equal to the
+    /// original or to another value's surrogate.
+    pub fn surrogate(&mut self, span: &Span, value: &str) -> String {
+        let key = normalize(value);
+        if let Some(e) = self
+            .entries
+            .iter()
+            .find(|e| e.kind == span.kind && e.key == key)
+        {
+            return e.tag.clone();
+        }
+        let secrets = match &self.secrets {
+            Some(s) => s.clone(),
+            None => match SessionSecrets::generate() {
+                Some(s) => {
+                    self.secrets = Some(s.clone());
+                    s
+                }
+                // No randomness: fall back to a tag rather than a guessable fake.
+                None => return self.tag(span.kind, value),
+            },
+        };
+        let lexicon = crate::phi::Lexicon::global();
+        let fake = (0..8)
+            .map(|n| surrogate::generate(&secrets, lexicon, span, value, n))
+            .find(|f| {
+                normalize(f) != key && !f.is_empty() && !self.entries.iter().any(|e| e.tag == *f)
+            });
+        let Some(fake) = fake else {
+            return self.tag(span.kind, value);
+        };
+        self.entries.push(TagEntry {
+            kind: span.kind,
+            key,
+            tag: fake.clone(),
+            original: value.to_owned(),
+        });
+        fake
+    }
+
     /// How many values the session holds.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -156,33 +203,34 @@ impl TagMap {
         self.entries.is_empty()
     }
 
-    /// Replaces every known tag in `text` with its original value; returns the text and the count.
+    /// Replaces every known tag or surrogate in `text` with its original value, in one leftmost-longest
+    /// pass (surrogates only as whole words); returns the text and the count.
     pub fn restore(&self, text: &str) -> (String, u32) {
-        let mut out = String::with_capacity(text.len());
-        let mut restored = 0;
-        let mut rest = text;
-        while let Some(open) = rest.find('[') {
-            out.push_str(&rest[..open]);
-            let tail = &rest[open..];
-            let close = tail.find(']').filter(|&c| c <= 32);
-            match close.and_then(|c| {
-                self.entries
-                    .iter()
-                    .find(|e| e.tag == tail[..=c])
-                    .map(|e| (c, e))
-            }) {
-                Some((c, e)) => {
-                    out.push_str(&e.original);
-                    restored += 1;
-                    rest = &tail[c + 1..];
-                }
-                None => {
-                    out.push('[');
-                    rest = &tail[1..];
-                }
-            }
+        if self.entries.is_empty() {
+            return (text.to_owned(), 0);
         }
-        out.push_str(rest);
+        let Ok(ac) = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(self.entries.iter().map(|e| e.tag.as_str()))
+        else {
+            return (text.to_owned(), 0);
+        };
+        let bytes = text.as_bytes();
+        let word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
+        let mut out = String::with_capacity(text.len());
+        let (mut at, mut restored) = (0, 0);
+        for m in ac.find_iter(text) {
+            let e = &self.entries[m.pattern().as_usize()];
+            let bracketed = e.tag.starts_with('[');
+            if !bracketed && ((m.start() > 0 && word(m.start() - 1)) || word(m.end())) {
+                continue;
+            }
+            out.push_str(&text[at..m.start()]);
+            out.push_str(&e.original);
+            at = m.end();
+            restored += 1;
+        }
+        out.push_str(&text[at..]);
         (out, restored)
     }
 }
@@ -212,6 +260,7 @@ pub fn apply(
         let value = &text[s.start..s.end];
         let replacement = match (policy.style_for(s.kind, forced), s.kind) {
             (Style::Tag, kind) => tags.tag(kind, value),
+            (Style::Surrogate, _) => tags.surrogate(s, value),
             (Style::Mask, PhiType::Age) => "90 or older".to_owned(),
             (Style::Mask, _) if s.rule == "location.zip" => policy.masked_zip(value),
             (Style::Mask, _) => "[REDACTED]".to_owned(),
@@ -275,5 +324,55 @@ mod tests {
             "restricted area 059 must become 000: {red}"
         );
         assert!(tags.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod surrogate_tests {
+    use super::*;
+    use crate::phi::Detector;
+
+    #[test]
+    fn surrogates_are_realistic_consistent_and_reversible() {
+        let mut tags = TagMap::default();
+        let policy = Policy {
+            style: Style::Surrogate,
+            ..Policy::default()
+        };
+        let text = "Zebulon Quackenbush, DOB 03/04/1961, admitted 2023-01-10, discharged 2023-03-01. Call 617-555-0199.";
+        let spans = Detector::global().detect(text);
+        let (red, reps) = apply(text, &spans, &policy, None, &mut tags);
+        for secret in ["Quackenbush", "03/04/1961", "2023-01-10", "617-555-0199"] {
+            assert!(!red.contains(secret), "{secret} in {red}");
+        }
+        assert!(!red.contains('['), "surrogates, not tags: {red}");
+        // The stay still lasts 50 days.
+        let dates: Vec<&str> = reps
+            .iter()
+            .filter(|r| r.span.kind == PhiType::Date)
+            .map(|r| r.text.as_str())
+            .collect();
+        let days = |s: &str| {
+            let p: Vec<i64> = s.split('-').map(|x| x.parse().unwrap()).collect();
+            crate::surrogate::tests_support::days(p[0], p[1] as u32, p[2] as u32)
+        };
+        assert_eq!(dates.len(), 3, "{red}");
+        assert_eq!(days(dates[2]) - days(dates[1]), 50, "{red}");
+        // Same value, same surrogate; and the reply comes back with the originals.
+        let (again, _) = apply(
+            "Zebulon Quackenbush",
+            &Detector::global().detect("Zebulon Quackenbush"),
+            &policy,
+            None,
+            &mut tags,
+        );
+        assert_eq!(again, reps[0].text);
+        let (back, n) = tags.restore(&format!(
+            "Plan for {}: call {}.",
+            reps[0].text,
+            reps.last().unwrap().text
+        ));
+        assert_eq!(back, "Plan for Zebulon Quackenbush: call 617-555-0199.");
+        assert_eq!(n, 2);
     }
 }

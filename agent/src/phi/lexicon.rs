@@ -97,6 +97,42 @@ impl Lexicon {
         self.common.contains(lower) || self.extended.contains(lower)
     }
 
+    /// First names and surnames to draw surrogates from: frequent, not English words, sorted.
+    pub fn surrogate_names(&self) -> (&[&'static str], &[&'static str]) {
+        static NAMES: OnceLock<(Vec<&'static str>, Vec<&'static str>)> = OnceLock::new();
+        let (f, l) = NAMES.get_or_init(|| {
+            let mut first: Vec<&str> = self
+                .first
+                .iter()
+                .filter(|(n, c)| **c >= 200_000 && !self.is_word(n))
+                .map(|(n, _)| *n)
+                .collect();
+            first.sort_unstable();
+            let mut last: Vec<&str> = self
+                .last
+                .iter()
+                .filter(|n| {
+                    (4..=9).contains(&n.len()) && !self.is_word(n) && !self.first.contains_key(*n)
+                })
+                .copied()
+                .collect();
+            last.sort_unstable();
+            let last = last.into_iter().step_by(37).collect();
+            (first, last)
+        });
+        (f, l)
+    }
+
+    /// Town names to draw place surrogates from, sorted.
+    pub fn surrogate_places(&self) -> &[&'static str] {
+        static PLACES: OnceLock<Vec<&'static str>> = OnceLock::new();
+        PLACES.get_or_init(|| {
+            let mut v: Vec<&str> = lines(US_CITIES).filter(|c| !c.contains(' ')).collect();
+            v.sort_unstable();
+            v.into_iter().step_by(11).collect()
+        })
+    }
+
     /// Whether `lower` is a common English word.
     pub fn is_common_word(&self, lower: &str) -> bool {
         self.common.contains(lower)

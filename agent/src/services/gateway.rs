@@ -91,11 +91,7 @@ impl Gateway for GatewayService {
             pb::RedactionStyle::Unspecified => None,
             pb::RedactionStyle::Tag => Some(Style::Tag),
             pb::RedactionStyle::Mask => Some(Style::Mask),
-            pb::RedactionStyle::Surrogate => {
-                return Err(Status::unimplemented(
-                    "REDACTION_STYLE_SURROGATE (realistic fakes) is not available in this agent version; use TAG or MASK",
-                ));
-            }
+            pb::RedactionStyle::Surrogate => Some(Style::Surrogate),
         };
         let vault = Arc::clone(&self.vault);
         let (app, session, text) = (r.app_id, r.session_id, r.text);
