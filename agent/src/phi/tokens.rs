@@ -308,8 +308,8 @@ const WEAK_CUES: &[&str] = &[
     "aware",
 ];
 
-/// Words that end a facility name.
-const FACILITY_WORDS: &[&str] = &[
+/// Words that end a facility name by themselves ("Mercy Hospital", "City Clinic").
+const STRONG_FACILITY_WORDS: &[&str] = &[
     "hospital",
     "hospitals",
     "hosp",
@@ -320,29 +320,6 @@ const FACILITY_WORDS: &[&str] = &[
     "sanatorium",
     "sanitarium",
     "memorial",
-    "center",
-    "centre",
-    "ctr",
-    "healthcare",
-    "healthcenter",
-    "health",
-    "institute",
-    "rehab",
-    "rehabilitation",
-    "pavilion",
-    "pediatrics",
-    "associates",
-    "general",
-    "gen",
-    "med",
-    "medical",
-    "group",
-    "home",
-    "office",
-    "presbyterian",
-    "methodist",
-    "baptist",
-    "er",
 ];
 
 /// Facility words that need a distinctive word before them ("Mental Health" is not a place).
@@ -371,6 +348,11 @@ const WEAK_FACILITY_WORDS: &[&str] = &[
     "baptist",
     "er",
 ];
+
+/// Any word that ends a facility name.
+fn in_facility_words(w: &str) -> bool {
+    in_strong_facility_words(w) || in_weak_facility_words(w)
+}
 
 /// Facility words that also count in lower case right after a place ("our Boston clinic").
 const LOWER_FACILITY_WORDS: &[&str] = &[
@@ -643,7 +625,7 @@ word_sets! {
     in_person_cues => PERSON_CUES,
     in_weak_cues => WEAK_CUES,
     in_credentials => CREDENTIALS,
-    in_facility_words => FACILITY_WORDS,
+    in_strong_facility_words => STRONG_FACILITY_WORDS,
     in_weak_facility_words => WEAK_FACILITY_WORDS,
     in_lower_facility_words => LOWER_FACILITY_WORDS,
     in_eponym_heads => EPONYM_HEADS,
