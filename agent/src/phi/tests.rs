@@ -113,6 +113,15 @@ fn names_of_patients_relatives_and_clinicians() {
     covered(t, "María José Núñez", PhiType::Name);
     covered(t, "Andrés Peña", PhiType::Name);
     covered(t, "José Ortiz", PhiType::Name);
+    let t = "Jesus Garcia's mother called. Family (son Tom and dtr Sue) visited. Pt Ed Smith. RN: J. Martinez.";
+    for name in ["Jesus Garcia", "Tom", "Sue", "Ed Smith", "J. Martinez"] {
+        covered(t, name, PhiType::Name);
+    }
+    let t = "Addison's disease, Braden scale 14, Lou Gehrig's disease; admitted from Newton-Wellesley ED.";
+    for word in ["Addison's", "Braden", "Lou", "Gehrig's"] {
+        untouched(t, word);
+    }
+    covered(t, "Newton-Wellesley ED", PhiType::Location);
     let t = "Spoke w/ Mr. O'Brien re: dispo. Her daughter (Susan) is HCP. Maria: I can't sleep.";
     covered(t, "Mr. O'Brien", PhiType::Name);
     covered(t, "Susan", PhiType::Name);

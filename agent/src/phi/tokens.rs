@@ -273,6 +273,25 @@ const PERSON_CUES: &[&str] = &[
     "miss",
     "mrs",
     "ms",
+    "dtr",
+    "dau",
+    "sis",
+    "bro",
+    "husb",
+    "hus",
+    "gf",
+    "bf",
+    "gm",
+    "gd",
+    "gs",
+    "stepdad",
+    "stepmom",
+    "fiancé",
+    "ex",
+    "chaplain",
+    "sitter",
+    "interpreter",
+    "translator",
 ];
 
 /// Weaker cues: a dictionary name after these is taken as a name.
@@ -347,6 +366,7 @@ const WEAK_FACILITY_WORDS: &[&str] = &[
     "methodist",
     "baptist",
     "er",
+    "ed",
 ];
 
 /// Any word that ends a facility name.
@@ -729,7 +749,23 @@ impl<'t, 'a> Ctx<'t, 'a> {
         self.first_count(i) >= 200 && !self.clinical(i) && !self.is_initial(i)
     }
 
-    fn push(&mut self, from: usize, to: usize, kind: PhiType, rule: &'static str, priority: u8) {
+    fn push(
+        &mut self,
+        mut from: usize,
+        to: usize,
+        kind: PhiType,
+        rule: &'static str,
+        priority: u8,
+    ) {
+        // A name keeps the initials written before it ("J. Martinez", "A. B. Smith").
+        while kind == PhiType::Name
+            && from > 0
+            && self.is_initial(from - 1)
+            && !self.claimed[from - 1]
+            && matches!(self.gap(from - 1), ". " | ".")
+        {
+            from -= 1;
+        }
         let start = self.toks[from].start;
         let mut end = self.toks[to - 1].end;
         // An initial keeps its period ("Jane M.").
@@ -780,7 +816,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
         if !in_facility_words(l) && !in_lower_facility_words(l) {
             return false;
         }
-        if l == "er" {
+        if l == "er" || l == "ed" {
             return t.upper && k > 0 && self.gap(k - 1) == " " && self.is_capital(k - 1);
         }
         if self.is_capital(k) {
@@ -1081,7 +1117,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i = j;
                 continue;
             }
-            if clinical || self.eponym(i) {
+            // "Wilson disease"; and a first name before an eponym ("Lou Gehrig's disease").
+            if clinical || self.eponym(i) || next_joined && self.eponym(i + 1) {
                 i += 1;
                 continue;
             }

@@ -208,3 +208,45 @@ impl Gateway for GatewayService {
         Err(not_yet("SubmitFeedback", "clinician feedback"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Keys;
+
+    #[tokio::test]
+    async fn a_vault_failure_fails_closed_without_echoing_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let keys = Arc::new(Keys::load(None, dir.path(), &db).unwrap());
+        let vault = Arc::new(Vault::open(&db, keys, std::time::Duration::from_secs(600)).unwrap());
+        let audit = Arc::new(Audit::open(&db).unwrap());
+        let gw = GatewayService::new(vault, audit, RedactionConfig::default(), 1 << 20);
+        let req = |text: &str| {
+            Request::new(pb::RedactRequest {
+                text: text.to_owned(),
+                app_id: "app".into(),
+                session_id: "s".into(),
+                style: 0,
+            })
+        };
+        gw.redact(req("Zebulon Quackenbush called.")).await.unwrap();
+        // Damage every sealed session record: the next call must fail, and say nothing of the text.
+        let tree = db.open_tree("vault").unwrap();
+        for k in tree.iter().keys() {
+            tree.insert(k.unwrap(), b"\x01garbage-garbage-garbage-garbage".to_vec())
+                .unwrap();
+        }
+        let err = gw
+            .redact(req("Zebulon Quackenbush called again."))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Internal);
+        assert!(
+            err.message().contains("nothing was returned"),
+            "{}",
+            err.message()
+        );
+        assert!(!err.message().contains("Quackenbush"));
+    }
+}
