@@ -122,6 +122,13 @@ fn names_of_patients_relatives_and_clinicians() {
         untouched(t, word);
     }
     covered(t, "Newton-Wellesley ED", PhiType::Location);
+    let t = "Name: SMITH, JOHN  Unit No: 1234567. Attending: DR. PATEL. Pt: MARIA LOPEZ. Pt: NPO, SOB. ICU: stable.";
+    for name in ["SMITH, JOHN", "DR. PATEL", "MARIA LOPEZ"] {
+        covered(t, name, PhiType::Name);
+    }
+    for word in ["ICU", "NPO", "SOB", "stable"] {
+        untouched(t, word);
+    }
     let t = "Spoke w/ Mr. O'Brien re: dispo. Her daughter (Susan) is HCP. Maria: I can't sleep.";
     covered(t, "Mr. O'Brien", PhiType::Name);
     covered(t, "Susan", PhiType::Name);

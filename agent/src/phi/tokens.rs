@@ -1186,6 +1186,80 @@ impl<'t, 'a> Ctx<'t, 'a> {
         }
     }
 
+    /// Names in capitals after a label or a title, as in note headers: "Name: SMITH, JOHN",
+    /// "DR. PATEL", "Pt: MARIA LOPEZ". Runs over capitalised words, initials and one comma.
+    fn caps_names(&mut self) {
+        const LABELS: &[&str] = &[
+            "name",
+            "patient",
+            "pt",
+            "attending",
+            "resident",
+            "physician",
+            "provider",
+            "pcp",
+            "rn",
+            "np",
+            "md",
+            "nurse",
+            "contact",
+            "hcp",
+            "proxy",
+            "guardian",
+            "spouse",
+            "wife",
+            "husband",
+            "mother",
+            "father",
+            "son",
+            "daughter",
+        ];
+        let n = self.toks.len();
+        let mut i = 0;
+        while i < n {
+            let t = &self.toks[i];
+            if !(t.upper && t.s.chars().count() >= 2)
+                || t.covered
+                || self.claimed[i]
+                || self.clinical(i)
+            {
+                i += 1;
+                continue;
+            }
+            let prev = self.prev_word(i);
+            let cue = prev.is_some_and(|p| in_titles(p) || LABELS.contains(&p));
+            // Dictionary names only: capitals after a label are as often abbreviations ("Pt: NPO").
+            let named = self.first_count(i) >= 100 || self.lex.is_surname(&self.toks[i].lower);
+            if !cue || !named {
+                i += 1;
+                continue;
+            }
+            let start = if prev.is_some_and(in_titles) {
+                i - 1
+            } else {
+                i
+            };
+            let mut j = i + 1;
+            let mut commas = 0;
+            while j < n
+                && j - i < 4
+                && self.toks[j].upper
+                && !self.toks[j].covered
+                && !self.clinical(j)
+            {
+                let g = self.gap(j - 1);
+                if g == ", " && commas == 0 {
+                    commas += 1;
+                } else if !(g == " " || g == ". " && self.is_initial(j - 1)) {
+                    break;
+                }
+                j += 1;
+            }
+            self.push(start, j, PhiType::Name, "name.caps_label", P_NAME);
+            i = j;
+        }
+    }
+
     /// After a title, the name runs over capitalised words and initials.
     fn extend_title(&self, i: usize) -> usize {
         let mut j = i + 1;
@@ -1301,6 +1375,7 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
     };
     ctx.facilities();
     ctx.names();
+    ctx.caps_names();
     ctx.known_places();
     ctx.repeats();
     out.append(&mut ctx.out);
