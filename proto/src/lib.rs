@@ -1,5 +1,7 @@
 //! The readi wire protocol: generated messages and services for agent, controller and report.
 
+pub mod codec;
+
 /// Agent-side API: the gateway used by clinic applications and the compliance API.
 pub mod agent {
     /// Version 1.
