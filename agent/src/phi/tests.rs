@@ -129,6 +129,12 @@ fn names_of_patients_relatives_and_clinicians() {
     for word in ["ICU", "NPO", "SOB", "stable"] {
         untouched(t, word);
     }
+    let t = "pt's wife mary at bedside, son called, daughter and niece jessica visited.";
+    covered(t, "mary", PhiType::Name);
+    covered(t, "jessica", PhiType::Name);
+    for word in ["called", "and", "visited", "bedside"] {
+        untouched(t, word);
+    }
     let t = "Spoke w/ Mr. O'Brien re: dispo. Her daughter (Susan) is HCP. Maria: I can't sleep.";
     covered(t, "Mr. O'Brien", PhiType::Name);
     covered(t, "Susan", PhiType::Name);

@@ -1260,6 +1260,51 @@ impl<'t, 'a> Ctx<'t, 'a> {
         }
     }
 
+    /// Lower-case names in quickly written notes, right after a relation ("wife mary at bedside"): only
+    /// dictionary first names that are not English words.
+    fn lower_names(&mut self) {
+        const RELATIONS: &[&str] = &[
+            "wife",
+            "husband",
+            "son",
+            "daughter",
+            "dtr",
+            "mother",
+            "mom",
+            "father",
+            "dad",
+            "sister",
+            "sis",
+            "brother",
+            "bro",
+            "aunt",
+            "uncle",
+            "niece",
+            "nephew",
+            "grandson",
+            "granddaughter",
+            "cousin",
+            "friend",
+            "partner",
+            "boyfriend",
+            "girlfriend",
+            "fiance",
+            "spouse",
+            "named",
+        ];
+        for i in 1..self.toks.len() {
+            let t = &self.toks[i];
+            let lower_word = t.s.chars().all(char::is_lowercase);
+            if !lower_word || t.covered || self.claimed[i] || t.s.len() < 3 {
+                continue;
+            }
+            let cue = self.prev_word(i).is_some_and(|p| RELATIONS.contains(&p));
+            if cue && self.first_count(i) >= 1000 && !self.word(i) && !self.clinical(i) {
+                self.push(i, i + 1, PhiType::Name, "name.context_lower", P_NAME);
+            }
+        }
+    }
+
     /// After a title, the name runs over capitalised words and initials.
     fn extend_title(&self, i: usize) -> usize {
         let mut j = i + 1;
@@ -1363,9 +1408,6 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
         .collect();
     spans.sort_unstable();
     let toks = tokenize(text, &spans);
-    if !toks.iter().any(|t| t.cap || t.upper) {
-        return;
-    }
     let mut ctx = Ctx {
         text,
         claimed: vec![false; toks.len()],
@@ -1376,6 +1418,7 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
     ctx.facilities();
     ctx.names();
     ctx.caps_names();
+    ctx.lower_names();
     ctx.known_places();
     ctx.repeats();
     out.append(&mut ctx.out);
