@@ -219,8 +219,9 @@ impl Detector {
     pub fn detect_with(&self, text: &str, known: &[KnownTerm]) -> Vec<Span> {
         let mut cands = Vec::new();
         self.patterns.find(text, &mut cands);
-        let taken = cands.clone();
-        tokens::find(text, self.lexicon, &taken, &mut cands);
+        let mut words = Vec::new();
+        tokens::find(text, self.lexicon, &cands, &mut words);
+        cands.append(&mut words);
         if !known.is_empty() {
             find_known(text, known, &mut cands);
         }

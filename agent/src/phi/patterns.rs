@@ -1301,14 +1301,19 @@ fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
             i += 1;
         }
         // One word either side ("(555) 123-4567", "GB82 WEST 1234"), plus the context.
-        let mut lo = word_start(s).saturating_sub(1);
-        lo = word_start(lo.saturating_sub(context));
         let mut hi = word_end(i);
         hi = word_end((hi + 1).min(b.len()));
         hi = word_end((hi + context).min(b.len()));
         match out.last_mut() {
-            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
+            // Inside the current window: only its end can move, no need to look back.
+            Some(last) if s < last.1 => last.1 = last.1.max(hi),
+            _ => {
+                let lo = word_start(word_start(s).saturating_sub(1).saturating_sub(context));
+                match out.last_mut() {
+                    Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+                    _ => out.push((lo, hi)),
+                }
+            }
         }
     }
     // Each window costs a call per rule: when windows cover most of the text, one pass is cheaper.

@@ -52,7 +52,8 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
         }
         let s = &text[start..end];
         let (cap, upper, any_upper) = word_case(s);
-        let sent_start = {
+        // Only capitalised words are judged by where a sentence starts.
+        let sent_start = (cap || upper) && {
             let before =
                 text[..start].trim_end_matches([' ', '\t', '"', '\'', '(', '[', '*', '\u{201c}']);
             before.is_empty()
@@ -292,6 +293,37 @@ const PERSON_CUES: &[&str] = &[
     "sitter",
     "interpreter",
     "translator",
+];
+
+/// Relations after which even a lower-case first name is a name ("wife mary").
+const RELATIONS: &[&str] = &[
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "dtr",
+    "mother",
+    "mom",
+    "father",
+    "dad",
+    "sister",
+    "sis",
+    "brother",
+    "bro",
+    "aunt",
+    "uncle",
+    "niece",
+    "nephew",
+    "grandson",
+    "granddaughter",
+    "cousin",
+    "friend",
+    "partner",
+    "boyfriend",
+    "girlfriend",
+    "fiance",
+    "spouse",
+    "named",
 ];
 
 /// Weaker cues: a dictionary name after these is taken as a name.
@@ -654,6 +686,7 @@ word_sets! {
     in_facility_joiners => FACILITY_JOINERS,
     in_leading_noise => LEADING_NOISE,
     in_place_cues => PLACE_CUES,
+    in_relations => RELATIONS,
 }
 
 struct Ctx<'t, 'a> {
@@ -1263,43 +1296,25 @@ impl<'t, 'a> Ctx<'t, 'a> {
     /// Lower-case names in quickly written notes, right after a relation ("wife mary at bedside"): only
     /// dictionary first names that are not English words.
     fn lower_names(&mut self) {
-        const RELATIONS: &[&str] = &[
-            "wife",
-            "husband",
-            "son",
-            "daughter",
-            "dtr",
-            "mother",
-            "mom",
-            "father",
-            "dad",
-            "sister",
-            "sis",
-            "brother",
-            "bro",
-            "aunt",
-            "uncle",
-            "niece",
-            "nephew",
-            "grandson",
-            "granddaughter",
-            "cousin",
-            "friend",
-            "partner",
-            "boyfriend",
-            "girlfriend",
-            "fiance",
-            "spouse",
-            "named",
-        ];
-        for i in 1..self.toks.len() {
-            let t = &self.toks[i];
-            let lower_word = t.s.chars().all(char::is_lowercase);
-            if !lower_word || t.covered || self.claimed[i] || t.s.len() < 3 {
+        for r in 0..self.toks.len().saturating_sub(1) {
+            if !in_relations(&self.toks[r].lower) {
                 continue;
             }
-            let cue = self.prev_word(i).is_some_and(|p| RELATIONS.contains(&p));
-            if cue && self.first_count(i) >= 1000 && !self.word(i) && !self.clinical(i) {
+            let i = r + 1;
+            let t = &self.toks[i];
+            let g = self.gap(r);
+            if !(g == " " || g == ", " || g == ": ")
+                || t.covered
+                || self.claimed[i]
+                || t.s.len() < 3
+            {
+                continue;
+            }
+            if t.s.bytes().all(|b| b.is_ascii_lowercase())
+                && self.first_count(i) >= 1000
+                && !self.word(i)
+                && !self.clinical(i)
+            {
                 self.push(i, i + 1, PhiType::Name, "name.context_lower", P_NAME);
             }
         }
