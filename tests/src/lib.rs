@@ -177,3 +177,21 @@ pub fn ephemeral_config(dir: &Path, file: &str) -> PathBuf {
     std::fs::write(&path, text).expect("writing config");
     path
 }
+
+/// Starts `bin` (`readi-agent` or `readi-controller`) with an ephemeral-port config and data under
+/// `dir`, JSON logs, and waits until it serves; returns the process and its gRPC address.
+pub fn start_served(bin: &str, dir: &Path) -> (Process, SocketAddr) {
+    let cfg = ephemeral_config(dir, &format!("{bin}.toml"));
+    let p = Process::start(
+        &binary(bin),
+        &[
+            "run",
+            "--log-json",
+            "--config",
+            cfg.to_str().expect("UTF-8 path"),
+        ],
+        dir,
+    );
+    let addr = p.wait_serving();
+    (p, addr)
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use readi_tests::{Process, binary, ephemeral_config, run_to_end};
+use readi_tests::{Process, binary, ephemeral_config, run_to_end, start_served};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -187,26 +187,15 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_capability() {
         ListApplicationsRequest, controller_client::ControllerClient,
     };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ephemeral_config(dir.path(), "agent.toml");
-    let agent = Process::start(
-        &binary("readi-agent"),
-        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-        dir.path(),
-    );
-    let ctl_dir = tempfile_dir(&dir, "ctl");
-    let ctl_cfg = ephemeral_config(&ctl_dir, "controller.toml");
-    let controller = Process::start(
-        &binary("readi-controller"),
-        &["run", "--log-json", "--config", ctl_cfg.to_str().unwrap()],
-        dir.path(),
-    );
-    let mut gw = GatewayClient::connect(format!("http://{}", agent.wait_serving()))
+    let (_agent, agent_addr) = start_served("readi-agent", dir.path());
+    let (_controller, ctl_addr) = start_served("readi-controller", &tempfile_dir(&dir, "ctl"));
+    let mut gw = GatewayClient::connect(format!("http://{agent_addr}"))
         .await
         .unwrap();
     let err = gw.assess(AssessRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
     assert!(err.message().contains("Assess"), "{}", err.message());
-    let mut ctl = ControllerClient::connect(format!("http://{}", controller.wait_serving()))
+    let mut ctl = ControllerClient::connect(format!("http://{ctl_addr}"))
         .await
         .unwrap();
     let err = ctl

@@ -5,7 +5,7 @@ use std::time::Duration;
 use readi_proto::agent::v1::{
     PhiType, RedactRequest, RedactionStyle, ReidentifyRequest, gateway_client::GatewayClient,
 };
-use readi_tests::{Process, binary, ephemeral_config, run_to_end};
+use readi_tests::{Process, binary, run_to_end, start_served};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -36,14 +36,7 @@ fn req(session: &str, text: &str) -> RedactRequest {
 }
 
 fn start(dir: &std::path::Path) -> (Process, std::net::SocketAddr) {
-    let cfg = ephemeral_config(dir, "agent.toml");
-    let p = Process::start(
-        &binary("readi-agent"),
-        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-        dir,
-    );
-    let addr = p.wait_serving();
-    (p, addr)
+    start_served("readi-agent", dir)
 }
 
 fn files_contain(dir: &std::path::Path, needle: &str) -> Vec<String> {
@@ -265,7 +258,7 @@ fn a_store_refuses_to_start_with_a_wrong_or_missing_key() {
     let kek = dir.path().join("data/kek");
     let original = std::fs::read_to_string(&kek).unwrap();
     std::fs::write(&kek, "ab".repeat(32)).unwrap();
-    let cfg = dir.path().join("agent.toml");
+    let cfg = dir.path().join("readi-agent.toml");
     let (code, _, stderr) = run_to_end(
         &binary("readi-agent"),
         &["run", "--config", cfg.to_str().unwrap()],

@@ -1,6 +1,6 @@
 //! Malformed messages on the wire get INVALID_ARGUMENT with a useful message, never INTERNAL.
 
-use readi_tests::{Process, binary, ephemeral_config};
+use readi_tests::start_served;
 
 /// RedactRequest as raw bytes: field 1 (`text`) may hold bytes that are not UTF-8.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -16,13 +16,7 @@ struct RawRedact {
 #[tokio::test]
 async fn invalid_utf8_is_invalid_argument() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ephemeral_config(dir.path(), "agent.toml");
-    let agent = Process::start(
-        &binary("readi-agent"),
-        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-        dir.path(),
-    );
-    let addr = agent.wait_serving();
+    let (_agent, addr) = start_served("readi-agent", dir.path());
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()

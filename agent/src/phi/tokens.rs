@@ -178,45 +178,13 @@ const TITLES: &[&str] = &[
     "mister",
 ];
 
-/// Words right before a name that say a person is meant.
+/// Words right before a name that say a person is meant (besides the relations below).
 const PERSON_CUES: &[&str] = &[
     "named",
     "name",
     "names",
-    "wife",
-    "husband",
-    "son",
-    "daughter",
-    "mother",
-    "mom",
-    "mum",
-    "father",
-    "dad",
-    "sister",
-    "brother",
-    "aunt",
-    "uncle",
-    "niece",
-    "nephew",
-    "grandson",
-    "granddaughter",
-    "grandmother",
-    "grandma",
-    "grandfather",
-    "grandpa",
-    "cousin",
-    "friend",
-    "partner",
-    "boyfriend",
-    "girlfriend",
-    "fiance",
-    "fiancee",
-    "spouse",
     "caregiver",
     "guardian",
-    "neighbor",
-    "neighbour",
-    "roommate",
     "pt",
     "patient",
     "attending",
@@ -247,16 +215,10 @@ const PERSON_CUES: &[&str] = &[
     "md",
     "sw",
     "cm",
-    "stepson",
-    "stepdaughter",
-    "stepmother",
-    "stepfather",
-    "sibling",
     "child",
     "kid",
     "baby",
     "infant",
-    "twin",
     "sponsor",
     "landlord",
     "coworker",
@@ -274,20 +236,6 @@ const PERSON_CUES: &[&str] = &[
     "miss",
     "mrs",
     "ms",
-    "dtr",
-    "dau",
-    "sis",
-    "bro",
-    "husb",
-    "hus",
-    "gf",
-    "bf",
-    "gm",
-    "gd",
-    "gs",
-    "stepdad",
-    "stepmom",
-    "fiancé",
     "ex",
     "chaplain",
     "sitter",
@@ -295,7 +243,12 @@ const PERSON_CUES: &[&str] = &[
     "translator",
 ];
 
-/// Relations after which even a lower-case first name is a name ("wife mary").
+/// A word right before a name that says a person is meant.
+fn is_person_cue(w: &str) -> bool {
+    in_relations(w) || in_other_person_cues(w)
+}
+
+/// Relations: a person cue, and after them even a lower-case first name is a name ("wife mary").
 const RELATIONS: &[&str] = &[
     "wife",
     "husband",
@@ -323,7 +276,32 @@ const RELATIONS: &[&str] = &[
     "girlfriend",
     "fiance",
     "spouse",
-    "named",
+    "mum",
+    "grandmother",
+    "grandma",
+    "grandfather",
+    "grandpa",
+    "fiancee",
+    "neighbor",
+    "neighbour",
+    "roommate",
+    "stepson",
+    "stepdaughter",
+    "stepmother",
+    "stepfather",
+    "sibling",
+    "twin",
+    "dau",
+    "husb",
+    "hus",
+    "gf",
+    "bf",
+    "gm",
+    "gd",
+    "gs",
+    "stepdad",
+    "stepmom",
+    "fiancé",
 ];
 
 /// Weaker cues: a dictionary name after these is taken as a name.
@@ -674,7 +652,7 @@ macro_rules! word_sets {
 
 word_sets! {
     in_titles => TITLES,
-    in_person_cues => PERSON_CUES,
+    in_other_person_cues => PERSON_CUES,
     in_weak_cues => WEAK_CUES,
     in_credentials => CREDENTIALS,
     in_strong_facility_words => STRONG_FACILITY_WORDS,
@@ -1139,7 +1117,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                     | (Some("social"), Some("worker"))
                     | (Some("goes"), Some("by"))
             );
-            let strong_cue = two_word_cue || prev.is_some_and(in_person_cues);
+            let strong_cue = two_word_cue || prev.is_some_and(is_person_cue);
             let weak_cue = prev.is_some_and(in_weak_cues);
             let clinical = self.clinical(i);
             let next_joined = i + 1 < n && self.joined(i) && self.nameable(i + 1);
@@ -1297,7 +1275,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     /// dictionary first names that are not English words.
     fn lower_names(&mut self) {
         for r in 0..self.toks.len().saturating_sub(1) {
-            if !in_relations(&self.toks[r].lower) {
+            if !(in_relations(&self.toks[r].lower) || self.toks[r].lower == "named") {
                 continue;
             }
             let i = r + 1;
