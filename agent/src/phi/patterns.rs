@@ -333,13 +333,7 @@ impl Patterns {
         let st = Stats::of(text);
         if st.at {
             for m in self.email.find_iter(text) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Email,
-                    "email",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::Email, "email", P_EXACT);
             }
         }
         if st.dots > 0 || st.hex_colons >= 2 {
@@ -377,13 +371,7 @@ impl Patterns {
             .iter()
             .any(|w| text.contains(w));
         for m in self.county.find_iter(if has_county { text } else { "" }) {
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                PhiType::Location,
-                "location.county",
-                P_PLACE,
-            ));
+            hit(out, &m, PhiType::Location, "location.county", P_PLACE);
         }
     }
 
@@ -428,23 +416,11 @@ impl Patterns {
                     && addr.parse::<std::net::Ipv6Addr>().is_ok()
                     && addr.bytes().any(|b| b.is_ascii_hexdigit())
                 {
-                    out.push(Candidate::new(
-                        m.start(),
-                        m.end(),
-                        PhiType::Ip,
-                        "ip.v6",
-                        P_EXACT,
-                    ));
+                    hit(out, &m, PhiType::Ip, "ip.v6", P_EXACT);
                 }
             }
             for m in self.mac.find_iter(text) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::DeviceId,
-                    "device.mac",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::DeviceId, "device.mac", P_EXACT);
             }
         }
     }
@@ -510,13 +486,7 @@ impl Patterns {
                 && byte_before(text, m.start()) != b'.'
                 && !(byte(text, m.end()) == b'.' && byte(text, m.end() + 1).is_ascii_digit())
             {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Ip,
-                    "ip.v4",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::Ip, "ip.v4", P_EXACT);
             }
         }
         for m in gate(st.runs3 >= 3 && st.digits >= 10, text)
@@ -538,7 +508,7 @@ impl Patterns {
             } else {
                 (PhiType::Phone, "phone.nanp")
             };
-            out.push(Candidate::new(m.start(), m.end(), kind, rule, P_EXACT));
+            hit(out, &m, kind, rule, P_EXACT);
         }
         for m in gate(st.digits >= 8, text)
             .into_iter()
@@ -558,13 +528,7 @@ impl Patterns {
             } else {
                 PhiType::Phone
             };
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                kind,
-                "phone.intl",
-                P_SHAPE,
-            ));
+            hit(out, &m, kind, "phone.intl", P_SHAPE);
         }
         for c in gate(st.ssn_like && st.digits >= 9, text)
             .into_iter()
@@ -579,21 +543,9 @@ impl Patterns {
                     .map_or(0, |g| g.as_str().parse::<u32>().unwrap_or(0))
             };
             if checks::ssn_valid(n(1), n(3), n(4)) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Ssn,
-                    "ssn.format",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::Ssn, "ssn.format", P_EXACT);
             } else {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::OtherId,
-                    "id.ssn_shape",
-                    P_SHAPE,
-                ));
+                hit(out, &m, PhiType::OtherId, "id.ssn_shape", P_SHAPE);
             }
         }
         for m in gate((st.runs4 >= 3 || st.max_run >= 13) && st.digits >= 13, text)
@@ -601,13 +553,7 @@ impl Patterns {
             .flat_map(|t| self.card.find_iter(t))
         {
             if checks::luhn(m.as_str()) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Account,
-                    "account.card_luhn",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::Account, "account.card_luhn", P_EXACT);
             }
         }
         for m in gate(st.iban_like && st.digits >= 8, text)
@@ -615,13 +561,7 @@ impl Patterns {
             .flat_map(|t| self.iban.find_iter(t))
         {
             if checks::iban_valid(m.as_str()) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Account,
-                    "account.iban",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::Account, "account.iban", P_EXACT);
             }
         }
         for m in gate(st.long_token >= 17, text)
@@ -633,13 +573,7 @@ impl Patterns {
                 && s.bytes().any(|b| b.is_ascii_digit())
                 && checks::vin_valid(s)
             {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::VehicleId,
-                    "vehicle.vin",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::VehicleId, "vehicle.vin", P_EXACT);
             }
         }
         for m in gate(st.max_run >= 7 && st.upper >= 2, text)
@@ -647,13 +581,7 @@ impl Patterns {
             .flat_map(|t| self.dea.find_iter(t))
         {
             if checks::dea_valid(m.as_str()) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::License,
-                    "license.dea",
-                    P_EXACT,
-                ));
+                hit(out, &m, PhiType::License, "license.dea", P_EXACT);
             }
         }
         for m in gate(st.upper_digit, text)
@@ -661,13 +589,7 @@ impl Patterns {
             .flat_map(|t| self.shape_alpha_num.find_iter(t))
         {
             if digits(m.as_str()) >= 4 {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::OtherId,
-                    "id.shape",
-                    P_SHAPE,
-                ));
+                hit(out, &m, PhiType::OtherId, "id.shape", P_SHAPE);
             }
         }
         for c in gate(st.digit_upper, text)
@@ -676,13 +598,7 @@ impl Patterns {
         {
             let m = c.get(0).expect("match");
             if !c.get(1).is_some_and(|u| is_unit(u.as_str())) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::OtherId,
-                    "id.shape",
-                    P_SHAPE,
-                ));
+                hit(out, &m, PhiType::OtherId, "id.shape", P_SHAPE);
             }
         }
         for m in gate(st.dashes && st.digits >= 7, text)
@@ -694,26 +610,14 @@ impl Patterns {
                 && s.as_bytes()[4] == b'-'
                 && (s.starts_with("19") || s.starts_with("20"));
             if digits(s) >= 7 && !year_range && byte(text, m.end()) != b'.' {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::OtherId,
-                    "id.dashed",
-                    P_SHAPE,
-                ));
+                hit(out, &m, PhiType::OtherId, "id.dashed", P_SHAPE);
             }
         }
         for m in gate(st.hash, text)
             .into_iter()
             .flat_map(|t| self.hash_digits.find_iter(t))
         {
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                PhiType::OtherId,
-                "id.hash",
-                P_SHAPE,
-            ));
+            hit(out, &m, PhiType::OtherId, "id.hash", P_SHAPE);
         }
         for m in gate(st.max_run >= 7, text)
             .into_iter()
@@ -735,7 +639,7 @@ impl Patterns {
                 } else {
                     (PhiType::OtherId, "id.digits")
                 };
-                out.push(Candidate::new(m.start(), m.end(), kind, rule, P_SHAPE));
+                hit(out, &m, kind, rule, P_SHAPE);
             }
         }
     }
@@ -958,22 +862,10 @@ impl Patterns {
 
     fn date_words(&self, text: &str, out: &mut Vec<Candidate>) {
         for m in self.date_weekday.find_iter(text) {
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                PhiType::Date,
-                "date.weekday",
-                P_DATE,
-            ));
+            hit(out, &m, PhiType::Date, "date.weekday", P_DATE);
         }
         for m in self.date_holiday.find_iter(text) {
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                PhiType::Date,
-                "date.holiday",
-                P_DATE,
-            ));
+            hit(out, &m, PhiType::Date, "date.holiday", P_DATE);
         }
         for m in self.date_month_alone.find_iter(text) {
             let word = m.as_str();
@@ -1025,13 +917,7 @@ impl Patterns {
                     P_DATE,
                 ));
             } else if full_month || cued {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Date,
-                    "date.month",
-                    P_DATE,
-                ));
+                hit(out, &m, PhiType::Date, "date.month", P_DATE);
             }
         }
     }
@@ -1041,13 +927,7 @@ impl Patterns {
             .into_iter()
             .flat_map(|t| self.age_unit.find_iter(t))
         {
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                PhiType::Age,
-                "age.over_89",
-                P_DATE,
-            ));
+            hit(out, &m, PhiType::Age, "age.over_89", P_DATE);
         }
         for c in gate(st.age_like, text)
             .into_iter()
@@ -1081,13 +961,7 @@ impl Patterns {
             .into_iter()
             .flat_map(|t| self.po_box.find_iter(t))
         {
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                PhiType::Location,
-                "location.po_box",
-                P_SHAPE,
-            ));
+            hit(out, &m, PhiType::Location, "location.po_box", P_SHAPE);
         }
         for c in gate(st.max_run >= 5, text)
             .into_iter()
@@ -1264,6 +1138,17 @@ impl Stats {
 /// `Some(text)` when `cond` holds: a rule that cannot match is not even started.
 fn gate(cond: bool, text: &str) -> Option<&str> {
     cond.then_some(text)
+}
+
+/// A candidate covering the whole match `m`.
+fn hit(
+    out: &mut Vec<Candidate>,
+    m: &regex::Match<'_>,
+    kind: PhiType,
+    rule: &'static str,
+    priority: u8,
+) {
+    out.push(Candidate::new(m.start(), m.end(), kind, rule, priority));
 }
 
 fn shift(cands: &mut [Candidate], by: usize) {
