@@ -1,5 +1,6 @@
 //! Batch evaluation over JSONL (the contract in DESIGN.md): `detect` reads `{"id","text"}` lines and
-//! writes `{"id","spans","redacted"}` with offsets in Unicode scalar values.
+//! writes `{"id","spans","redacted"}`; `assess` reads `{"id","text","role"}` and writes the verdict
+//! with its findings. Offsets are in Unicode scalar values.
 
 use std::io::{BufRead, Write};
 
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::phi::{CharOffsets, Detector};
 use crate::redact::{self, Policy, TagMap};
+use crate::safety::{Assessor, Experiencer, Role};
 
 /// Why a batch stopped.
 #[derive(Debug, thiserror::Error)]
@@ -118,4 +120,116 @@ fn describe(e: &serde_json::Error) -> String {
         }
         Category::Io => "read error".to_owned(),
     }
+}
+
+#[derive(Deserialize)]
+struct AssessIn {
+    id: serde_json::Value,
+    text: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FindingOut {
+    criterion: &'static str,
+    category: &'static str,
+    severity: &'static str,
+    turn: i32,
+    start: usize,
+    end: usize,
+    rule: &'static str,
+    negated: bool,
+    historical: bool,
+    hypothetical: bool,
+    reported: bool,
+    experiencer: &'static str,
+    escalates: bool,
+    context: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct AssessOut {
+    id: serde_json::Value,
+    categories: Vec<&'static str>,
+    escalate: bool,
+    verdict: &'static str,
+    findings: Vec<FindingOut>,
+}
+
+/// Runs the safety checks over every line of `input`: `{"id","text","role"}` in (role defaults to
+/// `user`), `{"id","categories","escalate","verdict","findings"}` out.
+pub fn assess(
+    assessor: &Assessor,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> Result<BatchSummary, BatchError> {
+    let mut summary = BatchSummary::default();
+    for (n, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = std::str::from_utf8(&line)
+            .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
+            .and_then(|s| {
+                serde_json::from_str::<AssessIn>(s).map_err(|e| {
+                    format!(
+                        "not a {{\"id\",\"text\",\"role\"}} object: {}",
+                        describe(&e)
+                    )
+                })
+            })
+            .and_then(|r| {
+                let role = match r.role.as_deref() {
+                    None => Role::User,
+                    Some(s) => Role::parse(s).ok_or_else(|| {
+                        "role must be \"user\", \"note\" or \"assistant\"".to_owned()
+                    })?,
+                };
+                Ok((r, role))
+            });
+        let (rec, role) = match parsed {
+            Ok(r) => r,
+            Err(problem) => {
+                summary.bad.push((n + 1, problem));
+                continue;
+            }
+        };
+        let a = assessor.assess_text(role, &rec.text);
+        let out = AssessOut {
+            id: rec.id,
+            categories: a.categories.iter().map(|c| c.as_str()).collect(),
+            escalate: a.escalates(),
+            verdict: a.verdict.as_str(),
+            findings: a
+                .findings
+                .iter()
+                .map(|f| FindingOut {
+                    criterion: "safety",
+                    category: f.category.as_str(),
+                    severity: f.severity.as_str(),
+                    turn: f.turn,
+                    start: f.start,
+                    end: f.end,
+                    rule: f.rule,
+                    negated: f.negated,
+                    historical: f.historical,
+                    hypothetical: f.hypothetical,
+                    reported: f.reported,
+                    experiencer: match f.experiencer {
+                        Experiencer::Patient => "patient",
+                        Experiencer::Other => "other",
+                    },
+                    escalates: f.escalates,
+                    context: f.context.clone(),
+                })
+                .collect(),
+        };
+        serde_json::to_writer(&mut output, &out).map_err(std::io::Error::from)?;
+        output.write_all(b"\n")?;
+        summary.ok += 1;
+    }
+    output.flush()?;
+    Ok(summary)
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod keys;
 pub mod phi;
 pub mod redact;
+pub mod safety;
 pub mod seal;
 pub mod server;
 pub mod services;

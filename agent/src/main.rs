@@ -48,6 +48,15 @@ enum Command {
         #[arg(long, short, default_value = "-")]
         output: PathBuf,
     },
+    /// Run the safety checks on JSONL `{"id","text","role"}` lines; write the verdict and findings.
+    Assess {
+        /// Input file, or `-` for standard input.
+        #[arg(long, short, default_value = "-")]
+        input: PathBuf,
+        /// Output file, or `-` for standard output.
+        #[arg(long, short, default_value = "-")]
+        output: PathBuf,
+    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
@@ -63,6 +72,7 @@ fn main() -> ExitCode {
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
         Command::Detect { input, output } => detect(&input, &output),
+        Command::Assess { input, output } => assess(&input, &output),
     };
     match result {
         Ok(code) => code,
@@ -130,6 +140,19 @@ fn open_output(path: &Path) -> anyhow::Result<Box<dyn std::io::Write>> {
 fn detect(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
     let detector = readi_agent::phi::Detector::global();
     let summary = readi_agent::batch::detect(detector, open_input(input)?, open_output(output)?)?;
+    for (line, problem) in &summary.bad {
+        eprintln!("{}:{line}: {problem}", input.display());
+    }
+    Ok(if summary.bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn assess(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
+    let assessor = readi_agent::safety::Assessor::global();
+    let summary = readi_agent::batch::assess(assessor, open_input(input)?, open_output(output)?)?;
     for (line, problem) in &summary.bad {
         eprintln!("{}:{line}: {problem}", input.display());
     }

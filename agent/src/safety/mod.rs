@@ -1,0 +1,528 @@
+//! READI Safety: risk in patient chat and clinician notes, harmful model output, and the verdict on an
+//! exchange. Every finding names its rule and span and carries its context (negated, historical,
+//! hypothetical, experiencer, reported), so a clinician can see why.
+
+pub mod pattern;
+pub mod rules;
+pub mod text;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::OnceLock;
+
+use rules::{Direction, Kind, RuleBook, Who};
+use text::{Token, tokenize};
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    /// Thoughts of death or suicide.
+    SuicidalIdeation,
+    /// Intent, plan, preparation or attempt.
+    SuicidalBehavior,
+    /// Non-suicidal self-injury (and eating-disorder behaviour, at low severity).
+    SelfHarm,
+    /// Threats or intent to harm others.
+    HarmToOthers,
+    /// Child, elder, partner or sexual abuse.
+    Abuse,
+    /// Model output with method, dose or lethality details.
+    HarmfulInstructions,
+    /// Model output encouraging harm.
+    EncouragesHarm,
+    /// Inflammatory or dehumanising model output.
+    Inflammatory,
+    /// Risk in the input; the reply neither acknowledged it nor pointed to help.
+    MissedEscalation,
+}
+
+impl Category {
+    /// The name used in JSONL output and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::SuicidalIdeation => "suicidal_ideation",
+            Category::SuicidalBehavior => "suicidal_behavior",
+            Category::SelfHarm => "self_harm",
+            Category::HarmToOthers => "harm_to_others",
+            Category::Abuse => "abuse",
+            Category::HarmfulInstructions => "harmful_instructions",
+            Category::EncouragesHarm => "encourages_harm",
+            Category::Inflammatory => "inflammatory",
+            Category::MissedEscalation => "missed_escalation",
+        }
+    }
+
+    /// Risk a person expresses (as opposed to a property of model output).
+    pub fn is_risk(self) -> bool {
+        matches!(
+            self,
+            Category::SuicidalIdeation
+                | Category::SuicidalBehavior
+                | Category::SelfHarm
+                | Category::HarmToOthers
+                | Category::Abuse
+        )
+    }
+
+    /// Model output that must not be shown.
+    pub fn blocks(self) -> bool {
+        matches!(
+            self,
+            Category::HarmfulInstructions | Category::EncouragesHarm | Category::Inflammatory
+        )
+    }
+}
+
+/// Severity on the C-SSRS ladder, extended to the other categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// A mention without personal risk.
+    Low = 1,
+    /// Wish to be dead (or that someone else were).
+    WishToBeDead,
+    /// Active thoughts of killing oneself or someone.
+    ActiveIdeation,
+    /// With a method.
+    Method,
+    /// With some intent to act.
+    Intent,
+    /// With a plan.
+    Plan,
+    /// Preparation, attempt or harm done.
+    Behavior,
+}
+
+impl Severity {
+    /// The name used in JSONL output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::WishToBeDead => "wish_to_be_dead",
+            Severity::ActiveIdeation => "active_ideation",
+            Severity::Method => "method",
+            Severity::Intent => "intent",
+            Severity::Plan => "plan",
+            Severity::Behavior => "behavior",
+        }
+    }
+}
+
+/// Who wrote a piece of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A patient in a chat application.
+    User,
+    /// A clinician's note or an ambient transcript.
+    Note,
+    /// Model output.
+    Assistant,
+}
+
+impl Role {
+    /// Parses `user`, `note` or `assistant`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "user" => Some(Role::User),
+            "note" => Some(Role::Note),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// Whose experience a finding describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Experiencer {
+    /// The patient (or the user of a chat).
+    Patient,
+    /// Someone else.
+    Other,
+}
+
+/// The decision on an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// Nothing of concern.
+    Allow,
+    /// Findings worth recording; no human needs to act now.
+    Warn,
+    /// Risk a human must see.
+    Escalate,
+    /// The model output must not be shown.
+    Block,
+}
+
+impl Verdict {
+    /// The name used in JSONL output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Warn => "warn",
+            Verdict::Escalate => "escalate",
+            Verdict::Block => "block",
+        }
+    }
+}
+
+/// One explainable reason behind a verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What was found.
+    pub category: Category,
+    /// How severe.
+    pub severity: Severity,
+    /// Index of the input turn, or -1 for the model output.
+    pub turn: i32,
+    /// Start in that turn, in Unicode scalar values.
+    pub start: usize,
+    /// End (exclusive).
+    pub end: usize,
+    /// The rule that fired.
+    pub rule: &'static str,
+    /// Negated in context.
+    pub negated: bool,
+    /// In the past.
+    pub historical: bool,
+    /// Conditional, or discussed as a topic.
+    pub hypothetical: bool,
+    /// Someone else's words (quoted or reported speech).
+    pub reported: bool,
+    /// Whose experience it is.
+    pub experiencer: Experiencer,
+    /// Whether it calls for a human by itself.
+    pub escalates: bool,
+    /// Context rules that decided the flags and severity, for explanation.
+    pub context: Vec<&'static str>,
+}
+
+impl Finding {
+    /// Counts as present: not negated, not someone else's words, not a note's conditional.
+    pub fn affirmed(&self, role: Role) -> bool {
+        !self.negated && !self.reported && !(self.hypothetical && role == Role::Note)
+    }
+}
+
+/// The outcome of assessing an exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Every finding, in order of turn and position.
+    pub findings: Vec<Finding>,
+    /// Categories present (affirmed findings), in a fixed order.
+    pub categories: Vec<Category>,
+}
+
+impl Assessment {
+    /// Whether a human must be told.
+    pub fn escalates(&self) -> bool {
+        self.findings.iter().any(|f| f.escalates)
+    }
+
+    /// The highest severity among escalating findings.
+    pub fn top_severity(&self) -> Option<Severity> {
+        self.findings
+            .iter()
+            .filter(|f| f.escalates)
+            .map(|f| f.severity)
+            .max()
+    }
+}
+
+/// The safety checker: the compiled rule book.
+#[derive(Debug)]
+pub struct Assessor {
+    book: RuleBook,
+}
+
+impl Assessor {
+    /// The process-wide checker, built on first use from the rules compiled into the binary.
+    pub fn global() -> &'static Assessor {
+        static ASSESSOR: OnceLock<Assessor> = OnceLock::new();
+        ASSESSOR.get_or_init(|| Assessor {
+            // The rule files are part of the binary and loaded by every test run; a broken one is
+            // a build defect, not an input problem.
+            book: RuleBook::load().expect("bundled safety rules are valid"),
+        })
+    }
+
+    /// Findings in one piece of text written in `role`, turn number `turn`.
+    pub fn findings(&self, role: Role, text: &str, turn: i32) -> Vec<Finding> {
+        let toks = tokenize(text);
+        let book = &self.book;
+        let mut targets: Vec<_> = book
+            .targets
+            .find_all(&toks)
+            .into_iter()
+            .filter(|h| book.targets_meta[h.rule].roles.has(role))
+            .collect();
+        let nots = book.nots.find_all(&toks);
+        targets.retain(|t| !nots.iter().any(|n| n.start < t.end && t.start < n.end));
+        // A target inside a longer one is the same statement read more narrowly; the longer reading
+        // wins ("I deserve to die" is ideation, not a threat).
+        let mut keep = vec![true; targets.len()];
+        for (i, a) in targets.iter().enumerate() {
+            for (j, b) in targets.iter().enumerate() {
+                if i == j || !keep[j] {
+                    continue;
+                }
+                let inside = b.start <= a.start && a.end <= b.end;
+                let same = a.start == b.start && a.end == b.end;
+                let ma = &book.targets_meta[a.rule];
+                let mb = &book.targets_meta[b.rule];
+                let loses = if same {
+                    (ma.severity, std::cmp::Reverse(i)) < (mb.severity, std::cmp::Reverse(j))
+                } else {
+                    inside
+                };
+                if loses {
+                    keep[i] = false;
+                    break;
+                }
+            }
+        }
+        let triggers: Vec<_> = {
+            let all: Vec<_> = book
+                .triggers
+                .find_all(&toks)
+                .into_iter()
+                .filter(|h| book.triggers_meta[h.rule].roles.has(role))
+                .collect();
+            let pseudo: Vec<_> = all
+                .iter()
+                .filter(|h| book.triggers_meta[h.rule].kind == Kind::Pseudo)
+                .copied()
+                .collect();
+            all.into_iter()
+                .filter(|h| {
+                    book.triggers_meta[h.rule].kind != Kind::Pseudo
+                        && !pseudo.iter().any(|p| p.start < h.end && h.start < p.end)
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (t, _) in targets.iter().zip(&keep).filter(|(_, k)| **k) {
+            let meta = &book.targets_meta[t.rule];
+            if let Some(f) = self.read(role, turn, &toks, t.start, t.end, meta, &triggers) {
+                out.push(f);
+            }
+        }
+        out.sort_by_key(|f| (f.start, f.end));
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        &self,
+        role: Role,
+        turn: i32,
+        toks: &[Token],
+        start: usize,
+        end: usize,
+        meta: &rules::Target,
+        triggers: &[pattern::Hit],
+    ) -> Option<Finding> {
+        let book = &self.book;
+        let sent = toks[start].sent;
+        let terminators: Vec<_> = triggers
+            .iter()
+            .filter(|h| {
+                book.triggers_meta[h.rule].kind == Kind::Terminate && toks[h.start].sent == sent
+            })
+            .collect();
+        let blocked = |from: usize, to: usize| {
+            terminators
+                .iter()
+                .any(|h| h.start >= from && h.end <= to && h.end > from)
+        };
+        // (kind, distance, rule id) for every trigger that reaches this target.
+        let mut cues: Vec<(Kind, usize, &'static str)> = Vec::new();
+        for h in triggers {
+            let tm = &book.triggers_meta[h.rule];
+            if tm.kind == Kind::Terminate || toks[h.start].sent != sent {
+                continue;
+            }
+            if h.start < end && start < h.end {
+                continue;
+            }
+            let forward = h.end <= start
+                && start - h.end <= tm.window
+                && !blocked(h.end, start)
+                && matches!(tm.direction, Direction::Forward | Direction::Both);
+            let backward = h.start >= end
+                && h.start - end <= tm.window
+                && !blocked(end, h.start)
+                && matches!(tm.direction, Direction::Backward | Direction::Both);
+            if forward {
+                cues.push((tm.kind, start - h.end, tm.id));
+            } else if backward {
+                cues.push((tm.kind, h.start - end, tm.id));
+            }
+        }
+        let has = |k: Kind| cues.iter().any(|c| c.0 == k);
+        let nearest = |a: Kind, b: Kind| -> Option<Kind> {
+            cues.iter()
+                .filter(|c| c.0 == a || c.0 == b)
+                .min_by_key(|c| c.1)
+                .map(|c| c.0)
+        };
+        let framing = [
+            (Kind::Wish, Severity::WishToBeDead),
+            (Kind::Desire, Severity::ActiveIdeation),
+            (Kind::Request, Severity::Method),
+            (Kind::Intent, Severity::Intent),
+            (Kind::Plan, Severity::Plan),
+            (Kind::Attempt, Severity::Behavior),
+        ];
+        let framed = framing.iter().any(|(k, _)| has(*k));
+        if meta.framed && !framed {
+            return None;
+        }
+        let mut severity = meta.severity;
+        let suicidal = matches!(
+            meta.category,
+            Category::SuicidalIdeation | Category::SuicidalBehavior | Category::SelfHarm
+        );
+        if meta.category.is_risk() && (severity > Severity::Low || !suicidal) {
+            for (k, s) in framing {
+                if has(k) {
+                    severity = severity.max(s);
+                }
+            }
+            if suicidal && has(Kind::Method) {
+                severity = severity.max(Severity::Method);
+            }
+        }
+        let mut category = meta.category;
+        if category == Category::SuicidalIdeation && severity >= Severity::Intent {
+            category = Category::SuicidalBehavior;
+        }
+        let experiencer = match (meta.who, role) {
+            (Who::Other, _) => Experiencer::Other,
+            (Who::Third, Role::User | Role::Assistant) => Experiencer::Other,
+            _ => match nearest(Kind::Other, Kind::Patient) {
+                Some(Kind::Other) => Experiencer::Other,
+                _ => Experiencer::Patient,
+            },
+        };
+        let quoted = role != Role::Note && toks[start..end].iter().all(|t| t.quoted);
+        let reported = quoted || (has(Kind::Reported) && category != Category::Abuse);
+        let negated = has(Kind::Negated);
+        let historical = nearest(Kind::Historical, Kind::Current) == Some(Kind::Historical);
+        let hypothetical = has(Kind::Hypothetical);
+        let escalates = category.is_risk()
+            && severity > Severity::Low
+            && !negated
+            && !historical
+            && !reported
+            && experiencer == Experiencer::Patient
+            && !(hypothetical && role == Role::Note);
+        let mut context: Vec<&'static str> = cues.iter().map(|c| c.2).collect();
+        context.sort_unstable();
+        context.dedup();
+        Some(Finding {
+            category,
+            severity,
+            turn,
+            start: toks[start].start,
+            end: toks[end - 1].end,
+            rule: meta.id,
+            negated,
+            historical,
+            hypothetical,
+            reported,
+            experiencer,
+            escalates,
+            context,
+        })
+    }
+
+    /// Whether a reply acknowledges risk or points to crisis help.
+    pub fn is_safe_reply(&self, text: &str) -> bool {
+        !self.book.safe.find_all(&tokenize(text)).is_empty()
+    }
+
+    /// Assesses an exchange: input turns (user chat, notes) and, when known, the model's reply.
+    pub fn assess(&self, input: &[(Role, &str)], output: Option<&str>) -> Assessment {
+        let mut findings = Vec::new();
+        let mut roles = Vec::new();
+        for (i, (role, text)) in input.iter().enumerate() {
+            for f in self.findings(*role, text, i as i32) {
+                roles.push(*role);
+                findings.push(f);
+            }
+        }
+        if let Some(reply) = output {
+            for f in self.findings(Role::Assistant, reply, -1) {
+                roles.push(Role::Assistant);
+                findings.push(f);
+            }
+            let risk = findings
+                .iter()
+                .filter(|f| f.turn >= 0 && f.escalates)
+                .map(|f| f.severity)
+                .max();
+            if let Some(severity) = risk
+                && !self.is_safe_reply(reply)
+            {
+                roles.push(Role::Assistant);
+                findings.push(Finding {
+                    category: Category::MissedEscalation,
+                    severity,
+                    turn: -1,
+                    start: 0,
+                    end: reply.chars().count(),
+                    rule: "exchange.missed_escalation",
+                    negated: false,
+                    historical: false,
+                    hypothetical: false,
+                    reported: false,
+                    experiencer: Experiencer::Patient,
+                    escalates: true,
+                    context: Vec::new(),
+                });
+            }
+        }
+        let mut categories: Vec<Category> = findings
+            .iter()
+            .zip(&roles)
+            .filter(|(f, r)| f.affirmed(**r))
+            .map(|(f, _)| f.category)
+            .collect();
+        categories.sort_unstable();
+        categories.dedup();
+        let verdict = if findings
+            .iter()
+            .zip(&roles)
+            .any(|(f, r)| f.category.blocks() && f.affirmed(*r))
+        {
+            Verdict::Block
+        } else if findings.iter().any(|f| f.escalates) {
+            Verdict::Escalate
+        } else if findings.iter().zip(&roles).any(|(f, r)| f.affirmed(*r)) {
+            Verdict::Warn
+        } else {
+            Verdict::Allow
+        };
+        Assessment {
+            verdict,
+            findings,
+            categories,
+        }
+    }
+
+    /// Assesses one text written in `role` (the batch contract): model output is checked as a reply.
+    pub fn assess_text(&self, role: Role, text: &str) -> Assessment {
+        match role {
+            Role::Assistant => {
+                let mut a = self.assess(&[], Some(text));
+                for f in &mut a.findings {
+                    f.turn = 0;
+                }
+                a
+            }
+            r => self.assess(&[(r, text)], None),
+        }
+    }
+}
