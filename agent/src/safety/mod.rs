@@ -192,14 +192,20 @@ pub struct Finding {
     pub experiencer: Experiencer,
     /// Whether it calls for a human by itself.
     pub escalates: bool,
+    /// The writer speaks of themself ("I", "my") in its scope: a mention becomes a disclosure.
+    pub first_person: bool,
     /// Context rules that decided the flags and severity, for explanation.
     pub context: Vec<&'static str>,
 }
 
 impl Finding {
-    /// Counts as present: not negated, not someone else's words, not a note's conditional.
+    /// Counts as present: more than a mention, not negated, not someone else's words, not a
+    /// note's conditional. Model-output findings count at any severity.
     pub fn affirmed(&self, role: Role) -> bool {
-        !self.negated && !self.reported && !(self.hypothetical && role == Role::Note)
+        (self.severity > Severity::Low || self.first_person || !self.category.is_risk())
+            && !self.negated
+            && !self.reported
+            && !(self.hypothetical && role == Role::Note)
     }
 }
 
@@ -304,7 +310,7 @@ impl Assessor {
         let mut out = Vec::new();
         for (t, _) in targets.iter().zip(&keep).filter(|(_, k)| **k) {
             let meta = &book.targets_meta[t.rule];
-            if let Some(f) = self.read(role, turn, &toks, t.start, t.end, meta, &triggers) {
+            if let Some(f) = self.read(role, turn, &toks, t, meta, &triggers) {
                 out.push(f);
             }
         }
@@ -318,12 +324,12 @@ impl Assessor {
         role: Role,
         turn: i32,
         toks: &[Token],
-        start: usize,
-        end: usize,
+        hit: &pattern::Hit,
         meta: &rules::Target,
         triggers: &[pattern::Hit],
     ) -> Option<Finding> {
         let book = &self.book;
+        let (start, end, rule) = (hit.start, hit.end, hit.rule);
         let sent = toks[start].sent;
         let terminators: Vec<_> = triggers
             .iter()
@@ -344,6 +350,15 @@ impl Assessor {
                 continue;
             }
             if h.start < end && start < h.end {
+                // A negation the rule skipped over ("women do not deserve to be tortured") still
+                // negates; one the rule names ("don't want to live") is part of what it found.
+                let inside = h.start > start && h.end <= end;
+                let owned = toks[h.start..h.end]
+                    .iter()
+                    .any(|t| book.targets.get(rule).names(&t.norm));
+                if tm.kind == Kind::Negated && inside && !owned {
+                    cues.push((tm.kind, 0, tm.id));
+                }
                 continue;
             }
             let forward = h.end <= start
@@ -384,14 +399,16 @@ impl Assessor {
             meta.category,
             Category::SuicidalIdeation | Category::SuicidalBehavior | Category::SelfHarm
         );
-        if meta.category.is_risk() && (severity > Severity::Low || !suicidal) {
+        if meta.category.is_risk() {
+            // A lethal means makes ideation specific; a mere mention stays a mention.
+            if suicidal && severity > Severity::Low && has(Kind::Method) {
+                severity = severity.max(Severity::Method);
+            }
+            // Intent, desire, a request for means: a mention becomes a statement of risk.
             for (k, s) in framing {
                 if has(k) {
                     severity = severity.max(s);
                 }
-            }
-            if suicidal && has(Kind::Method) {
-                severity = severity.max(Severity::Method);
             }
         }
         let mut category = meta.category;
@@ -434,6 +451,7 @@ impl Assessor {
             reported,
             experiencer,
             escalates,
+            first_person: suicidal && experiencer == Experiencer::Patient && has(Kind::Patient),
             context,
         })
     }
@@ -480,6 +498,7 @@ impl Assessor {
                     reported: false,
                     experiencer: Experiencer::Patient,
                     escalates: true,
+                    first_person: false,
                     context: Vec::new(),
                 });
             }

@@ -300,6 +300,17 @@ impl Pattern {
         })
     }
 
+    /// Whether the pattern names `word` itself (not through a gap or wildcard).
+    pub fn names(&self, word: &str) -> bool {
+        fn walk(nodes: &[Node], word: &str) -> bool {
+            nodes.iter().any(|n| match n {
+                Node::Elem(e) => e.words.contains(word),
+                Node::Group { alts, .. } => alts.iter().any(|a| walk(a, word)),
+            })
+        }
+        walk(&self.nodes, word)
+    }
+
     /// The end (exclusive token index) of a match starting at `start`, if any.
     pub fn match_at(&self, toks: &[Token], start: usize) -> Option<usize> {
         let sent = toks[start].sent;
@@ -387,6 +398,11 @@ impl PatternSet {
         }
         self.patterns.push(p);
         id
+    }
+
+    /// Pattern number `id`.
+    pub fn get(&self, id: usize) -> &Pattern {
+        &self.patterns[id]
     }
 
     /// Every match of every pattern, by start token.

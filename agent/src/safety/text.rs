@@ -95,6 +95,32 @@ fn push_contraction(word: &str, out: &mut Vec<Box<str>>) -> bool {
     false
 }
 
+/// The next word after `i`, lower-cased, for a one-word lookahead.
+fn next_word(chars: &[char], mut i: usize) -> String {
+    while i < chars.len() && !is_word_char(chars[i]) {
+        if !chars[i].is_whitespace() && chars[i] != '-' {
+            return String::new();
+        }
+        i += 1;
+    }
+    chars[i..]
+        .iter()
+        .take_while(|c| is_word_char(**c))
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
+
+/// "my self harm" is self-harm, not "myself harm".
+fn is_self_compound(next: &str) -> bool {
+    matches!(
+        next,
+        "harm" | "harming" | "harmed" | "harms" | "injury" | "injuries" | "injuring" | "injure"
+            | "injurious" | "mutilation" | "mutilating" | "destructive" | "destruction" | "care"
+            | "esteem" | "worth" | "help" | "image" | "control" | "doubt" | "hatred" | "hate"
+            | "loathing" | "medicate" | "medicating" | "medication"
+    )
+}
+
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric()
 }
@@ -148,6 +174,7 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             for p in parts.drain(..) {
                 // "my self", "him self": one reflexive, as the lexicons spell it.
                 if &*p == "self"
+                    && !is_self_compound(&next_word(&chars, i))
                     && let Some(prev) = out.last_mut()
                     && prev.sent == sent
                     && matches!(&*prev.norm, "my" | "him" | "her" | "your" | "them")
@@ -235,6 +262,7 @@ mod tests {
         assert_eq!(norms("I don’t wanna"), ["i", "do", "not", "want", "to"]);
         assert_eq!(norms("can't won't"), ["can", "not", "will", "not"]);
         assert_eq!(norms("self-harm"), ["self", "harm"]);
+        assert_eq!(norms("my self harm"), ["my", "self", "harm"]);
         assert_eq!(norms("denies SI/HI"), ["denies", "si", "/", "hi"]);
     }
 
