@@ -192,8 +192,9 @@ pub struct Finding {
     pub experiencer: Experiencer,
     /// Whether it calls for a human by itself.
     pub escalates: bool,
-    /// The writer speaks of themself ("I", "my") in its scope: a mention becomes a disclosure.
-    pub first_person: bool,
+    /// A mention that still counts as present: the writer speaks of themself ("I", "my") in its
+    /// scope, or the rule is specific enough ("self-harm scars") that the topic is the risk.
+    pub disclosure: bool,
     /// Context rules that decided the flags and severity, for explanation.
     pub context: Vec<&'static str>,
 }
@@ -202,7 +203,7 @@ impl Finding {
     /// Counts as present: more than a mention, not negated, not someone else's words, not a
     /// note's conditional. Model-output findings count at any severity.
     pub fn affirmed(&self, role: Role) -> bool {
-        (self.severity > Severity::Low || self.first_person || !self.category.is_risk())
+        (self.severity > Severity::Low || self.disclosure || !self.category.is_risk())
             && !self.negated
             && !self.reported
             && !(self.hypothetical && role == Role::Note)
@@ -451,7 +452,8 @@ impl Assessor {
             reported,
             experiencer,
             escalates,
-            first_person: suicidal && experiencer == Experiencer::Patient && has(Kind::Patient),
+            disclosure: meta.present
+                || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient)),
             context,
         })
     }
@@ -498,7 +500,7 @@ impl Assessor {
                     reported: false,
                     experiencer: Experiencer::Patient,
                     escalates: true,
-                    first_person: false,
+                    disclosure: false,
                     context: Vec::new(),
                 });
             }

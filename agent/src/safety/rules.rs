@@ -106,6 +106,8 @@ pub struct Target {
     pub roles: Roles,
     /// Needs an intent, desire, wish, request, plan or attempt cue.
     pub framed: bool,
+    /// A mention is already the risk ("binge and purge"), even at low severity.
+    pub present: bool,
 }
 
 /// A context trigger's meaning.
@@ -302,6 +304,7 @@ impl RuleBook {
                         who: Who::Speaker,
                         roles: Roles::ALL_INPUT,
                         framed: false,
+                        present: false,
                     };
                     for opt in head {
                         match opt.split_once('=') {
@@ -312,6 +315,7 @@ impl RuleBook {
                                     roles(r).ok_or_else(|| err(format!("{id}: bad roles {r}")))?
                             }
                             None if opt == "framed" => t.framed = true,
+                            None if opt == "present" => t.present = true,
                             _ => return Err(err(format!("{id}: unknown option {opt}")).into()),
                         }
                     }
@@ -397,6 +401,7 @@ impl RuleBook {
                 who: Who::Speaker,
                 roles: Roles::ALL_INPUT,
                 framed: false,
+                present: false,
             });
         }
         Ok(())
