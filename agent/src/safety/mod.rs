@@ -192,6 +192,8 @@ pub struct Finding {
     pub experiencer: Experiencer,
     /// Whether it calls for a human by itself.
     pub escalates: bool,
+    /// Discussed as a topic ("warning signs of suicide"), not disclosed.
+    pub topic: bool,
     /// A mention that still counts as present: the writer speaks of themself ("I", "my") in its
     /// scope, or the rule is specific enough ("self-harm scars") that the topic is the risk.
     pub disclosure: bool,
@@ -206,6 +208,7 @@ impl Finding {
         (self.severity > Severity::Low || self.disclosure || !self.category.is_risk())
             && !self.negated
             && !self.reported
+            && !self.topic
             && !(self.hypothetical && role == Role::Note)
     }
 }
@@ -343,6 +346,15 @@ impl Assessor {
                 .iter()
                 .any(|h| h.start >= from && h.end <= to && h.end > from)
         };
+        // A cue right after a negation is itself negated ("without plan", "denies intent").
+        let negated_at = |pos: usize| {
+            triggers.iter().any(|h| {
+                book.triggers_meta[h.rule].kind == Kind::Negated
+                    && toks[h.start].sent == sent
+                    && h.end <= pos
+                    && pos - h.end <= 2
+            })
+        };
         // (kind, distance, rule id) for every trigger that reaches this target.
         let mut cues: Vec<(Kind, usize, &'static str)> = Vec::new();
         for h in triggers {
@@ -351,13 +363,14 @@ impl Assessor {
                 continue;
             }
             if h.start < end && start < h.end {
-                // A negation the rule skipped over ("women do not deserve to be tortured") still
-                // negates; one the rule names ("don't want to live") is part of what it found.
+                // A cue the rule skipped over ("women do not deserve to be tortured", "dad used
+                // to beat me") still applies; one the rule names ("don't want to live") is part of
+                // what it found.
                 let inside = h.start > start && h.end <= end;
                 let owned = toks[h.start..h.end]
                     .iter()
                     .any(|t| book.targets.get(rule).names(&t.norm));
-                if tm.kind == Kind::Negated && inside && !owned {
+                if inside && !owned {
                     cues.push((tm.kind, 0, tm.id));
                 }
                 continue;
@@ -370,6 +383,18 @@ impl Assessor {
                 && h.start - end <= tm.window
                 && !blocked(end, h.start)
                 && matches!(tm.direction, Direction::Backward | Direction::Both);
+            let framing_cue = matches!(
+                tm.kind,
+                Kind::Wish
+                    | Kind::Desire
+                    | Kind::Request
+                    | Kind::Intent
+                    | Kind::Plan
+                    | Kind::Attempt
+            );
+            if (forward || backward) && framing_cue && negated_at(h.start) {
+                continue;
+            }
             if forward {
                 cues.push((tm.kind, start - h.end, tm.id));
             } else if backward {
@@ -418,6 +443,7 @@ impl Assessor {
         }
         let experiencer = match (meta.who, role) {
             (Who::Other, _) => Experiencer::Other,
+            (Who::Patient, _) => Experiencer::Patient,
             (Who::Third, Role::User | Role::Assistant) => Experiencer::Other,
             _ => match nearest(Kind::Other, Kind::Patient) {
                 Some(Kind::Other) => Experiencer::Other,
@@ -427,9 +453,15 @@ impl Assessor {
         let quoted = role != Role::Note && toks[start..end].iter().all(|t| t.quoted);
         let reported = quoted || (has(Kind::Reported) && category != Category::Abuse);
         let negated = has(Kind::Negated);
-        let historical = nearest(Kind::Historical, Kind::Current) == Some(Kind::Historical);
-        let hypothetical = has(Kind::Hypothetical);
+        let historical = match nearest(Kind::Historical, Kind::Current) {
+            Some(k) => k == Kind::Historical,
+            None => meta.past,
+        };
+        // Discussed as a topic, unless the writer is asking for means.
+        let topic = has(Kind::Topic) && !has(Kind::Request);
+        let hypothetical = has(Kind::Hypothetical) || topic;
         let escalates = category.is_risk()
+            && !topic
             && severity > Severity::Low
             && !negated
             && !historical
@@ -452,6 +484,7 @@ impl Assessor {
             reported,
             experiencer,
             escalates,
+            topic,
             disclosure: meta.present
                 || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient)),
             context,
@@ -500,6 +533,7 @@ impl Assessor {
                     reported: false,
                     experiencer: Experiencer::Patient,
                     escalates: true,
+                    topic: false,
                     disclosure: false,
                     context: Vec::new(),
                 });

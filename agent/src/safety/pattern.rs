@@ -134,7 +134,10 @@ fn add_alternative(
 enum Node {
     Elem(Elem),
     /// Alternative phrases; `optional` when followed by `?`.
-    Group { alts: Vec<Vec<Node>>, optional: bool },
+    Group {
+        alts: Vec<Vec<Node>>,
+        optional: bool,
+    },
 }
 
 /// Splits a pattern into chunks, with `(`, `)`, `)?` and a lone `|` as their own chunks.
@@ -289,9 +292,9 @@ impl Pattern {
         }
         let (mut first, mut prefixed) = (Vec::new(), false);
         if !first_words(&nodes, &mut first, &mut prefixed) {
-            return Err(p.err(
-                "a pattern must start with a required word, not a gap or option".into(),
-            ));
+            return Err(
+                p.err("a pattern must start with a required word, not a gap or option".into())
+            );
         }
         Ok(Pattern {
             nodes,
@@ -461,7 +464,10 @@ mod tests {
             ],
         );
         assert_eq!(spans(&s, "I keep killing myself"), [(0, 2, 4)]);
-        assert_eq!(spans(&s, "I'm gonna really badly hurt someone"), [(2, 2, 8)]);
+        assert_eq!(
+            spans(&s, "I'm gonna really badly hurt someone"),
+            [(2, 2, 8)]
+        );
         assert_eq!(spans(&s, "I wanna die"), [(1, 1, 4)]);
         assert_eq!(spans(&s, "si"), []);
         assert_eq!(spans(&s, "denies SI"), [(3, 1, 2)]);

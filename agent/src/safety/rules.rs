@@ -19,6 +19,8 @@ pub enum Who {
     Third,
     /// Always someone else ("kill yourself").
     Other,
+    /// Always the patient, whatever relative is in scope ("my uncle touched me").
+    Patient,
 }
 
 /// What a context trigger does to the targets in its scope.
@@ -50,6 +52,8 @@ pub enum Kind {
     Wish,
     /// "how to": asking for a method.
     Request,
+    /// Discussed as a topic ("warning signs of", "what is"): never a disclosure.
+    Topic,
     /// "tonight", "plan": a plan.
     Plan,
     /// "tried to": behaviour.
@@ -108,6 +112,8 @@ pub struct Target {
     pub framed: bool,
     /// A mention is already the risk ("binge and purge"), even at low severity.
     pub present: bool,
+    /// In the past by its own words ("used to cut") unless a cue says now.
+    pub past: bool,
 }
 
 /// A context trigger's meaning.
@@ -191,6 +197,7 @@ fn kind(s: &str) -> Option<Kind> {
         "historical" => Kind::Historical,
         "current" => Kind::Current,
         "hypothetical" => Kind::Hypothetical,
+        "topic" => Kind::Topic,
         "other" => Kind::Other,
         "patient" => Kind::Patient,
         "reported" => Kind::Reported,
@@ -277,7 +284,10 @@ impl RuleBook {
                     .ok_or_else(|| err("a class needs `@name = words`".into()))?;
                 classes.define(
                     name.trim(),
-                    words.split_whitespace().map(str::to_owned).collect::<Vec<_>>(),
+                    words
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
                 );
                 continue;
             }
@@ -286,9 +296,7 @@ impl RuleBook {
                 .ok_or_else(|| err("expected `<head> : <pattern>`".into()))?;
             let mut head = head.split_whitespace();
             let what = head.next().unwrap_or_default();
-            let id = head
-                .next()
-                .ok_or_else(|| err("missing rule id".into()))?;
+            let id = head.next().ok_or_else(|| err("missing rule id".into()))?;
             let p = Pattern::parse(pattern, classes, n)?;
             match what {
                 "target" => {
@@ -305,6 +313,7 @@ impl RuleBook {
                         roles: Roles::ALL_INPUT,
                         framed: false,
                         present: false,
+                        past: false,
                     };
                     for opt in head {
                         match opt.split_once('=') {
@@ -316,6 +325,8 @@ impl RuleBook {
                             }
                             None if opt == "framed" => t.framed = true,
                             None if opt == "present" => t.present = true,
+                            None if opt == "past" => t.past = true,
+                            Some(("who", "self")) => t.who = Who::Patient,
                             _ => return Err(err(format!("{id}: unknown option {opt}")).into()),
                         }
                     }
@@ -332,7 +343,9 @@ impl RuleBook {
                     };
                     let w = head.next().and_then(|w| w.parse().ok());
                     let (Some(kind), Some(direction), Some(window)) = (k, d, w) else {
-                        return Err(err(format!("{id}: want `ctx id kind direction window`")).into());
+                        return Err(
+                            err(format!("{id}: want `ctx id kind direction window`")).into()
+                        );
                     };
                     let mut roles_set = Roles::ALL;
                     for opt in head {
@@ -385,10 +398,16 @@ impl RuleBook {
             }
             let cols: Vec<&str> = line.split('\t').collect();
             let [construct, cat, sev, phrase] = cols[..] else {
-                return Err(RuleError::Lexicon(n + 1, "want 4 tab-separated columns".into()));
+                return Err(RuleError::Lexicon(
+                    n + 1,
+                    "want 4 tab-separated columns".into(),
+                ));
             };
             let (Some(category), Some(severity)) = (category(cat), severity(sev)) else {
-                return Err(RuleError::Lexicon(n + 1, format!("bad category {cat} or severity {sev}")));
+                return Err(RuleError::Lexicon(
+                    n + 1,
+                    format!("bad category {cat} or severity {sev}"),
+                ));
             };
             let p = Pattern::parse(&canonical(phrase), classes, n + 1)
                 .map_err(|e| RuleError::Lexicon(n + 1, e.message))?;
@@ -402,6 +421,7 @@ impl RuleBook {
                 roles: Roles::ALL_INPUT,
                 framed: false,
                 present: false,
+                past: false,
             });
         }
         Ok(())
@@ -409,7 +429,8 @@ impl RuleBook {
 
     fn load_medspacy(&mut self, classes: &Classes) -> Result<(), RuleError> {
         let err = |m: String| RuleError::Context("medspacy_context_rules.en.json", m);
-        let doc: serde_json::Value = serde_json::from_str(MEDSPACY).map_err(|e| err(e.to_string()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(MEDSPACY).map_err(|e| err(e.to_string()))?;
         let rules = doc["context_rules"]
             .as_array()
             .ok_or_else(|| err("no context_rules array".into()))?;
@@ -437,12 +458,22 @@ impl RuleBook {
                             serde_json::Value::String(s) => vec![s.clone()],
                             v => v["IN"]
                                 .as_array()
-                                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|x| x.as_str().map(str::to_owned))
+                                        .collect()
+                                })
                                 .unwrap_or_default(),
                         };
                         let alts: Vec<String> = alts
                             .iter()
-                            .map(|a| if a == "n't" { "not".to_owned() } else { a.clone() })
+                            .map(|a| {
+                                if a == "n't" {
+                                    "not".to_owned()
+                                } else {
+                                    a.clone()
+                                }
+                            })
                             .filter(|a| !a.is_empty())
                             .collect();
                         if alts.is_empty() {
@@ -462,7 +493,8 @@ impl RuleBook {
                     parts.join(" ")
                 }
             };
-            let p = Pattern::parse(&src, classes, 0).map_err(|e| err(format!("{literal:?}: {}", e.message)))?;
+            let p = Pattern::parse(&src, classes, 0)
+                .map_err(|e| err(format!("{literal:?}: {}", e.message)))?;
             let id = leak(format!("medspacy.{}", slug(literal)));
             self.push_trigger(p, id, kind, direction, window, Roles::ALL);
         }
@@ -471,7 +503,8 @@ impl RuleBook {
 
     fn load_negspacy(&mut self, classes: &Classes) -> Result<(), RuleError> {
         let err = |m: String| RuleError::Context("negspacy_en_clinical.json", m);
-        let doc: serde_json::Value = serde_json::from_str(NEGSPACY).map_err(|e| err(e.to_string()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(NEGSPACY).map_err(|e| err(e.to_string()))?;
         let lists = [
             ("preceding_negations", Kind::Negated, Direction::Forward, 5),
             ("following_negations", Kind::Negated, Direction::Backward, 3),
@@ -487,8 +520,13 @@ impl RuleBook {
                 if src.is_empty() {
                     continue;
                 }
-                let p = Pattern::parse(&src, classes, 0).map_err(|e| err(format!("{term:?}: {}", e.message)))?;
-                let id = leak(format!("negspacy.{}.{}", key.split('_').next().unwrap_or(key), slug(term)));
+                let p = Pattern::parse(&src, classes, 0)
+                    .map_err(|e| err(format!("{term:?}: {}", e.message)))?;
+                let id = leak(format!(
+                    "negspacy.{}.{}",
+                    key.split('_').next().unwrap_or(key),
+                    slug(term)
+                ));
                 self.push_trigger(p, id, kind, direction, window, Roles::ALL);
             }
         }

@@ -114,10 +114,32 @@ fn next_word(chars: &[char], mut i: usize) -> String {
 fn is_self_compound(next: &str) -> bool {
     matches!(
         next,
-        "harm" | "harming" | "harmed" | "harms" | "injury" | "injuries" | "injuring" | "injure"
-            | "injurious" | "mutilation" | "mutilating" | "destructive" | "destruction" | "care"
-            | "esteem" | "worth" | "help" | "image" | "control" | "doubt" | "hatred" | "hate"
-            | "loathing" | "medicate" | "medicating" | "medication"
+        "harm"
+            | "harming"
+            | "harmed"
+            | "harms"
+            | "injury"
+            | "injuries"
+            | "injuring"
+            | "injure"
+            | "injurious"
+            | "mutilation"
+            | "mutilating"
+            | "destructive"
+            | "destruction"
+            | "care"
+            | "esteem"
+            | "worth"
+            | "help"
+            | "image"
+            | "control"
+            | "doubt"
+            | "hatred"
+            | "hate"
+            | "loathing"
+            | "medicate"
+            | "medicating"
+            | "medication"
     )
 }
 
