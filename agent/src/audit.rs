@@ -16,6 +16,8 @@ pub struct Audit {
 struct Record<'a> {
     at_unix_ms: u128,
     action: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    actor: &'a str,
     app_id: &'a str,
     outcome: &'a str,
 }
@@ -31,11 +33,23 @@ impl Audit {
 
     /// Appends a record and makes it durable before returning.
     pub fn record(&self, action: &str, app_id: &str, outcome: &str) -> Result<(), sled::Error> {
+        self.record_by(action, "", app_id, outcome)
+    }
+
+    /// Appends a record naming who acted (a staff id, never a patient's).
+    pub fn record_by(
+        &self,
+        action: &str,
+        actor: &str,
+        app_id: &str,
+        outcome: &str,
+    ) -> Result<(), sled::Error> {
         let rec = Record {
             at_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis()),
             action,
+            actor,
             app_id,
             outcome,
         };

@@ -33,6 +33,52 @@ pub struct Config {
     pub keys: KeysConfig,
     /// How PHI is replaced and how long session maps live.
     pub redaction: RedactionConfig,
+    /// Where escalations go and how often unacknowledged ones are re-sent.
+    pub escalation: EscalationConfig,
+}
+
+/// Escalation delivery.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// Seconds before an unacknowledged escalation is sent again to watchers and webhooks.
+    pub resend_secs: u64,
+    /// Webhooks of the clinic's on-call tool.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            resend_secs: 300,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// One webhook receiving escalations as JSON (ids, categories, rules and spans; never text).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `https://...` (or `http://` on loopback and test networks).
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>`, from a secret source.
+    #[serde(default)]
+    pub token: Option<SecretSource>,
+    /// Seconds one delivery attempt may take.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+    /// Attempts before a delivery is recorded as failed (backoff doubles from one second).
+    #[serde(default = "default_webhook_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_webhook_timeout() -> u64 {
+    5
+}
+
+fn default_webhook_attempts() -> u32 {
+    6
 }
 
 /// Key material.
@@ -238,6 +284,30 @@ impl Config {
                 "must be between 60 and 2592000 (30 days)",
             );
         }
+        if !(1..=86_400).contains(&self.escalation.resend_secs) {
+            p.push(
+                "escalation.resend_secs",
+                "must be between 1 and 86400 (a day)",
+            );
+        }
+        for (i, w) in self.escalation.webhooks.iter().enumerate() {
+            let key = format!("escalation.webhooks[{i}]");
+            match w.url.parse::<hyper::Uri>() {
+                Ok(u)
+                    if matches!(u.scheme_str(), Some("http" | "https"))
+                        && u.host().is_some_and(|h| !h.is_empty()) => {}
+                _ => p.push(
+                    format!("{key}.url"),
+                    format!("{:?} is not an http:// or https:// URL with a host", w.url),
+                ),
+            }
+            if !(1..=60).contains(&w.timeout_secs) {
+                p.push(format!("{key}.timeout_secs"), "must be between 1 and 60");
+            }
+            if !(1..=20).contains(&w.max_attempts) {
+                p.push(format!("{key}.max_attempts"), "must be between 1 and 20");
+            }
+        }
         if let Some(c) = &self.controller
             && !(c.url.starts_with("https://") || c.url.starts_with("http://"))
         {
@@ -281,6 +351,21 @@ mod tests {
         )
         .unwrap_err();
         for key in ["server.listen", "limits.max_text_bytes", "log.level"] {
+            assert!(err.names(key), "{key} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_webhooks_are_named_by_index() {
+        let err = Config::from_toml(
+            "[escalation]\nresend_secs = 0\n[[escalation.webhooks]]\nurl = \"http://ok.example/h\"\n[[escalation.webhooks]]\nurl = \"ftp://x\"\ntimeout_secs = 0\n",
+        )
+        .unwrap_err();
+        for key in [
+            "escalation.resend_secs",
+            "escalation.webhooks[1].url",
+            "escalation.webhooks[1].timeout_secs",
+        ] {
             assert!(err.names(key), "{key} missing from: {err}");
         }
     }

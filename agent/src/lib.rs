@@ -1,8 +1,10 @@
 //! readi agent: redacts PHI, runs READI checks and reports aggregate readiness, inside the clinic.
 
+pub mod adverse;
 pub mod audit;
 pub mod batch;
 pub mod config;
+pub mod escalation;
 pub mod keys;
 pub mod phi;
 pub mod redact;
@@ -12,6 +14,7 @@ pub mod server;
 pub mod services;
 pub mod surrogate;
 pub mod vault;
+pub mod webhook;
 
 pub use config::Config;
 pub use server::{Error, run};

@@ -12,7 +12,13 @@ use std::sync::Arc;
 use crate::Config;
 use crate::audit::Audit;
 use crate::keys::{KeyError, Keys};
-use crate::services::{compliance::ComplianceService, gateway::GatewayService};
+use crate::adverse::{AdverseError, AdverseEvents};
+use crate::escalation::{EscalationError, Escalations};
+use crate::services::{
+    compliance::ComplianceService,
+    gateway::{GatewayService, SafetySinks},
+};
+use crate::webhook::{Dispatcher, WebhookError};
 use crate::vault::{Vault, VaultError};
 use readi_common::embedded::{Store, StoreError};
 
@@ -37,6 +43,15 @@ pub enum Error {
     /// The audit log could not be opened.
     #[error("audit log: {0}")]
     Audit(sled::Error),
+    /// The escalation store could not be opened.
+    #[error("escalations: {0}")]
+    Escalations(#[from] EscalationError),
+    /// The adverse-event log could not be opened.
+    #[error("adverse events: {0}")]
+    Adverse(#[from] AdverseError),
+    /// A webhook could not be set up.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 /// Serves the agent's gRPC API and health service on `listener` until `shutdown` resolves, then lets
@@ -58,6 +73,14 @@ pub async fn run(
     let audit = Arc::new(Audit::open(store.db()).map_err(Error::Audit)?);
     let trigger = Trigger::spawn(shutdown);
     spawn_vault_sweeper(Arc::clone(&vault), trigger.clone());
+    let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
+    let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
+    let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
+    spawn_resender(
+        Arc::clone(&escalations),
+        std::time::Duration::from_secs(config.escalation.resend_secs),
+        trigger.clone(),
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GatewayServer<GatewayService>>().await;
@@ -71,10 +94,15 @@ pub async fn run(
         audit,
         config.redaction.clone(),
         config.limits.max_text_bytes,
+        SafetySinks {
+            escalations,
+            adverse: Arc::clone(&adverse),
+            shutdown: trigger.clone(),
+        },
     ))
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
-    let compliance = ComplianceServer::new(ComplianceService::default())
+    let compliance = ComplianceServer::new(ComplianceService::new(adverse))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
 
@@ -115,6 +143,29 @@ fn spawn_vault_sweeper(vault: Arc<Vault>, trigger: Trigger) {
             match tokio::task::spawn_blocking(move || v.sweep()).await {
                 Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "Expired session maps deleted"),
                 Ok(Err(e)) => tracing::error!(error = %e, "Vault sweep failed"),
+                _ => {}
+            }
+        }
+    });
+}
+
+/// Re-sends escalations nobody has acknowledged, every `after`, until shutdown.
+fn spawn_resender(store: Arc<Escalations>, after: std::time::Duration, trigger: Trigger) {
+    tokio::spawn(async move {
+        let every = (after / 2).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        );
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = trigger.clone().fired() => return,
+            }
+            let s = Arc::clone(&store);
+            match tokio::task::spawn_blocking(move || s.resend_due(after)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(resent = n, "Unacknowledged escalations re-sent"),
+                Ok(Err(e)) => tracing::error!(error = %e, "Escalation resend failed"),
                 _ => {}
             }
         }

@@ -7,14 +7,31 @@ use readi_proto::agent::v1::{self as pb, gateway_server::Gateway};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use readi_common::shutdown::Trigger;
+use tokio_stream::wrappers::ReceiverStream;
+
 use super::not_yet;
+use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
 use crate::config::RedactionConfig;
+use crate::escalation::{EscalationError, Escalations, new_id};
 use crate::phi::{CharOffsets, Detector};
 use crate::redact::{Policy, Style};
+use crate::safety::{self, Assessor};
 use crate::vault::{Vault, VaultError};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Where the safety checks send what they find.
+#[derive(Debug, Clone)]
+pub struct SafetySinks {
+    /// Escalations: store, watchers, webhooks.
+    pub escalations: Arc<Escalations>,
+    /// The adverse-event log.
+    pub adverse: Arc<AdverseEvents>,
+    /// Fires at shutdown, ending watch streams.
+    pub shutdown: Trigger,
+}
 
 /// Serves `readi.agent.v1.Gateway`.
 #[derive(Debug)]
@@ -23,21 +40,24 @@ pub struct GatewayService {
     audit: Arc<Audit>,
     policy: Arc<Policy>,
     max_text_bytes: usize,
+    sinks: SafetySinks,
 }
 
 impl GatewayService {
-    /// A gateway over the vault, with the configured policy and limits.
+    /// A gateway over the vault and safety sinks, with the configured policy and limits.
     pub fn new(
         vault: Arc<Vault>,
         audit: Arc<Audit>,
         redaction: RedactionConfig,
         max_text_bytes: usize,
+        sinks: SafetySinks,
     ) -> Self {
         GatewayService {
             vault,
             audit,
             policy: Arc::new(redaction.policy()),
             max_text_bytes,
+            sinks,
         }
     }
 
@@ -64,6 +84,118 @@ fn check_id(field: &str, value: &str) -> Result<(), Status> {
         )));
     }
     Ok(())
+}
+
+fn escalation_status(e: EscalationError) -> Status {
+    match e {
+        EscalationError::NotFound => Status::not_found(e.to_string()),
+        EscalationError::AlreadyAcknowledged(_) => Status::failed_precondition(e.to_string()),
+        other => {
+            tracing::error!(error = %other, "Escalation store failure");
+            Status::internal("the escalation store could not be read or written")
+        }
+    }
+}
+
+/// The input turns and output of an Assess request, with their roles checked.
+#[allow(clippy::type_complexity)]
+fn exchange(r: &pb::AssessRequest) -> Result<(Vec<(safety::Role, String)>, Option<String>), Status> {
+    if r.input.is_empty() && r.output.is_none() {
+        return Err(Status::invalid_argument(
+            "an exchange needs at least one input turn or an output",
+        ));
+    }
+    let mut input = Vec::with_capacity(r.input.len());
+    for (i, t) in r.input.iter().enumerate() {
+        let role = match t.role() {
+            pb::Role::User => safety::Role::User,
+            pb::Role::Note => safety::Role::Note,
+            pb::Role::Assistant => {
+                return Err(Status::invalid_argument(format!(
+                    "input[{i}].role: model output belongs in `output`"
+                )));
+            }
+            pb::Role::Unspecified => {
+                return Err(Status::invalid_argument(format!(
+                    "input[{i}].role is required (ROLE_USER or ROLE_NOTE)"
+                )));
+            }
+        };
+        input.push((role, t.text.clone()));
+    }
+    let output = match &r.output {
+        None => None,
+        Some(t) if matches!(t.role(), pb::Role::Assistant | pb::Role::Unspecified) => {
+            Some(t.text.clone())
+        }
+        Some(_) => {
+            return Err(Status::invalid_argument(
+                "output.role must be ROLE_ASSISTANT",
+            ));
+        }
+    };
+    Ok((input, output))
+}
+
+fn category_pb(c: safety::Category) -> pb::Category {
+    use safety::Category as C;
+    match c {
+        C::SuicidalIdeation => pb::Category::SuicidalIdeation,
+        C::SuicidalBehavior => pb::Category::SuicidalBehavior,
+        C::SelfHarm => pb::Category::SelfHarm,
+        C::HarmToOthers => pb::Category::HarmToOthers,
+        C::Abuse => pb::Category::Abuse,
+        C::HarmfulInstructions => pb::Category::HarmfulInstructions,
+        C::EncouragesHarm => pb::Category::EncouragesHarm,
+        C::Inflammatory => pb::Category::Inflammatory,
+        C::MissedEscalation => pb::Category::MissedEscalation,
+    }
+}
+
+fn severity_pb(s: safety::Severity) -> pb::Severity {
+    use safety::Severity as S;
+    match s {
+        S::Low => pb::Severity::Low,
+        S::WishToBeDead => pb::Severity::WishToBeDead,
+        S::ActiveIdeation => pb::Severity::ActiveIdeation,
+        S::Method => pb::Severity::Method,
+        S::Intent => pb::Severity::Intent,
+        S::Plan => pb::Severity::Plan,
+        S::Behavior => pb::Severity::Behavior,
+    }
+}
+
+fn verdict_pb(v: safety::Verdict) -> pb::Verdict {
+    match v {
+        safety::Verdict::Allow => pb::Verdict::Allow,
+        safety::Verdict::Warn => pb::Verdict::Warn,
+        safety::Verdict::Escalate => pb::Verdict::Escalate,
+        safety::Verdict::Block => pb::Verdict::Block,
+    }
+}
+
+fn finding_pb(exchange_id: &str, i: usize, f: &safety::Finding) -> pb::Finding {
+    pb::Finding {
+        id: format!("{exchange_id}.{i}"),
+        criterion: pb::Criterion::Safety as i32,
+        category: category_pb(f.category) as i32,
+        severity: severity_pb(f.severity) as i32,
+        turn: f.turn,
+        start: f.start as u32,
+        end: f.end as u32,
+        rule_id: f.rule.to_owned(),
+        negated: f.negated,
+        historical: f.historical,
+        hypothetical: f.hypothetical,
+        experiencer: match f.experiencer {
+            safety::Experiencer::Patient => pb::Experiencer::Patient,
+            safety::Experiencer::Other => pb::Experiencer::Other,
+        } as i32,
+        escalates: f.escalates,
+        reported: f.reported,
+        topic: f.topic,
+        context_rules: f.context.iter().map(|c| (*c).to_owned()).collect(),
+    }
 }
 
 fn vault_status(e: VaultError) -> Status {
@@ -164,9 +296,129 @@ impl Gateway for GatewayService {
 
     async fn assess(
         &self,
-        _: Request<pb::AssessRequest>,
+        req: Request<pb::AssessRequest>,
     ) -> Result<Response<pb::AssessResponse>, Status> {
-        Err(not_yet("Assess", "READI safety checks"))
+        let r = req.into_inner();
+        check_id("app_id", &r.app_id)?;
+        check_id("session_id", &r.session_id)?;
+        let exchange_id = if r.exchange_id.is_empty() {
+            new_id("ex-")
+        } else {
+            check_id("exchange_id", &r.exchange_id)?;
+            r.exchange_id.clone()
+        };
+        let (input, output) = exchange(&r)?;
+        let total = input.iter().map(|(_, t)| t.len()).sum::<usize>()
+            + output.as_ref().map_or(0, String::len);
+        if total > self.max_text_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "the exchange holds {total} bytes of text; the limit is {} (limits.max_text_bytes)",
+                self.max_text_bytes
+            )));
+        }
+        let done = tokio::task::spawn_blocking(move || {
+            let refs: Vec<(safety::Role, &str)> =
+                input.iter().map(|(role, t)| (*role, t.as_str())).collect();
+            Assessor::global().assess(&refs, output.as_deref())
+        })
+        .await;
+        let a = match done {
+            Ok(a) => a,
+            Err(join) => {
+                tracing::error!(panicked = join.is_panic(), "Safety checks failed");
+                return Err(Status::internal(
+                    "the safety checks failed; treat this exchange as unassessed",
+                ));
+            }
+        };
+        let findings: Vec<pb::Finding> = a
+            .findings
+            .iter()
+            .enumerate()
+            .map(|(i, f)| finding_pb(&exchange_id, i, f))
+            .collect();
+        let sinks = self.sinks.clone();
+        let (app, session) = (r.app_id.clone(), r.session_id.clone());
+        let (verdict, escalates) = (a.verdict, a.escalates());
+        let raising: Vec<pb::Finding> = findings
+            .iter()
+            .filter(|f| f.escalates)
+            .cloned()
+            .collect();
+        let top = a.top_severity();
+        let blocked: Vec<i32> = a
+            .findings
+            .iter()
+            .filter(|f| f.category.blocks())
+            .map(|f| category_pb(f.category) as i32)
+            .collect();
+        let missed = a.categories.contains(&safety::Category::MissedEscalation);
+        let ex = exchange_id.clone();
+        let recorded = tokio::task::spawn_blocking(move || -> Result<String, String> {
+            let mut escalation_id = String::new();
+            let event = |kind: pb::AdverseEventKind, categories: Vec<i32>, esc: &str| {
+                sinks
+                    .adverse
+                    .record(pb::AdverseEvent {
+                        kind: kind as i32,
+                        app_id: app.clone(),
+                        categories,
+                        source: pb::EventSource::Detected as i32,
+                        escalation_id: esc.to_owned(),
+                        ..Default::default()
+                    })
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
+            if escalates {
+                let mut cats: Vec<i32> = raising.iter().map(|f| f.category).collect();
+                cats.sort_unstable();
+                cats.dedup();
+                let e = sinks
+                    .escalations
+                    .raise(pb::Escalation {
+                        app_id: app.clone(),
+                        session_id: session.clone(),
+                        exchange_id: ex.clone(),
+                        findings: raising,
+                        severity: top.map_or(0, |s| severity_pb(s) as i32),
+                        source: pb::EventSource::Detected as i32,
+                        ..Default::default()
+                    })
+                    .map_err(|e| e.to_string())?;
+                escalation_id = e.id;
+                event(pb::AdverseEventKind::Escalation, cats, &escalation_id)?;
+            }
+            if missed {
+                event(
+                    pb::AdverseEventKind::MissedEscalation,
+                    vec![pb::Category::MissedEscalation as i32],
+                    &escalation_id,
+                )?;
+            }
+            if verdict == safety::Verdict::Block {
+                event(pb::AdverseEventKind::HarmfulOutput, blocked, &escalation_id)?;
+            }
+            Ok(escalation_id)
+        })
+        .await;
+        let escalation_id = match recorded {
+            Ok(Ok(id)) => id,
+            failed => {
+                if let Ok(Err(e)) = failed {
+                    tracing::error!(error = %e, "Escalation or adverse event not recorded");
+                }
+                return Err(Status::internal(
+                    "the risk found could not be recorded or escalated; a human must review this exchange",
+                ));
+            }
+        };
+        Ok(Response::new(pb::AssessResponse {
+            verdict: verdict_pb(verdict) as i32,
+            findings,
+            exchange_id,
+            escalation_id,
+        }))
     }
 
     type StreamRedactStream = BoxStream<pb::RedactedChunk>;
@@ -189,16 +441,89 @@ impl Gateway for GatewayService {
 
     async fn watch_escalations(
         &self,
-        _: Request<pb::WatchEscalationsRequest>,
+        req: Request<pb::WatchEscalationsRequest>,
     ) -> Result<Response<Self::WatchEscalationsStream>, Status> {
-        Err(not_yet("WatchEscalations", "risk escalation"))
+        let r = req.into_inner();
+        if !r.app_id.is_empty() {
+            check_id("app_id", &r.app_id)?;
+        }
+        // Subscribe before reading what is pending, so nothing raised in between is missed.
+        let mut live = self.sinks.escalations.subscribe();
+        let pending = if r.include_pending {
+            let store = Arc::clone(&self.sinks.escalations);
+            tokio::task::spawn_blocking(move || store.pending())
+                .await
+                .map_err(|_| Status::internal("reading pending escalations failed"))?
+                .map_err(escalation_status)?
+        } else {
+            Vec::new()
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let stop = self.sinks.shutdown.clone();
+        let app = r.app_id;
+        tokio::spawn(async move {
+            let wanted = |e: &pb::Escalation| app.is_empty() || e.app_id == app;
+            for e in pending.into_iter().filter(|e| wanted(e)) {
+                if tx.send(Ok(e)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                tokio::select! {
+                    _ = stop.clone().fired() => return,
+                    _ = tx.closed() => return,
+                    got = live.recv() => match got {
+                        Ok(e) if wanted(&e) => {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            // Skipped escalations are still pending and come back with the resend.
+                            tracing::warn!(skipped = n, "Escalation watcher fell behind");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn acknowledge_escalation(
         &self,
-        _: Request<pb::AcknowledgeEscalationRequest>,
+        req: Request<pb::AcknowledgeEscalationRequest>,
     ) -> Result<Response<pb::AcknowledgeEscalationResponse>, Status> {
-        Err(not_yet("AcknowledgeEscalation", "risk escalation"))
+        let r = req.into_inner();
+        check_id("escalation_id", &r.escalation_id)?;
+        check_id("clinician_id", &r.clinician_id)?;
+        let disposition = r.disposition();
+        let store = Arc::clone(&self.sinks.escalations);
+        let (id, clinician) = (r.escalation_id.clone(), r.clinician_id.clone());
+        let (e, secs) =
+            tokio::task::spawn_blocking(move || store.acknowledge(&id, &clinician, disposition))
+                .await
+                .map_err(|_| Status::internal("acknowledgement failed"))?
+                .map_err(escalation_status)?;
+        let outcome = format!(
+            "escalation {} {} after {secs}s",
+            e.id,
+            disposition.as_str_name()
+        );
+        if let Err(err) = self
+            .audit
+            .record_by("escalation_ack", &r.clinician_id, &e.app_id, &outcome)
+        {
+            tracing::error!(error = %err, "Audit write failed for an acknowledgement");
+            return Err(Status::internal(
+                "the acknowledgement was stored but the audit log could not be written",
+            ));
+        }
+        Ok(Response::new(pb::AcknowledgeEscalationResponse {
+            acknowledged_at: e.acknowledged_at,
+            seconds_to_acknowledge: secs,
+        }))
     }
 
     async fn submit_feedback(
@@ -219,9 +544,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
         let keys = Arc::new(Keys::load(None, dir.path(), &db).unwrap());
-        let vault = Arc::new(Vault::open(&db, keys, std::time::Duration::from_secs(600)).unwrap());
+        let vault = Arc::new(
+            Vault::open(&db, Arc::clone(&keys), std::time::Duration::from_secs(600)).unwrap(),
+        );
         let audit = Arc::new(Audit::open(&db).unwrap());
-        let gw = GatewayService::new(vault, audit, RedactionConfig::default(), 1 << 20);
+        let sinks = SafetySinks {
+            escalations: Arc::new(Escalations::open(&db, Arc::clone(&keys), None).unwrap()),
+            adverse: Arc::new(AdverseEvents::open(&db, Arc::clone(&keys)).unwrap()),
+            shutdown: Trigger::spawn(std::future::pending()),
+        };
+        let gw = GatewayService::new(vault, audit, RedactionConfig::default(), 1 << 20, sinks);
         let req = |text: &str| {
             Request::new(pb::RedactRequest {
                 text: text.to_owned(),
