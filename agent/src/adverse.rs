@@ -72,7 +72,8 @@ impl AdverseEvents {
         for item in self.tree.iter() {
             let (k, v) = item?;
             let plain = self.keys.sealer.open(TREE, &k, &v)?;
-            let ev = pb::AdverseEvent::decode(plain.as_slice()).map_err(|_| AdverseError::Corrupt)?;
+            let ev =
+                pb::AdverseEvent::decode(plain.as_slice()).map_err(|_| AdverseError::Corrupt)?;
             if since.is_some_and(|s| ev.recorded_at.is_none_or(|t| t.seconds < s)) {
                 continue;
             }

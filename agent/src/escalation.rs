@@ -178,7 +178,8 @@ impl Escalations {
         for item in self.tree.iter() {
             let (k, v) = item?;
             let plain = self.keys.sealer.open(TREE, &k, &v)?;
-            let rec: Record = serde_json::from_slice(&plain).map_err(|_| EscalationError::Corrupt)?;
+            let rec: Record =
+                serde_json::from_slice(&plain).map_err(|_| EscalationError::Corrupt)?;
             let e = Self::decode(&rec)?;
             if e.acknowledged_at.is_none() {
                 out.push(e);

@@ -10,16 +10,16 @@ use tonic::transport::server::TcpIncoming;
 use std::sync::Arc;
 
 use crate::Config;
-use crate::audit::Audit;
-use crate::keys::{KeyError, Keys};
 use crate::adverse::{AdverseError, AdverseEvents};
+use crate::audit::Audit;
 use crate::escalation::{EscalationError, Escalations};
+use crate::keys::{KeyError, Keys};
 use crate::services::{
     compliance::ComplianceService,
     gateway::{GatewayService, SafetySinks},
 };
-use crate::webhook::{Dispatcher, WebhookError};
 use crate::vault::{Vault, VaultError};
+use crate::webhook::{Dispatcher, WebhookError};
 use readi_common::embedded::{Store, StoreError};
 
 /// Why the agent stopped with an error.
@@ -164,7 +164,9 @@ fn spawn_resender(store: Arc<Escalations>, after: std::time::Duration, trigger: 
             }
             let s = Arc::clone(&store);
             match tokio::task::spawn_blocking(move || s.resend_due(after)).await {
-                Ok(Ok(n)) if n > 0 => tracing::info!(resent = n, "Unacknowledged escalations re-sent"),
+                Ok(Ok(n)) if n > 0 => {
+                    tracing::info!(resent = n, "Unacknowledged escalations re-sent")
+                }
                 Ok(Err(e)) => tracing::error!(error = %e, "Escalation resend failed"),
                 _ => {}
             }

@@ -88,16 +88,32 @@ pub fn payload(e: &pb::Escalation, resent: bool) -> Vec<u8> {
         session_id: &e.session_id,
         exchange_id: &e.exchange_id,
         raised_at_unix: e.raised_at.map_or(0, |t| t.seconds),
-        severity: name(pb::Severity::try_from(e.severity).ok().map(|s| s.as_str_name())),
-        source: name(pb::EventSource::try_from(e.source).ok().map(|s| s.as_str_name())),
+        severity: name(
+            pb::Severity::try_from(e.severity)
+                .ok()
+                .map(|s| s.as_str_name()),
+        ),
+        source: name(
+            pb::EventSource::try_from(e.source)
+                .ok()
+                .map(|s| s.as_str_name()),
+        ),
         resent,
         findings: e
             .findings
             .iter()
             .map(|f| FindingOut {
                 id: &f.id,
-                category: name(pb::Category::try_from(f.category).ok().map(|c| c.as_str_name())),
-                severity: name(pb::Severity::try_from(f.severity).ok().map(|s| s.as_str_name())),
+                category: name(
+                    pb::Category::try_from(f.category)
+                        .ok()
+                        .map(|c| c.as_str_name()),
+                ),
+                severity: name(
+                    pb::Severity::try_from(f.severity)
+                        .ok()
+                        .map(|s| s.as_str_name()),
+                ),
                 rule_id: &f.rule_id,
                 turn: f.turn,
                 start: f.start,
@@ -144,8 +160,12 @@ impl Dispatcher {
             while let Some((e, resent)) = rx.recv().await {
                 let body = Bytes::from(payload(&e, resent));
                 for hook in &hooks {
-                    let (client, hook, body, audit) =
-                        (client.clone(), hook.clone(), body.clone(), Arc::clone(&audit));
+                    let (client, hook, body, audit) = (
+                        client.clone(),
+                        hook.clone(),
+                        body.clone(),
+                        Arc::clone(&audit),
+                    );
                     let (id, app) = (e.id.clone(), e.app_id.clone());
                     tokio::spawn(async move {
                         deliver(&client, &hook, body, &id, &app, &audit).await;
@@ -198,7 +218,10 @@ async fn deliver(
             .header("x-readi-escalation", id)
             .header("x-readi-attempt", attempt.to_string());
         if let Some(t) = &hook.token {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {}", t.expose()));
+            req = req.header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", t.expose()),
+            );
         }
         let req = req
             .body(Full::new(body.clone()))

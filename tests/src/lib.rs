@@ -181,7 +181,17 @@ pub fn ephemeral_config(dir: &Path, file: &str) -> PathBuf {
 /// Starts `bin` (`readi-agent` or `readi-controller`) with an ephemeral-port config and data under
 /// `dir`, JSON logs, and waits until it serves; returns the process and its gRPC address.
 pub fn start_served(bin: &str, dir: &Path) -> (Process, SocketAddr) {
+    start_served_with(bin, dir, "")
+}
+
+/// As `start_served`, with `extra` TOML appended to the config.
+pub fn start_served_with(bin: &str, dir: &Path, extra: &str) -> (Process, SocketAddr) {
     let cfg = ephemeral_config(dir, &format!("{bin}.toml"));
+    if !extra.is_empty() {
+        let mut text = std::fs::read_to_string(&cfg).expect("reading config");
+        text.push_str(extra);
+        std::fs::write(&cfg, text).expect("writing config");
+    }
     let p = Process::start(
         &binary(bin),
         &[

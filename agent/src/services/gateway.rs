@@ -99,7 +99,9 @@ fn escalation_status(e: EscalationError) -> Status {
 
 /// The input turns and output of an Assess request, with their roles checked.
 #[allow(clippy::type_complexity)]
-fn exchange(r: &pb::AssessRequest) -> Result<(Vec<(safety::Role, String)>, Option<String>), Status> {
+fn exchange(
+    r: &pb::AssessRequest,
+) -> Result<(Vec<(safety::Role, String)>, Option<String>), Status> {
     if r.input.is_empty() && r.output.is_none() {
         return Err(Status::invalid_argument(
             "an exchange needs at least one input turn or an output",
@@ -340,11 +342,7 @@ impl Gateway for GatewayService {
         let sinks = self.sinks.clone();
         let (app, session) = (r.app_id.clone(), r.session_id.clone());
         let (verdict, escalates) = (a.verdict, a.escalates());
-        let raising: Vec<pb::Finding> = findings
-            .iter()
-            .filter(|f| f.escalates)
-            .cloned()
-            .collect();
+        let raising: Vec<pb::Finding> = findings.iter().filter(|f| f.escalates).cloned().collect();
         let top = a.top_severity();
         let blocked: Vec<i32> = a
             .findings
@@ -511,9 +509,9 @@ impl Gateway for GatewayService {
             e.id,
             disposition.as_str_name()
         );
-        if let Err(err) = self
-            .audit
-            .record_by("escalation_ack", &r.clinician_id, &e.app_id, &outcome)
+        if let Err(err) =
+            self.audit
+                .record_by("escalation_ack", &r.clinician_id, &e.app_id, &outcome)
         {
             tracing::error!(error = %err, "Audit write failed for an acknowledgement");
             return Err(Status::internal(
