@@ -251,17 +251,19 @@ impl Parser<'_> {
 }
 
 /// The words a sequence can start with, or `None` when it can start with anything or nothing.
-fn first_words(seq: &[Node], words: &mut Vec<Box<str>>, prefixed: &mut bool) -> bool {
+fn first_words(seq: &[Node], words: &mut Vec<Box<str>>, prefixes: &mut Vec<Box<str>>) -> bool {
     match seq.first() {
         Some(Node::Elem(e)) if e.min > 0 && !e.any => {
             words.extend(e.words.iter().cloned());
-            *prefixed |= !e.prefixes.is_empty() || !e.upper.is_empty();
+            // A capitals-only word is indexed by its lower-case form; the match checks the case.
+            words.extend(e.upper.iter().cloned());
+            prefixes.extend(e.prefixes.iter().cloned());
             true
         }
         Some(Node::Group {
             alts,
             optional: false,
-        }) => alts.iter().all(|a| first_words(a, words, prefixed)),
+        }) => alts.iter().all(|a| first_words(a, words, prefixes)),
         _ => false,
     }
 }
@@ -271,7 +273,7 @@ fn first_words(seq: &[Node], words: &mut Vec<Box<str>>, prefixed: &mut bool) -> 
 pub struct Pattern {
     nodes: Vec<Node>,
     first: Vec<Box<str>>,
-    prefixed: bool,
+    first_prefixes: Vec<Box<str>>,
 }
 
 impl Pattern {
@@ -290,8 +292,8 @@ impl Pattern {
         if nodes.is_empty() {
             return Err(p.err("empty pattern".into()));
         }
-        let (mut first, mut prefixed) = (Vec::new(), false);
-        if !first_words(&nodes, &mut first, &mut prefixed) {
+        let (mut first, mut first_prefixes) = (Vec::new(), Vec::new());
+        if !first_words(&nodes, &mut first, &mut first_prefixes) {
             return Err(
                 p.err("a pattern must start with a required word, not a gap or option".into())
             );
@@ -299,7 +301,7 @@ impl Pattern {
         Ok(Pattern {
             nodes,
             first,
-            prefixed,
+            first_prefixes,
         })
     }
 
@@ -321,7 +323,12 @@ impl Pattern {
         while limit < toks.len() && toks[limit].sent == sent {
             limit += 1;
         }
-        step(&self.nodes, &toks[..limit], start, &|end| Some(end))
+        self.match_within(toks, start, limit)
+    }
+
+    /// As `match_at`, with the end of `start`'s sentence already known.
+    fn match_within(&self, toks: &[Token], start: usize, sentence_end: usize) -> Option<usize> {
+        step(&self.nodes, &toks[..sentence_end], start, &|end| Some(end))
     }
 }
 
@@ -383,6 +390,7 @@ pub struct Hit {
 pub struct PatternSet {
     patterns: Vec<Pattern>,
     by_word: FxHashMap<Box<str>, Vec<usize>>,
+    by_prefix: FxHashMap<Box<str>, Vec<usize>>,
     always: Vec<usize>,
 }
 
@@ -396,8 +404,15 @@ impl PatternSet {
                 ids.push(id);
             }
         }
-        if p.prefixed {
-            self.always.push(id);
+        for pre in &p.first_prefixes {
+            // Prefixes are indexed by their first three characters; shorter ones are tried always.
+            match pre.char_indices().nth(3) {
+                Some((at, _)) => self.by_prefix.entry(pre[..at].into()).or_default().push(id),
+                None if pre.chars().count() == 3 => {
+                    self.by_prefix.entry(pre.clone()).or_default().push(id)
+                }
+                None => self.always.push(id),
+            }
         }
         self.patterns.push(p);
         id
@@ -411,10 +426,27 @@ impl PatternSet {
     /// Every match of every pattern, by start token.
     pub fn find_all(&self, toks: &[Token]) -> Vec<Hit> {
         let mut hits = Vec::new();
+        // Where each token's sentence ends, computed once rather than per attempt.
+        let mut sentence_end = vec![toks.len(); toks.len()];
+        for i in (0..toks.len().saturating_sub(1)).rev() {
+            sentence_end[i] = if toks[i + 1].sent == toks[i].sent {
+                sentence_end[i + 1]
+            } else {
+                i + 1
+            };
+        }
         for (i, t) in toks.iter().enumerate() {
             let listed = self.by_word.get(&*t.norm).map_or(&[][..], Vec::as_slice);
-            for &rule in listed.iter().chain(&self.always) {
-                if let Some(end) = self.patterns[rule].match_at(toks, i) {
+            let head = match t.norm.char_indices().nth(3) {
+                Some((at, _)) => Some(&t.norm[..at]),
+                None if t.norm.chars().count() == 3 => Some(&*t.norm),
+                None => None,
+            };
+            let prefixed = head
+                .and_then(|h| self.by_prefix.get(h))
+                .map_or(&[][..], Vec::as_slice);
+            for &rule in listed.iter().chain(prefixed).chain(&self.always) {
+                if let Some(end) = self.patterns[rule].match_within(toks, i, sentence_end[i]) {
                     hits.push(Hit {
                         rule,
                         start: i,
