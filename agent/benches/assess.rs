@@ -28,7 +28,10 @@ fn docs(texts: &[String]) -> Vec<String> {
 
 fn bench(c: &mut Criterion) {
     let assessor = Assessor::global();
-    let notes = docs(&texts(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/notes.jsonl")));
+    let notes = docs(&texts(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/notes.jsonl"
+    )));
     let chat = docs(&texts(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/safety_cases.jsonl"
@@ -44,7 +47,10 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut n = 0;
                 for d in docs.iter() {
-                    n += assessor.assess(&[(role, d)], Some("I hear you.")).findings.len();
+                    n += assessor
+                        .assess(&[(role, d)], Some("I hear you."))
+                        .findings
+                        .len();
                 }
                 n
             })

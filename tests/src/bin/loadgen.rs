@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use readi_proto::agent::v1::{AssessRequest, RedactRequest, Role, Turn, gateway_client::GatewayClient};
+use readi_proto::agent::v1::{
+    AssessRequest, RedactRequest, Role, Turn, gateway_client::GatewayClient,
+};
 use tonic::transport::Channel;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
