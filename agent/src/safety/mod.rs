@@ -240,6 +240,16 @@ impl Assessment {
     }
 }
 
+/// Words before a violent verb that make it something other than an order: a subject, a question,
+/// a condition, an infinitive.
+const IMPERATIVE_BLOCKERS: &[&str] = &[
+    "i", "you", "he", "she", "we", "they", "it", "who", "that", "which", "someone", "somebody",
+    "people", "there", "this", "what", "how", "why", "where", "when", "if", "to", "not", "never",
+    "do", "did", "does", "should", "would", "could", "can", "will", "may", "might", "must", "is",
+    "was", "are", "were", "been", "be", "the", "a", "an", "my", "his", "her", "their", "our",
+    "your", "its",
+];
+
 /// The safety checker: the compiled rule book.
 #[derive(Debug)]
 pub struct Assessor {
@@ -437,6 +447,22 @@ impl Assessor {
                 }
             }
         }
+        // An order to harm someone ("Kill them all.", "Go find him and stab him.") is incitement:
+        // nothing before it in the sentence names who acts.
+        if meta.category == Category::HarmToOthers && role == Role::User {
+            let lead = toks[..start]
+                .iter()
+                .rev()
+                .take_while(|t| t.sent == sent)
+                .collect::<Vec<_>>();
+            let imperative = lead.len() <= 4
+                && lead
+                    .iter()
+                    .all(|t| !IMPERATIVE_BLOCKERS.contains(&t.norm.as_ref()));
+            if imperative {
+                severity = severity.max(Severity::WishToBeDead);
+            }
+        }
         let mut category = meta.category;
         if category == Category::SuicidalIdeation && severity >= Severity::Intent {
             category = Category::SuicidalBehavior;
@@ -458,7 +484,8 @@ impl Assessor {
             None => meta.past,
         };
         // Discussed as a topic, unless the writer is asking for means.
-        let topic = has(Kind::Topic) && !has(Kind::Request);
+        let topic = (has(Kind::Topic) && !has(Kind::Request))
+            || (has(Kind::Aside) && category != Category::Abuse);
         let hypothetical = has(Kind::Hypothetical) || topic;
         let escalates = category.is_risk()
             && !topic

@@ -54,6 +54,8 @@ pub enum Kind {
     Request,
     /// Discussed as a topic ("warning signs of", "what is"): never a disclosure.
     Topic,
+    /// A game, a story, or someone asking how to help: not a disclosure, whatever the framing.
+    Aside,
     /// "tonight", "plan": a plan.
     Plan,
     /// "tried to": behaviour.
@@ -198,6 +200,7 @@ fn kind(s: &str) -> Option<Kind> {
         "current" => Kind::Current,
         "hypothetical" => Kind::Hypothetical,
         "topic" => Kind::Topic,
+        "aside" => Kind::Aside,
         "other" => Kind::Other,
         "patient" => Kind::Patient,
         "reported" => Kind::Reported,
