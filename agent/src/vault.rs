@@ -121,6 +121,12 @@ impl Vault {
         Ok((redacted, reps, map.expires_at))
     }
 
+    /// Makes every map written so far durable (blocking: call it off the async workers).
+    pub fn flush(&self) -> Result<(), VaultError> {
+        self.tree.flush()?;
+        Ok(())
+    }
+
     /// Restores the session's tags in `text`.
     pub fn reidentify(
         &self,

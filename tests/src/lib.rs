@@ -129,6 +129,12 @@ impl Process {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Kills the process with SIGKILL (no chance to flush) and reaps it.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit, at most `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;

@@ -233,6 +233,8 @@ impl Gateway for GatewayService {
         let done = tokio::task::spawn_blocking(move || {
             let (redacted, reps, expires) =
                 vault.redact(&app, &session, &text, Detector::global(), &policy, forced)?;
+            // The map must survive a crash before the caller sees a tag it may need restored.
+            vault.flush()?;
             let mut orig = CharOffsets::new(&text);
             let mut out = CharOffsets::new(&redacted);
             let spans = reps
