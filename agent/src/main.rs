@@ -57,11 +57,33 @@ enum Command {
         #[arg(long, short, default_value = "-")]
         output: PathBuf,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Verify the hash chain and signed checkpoints; name each edited, deleted, reordered or
+    /// truncated record. Exit code 3 when the log fails. Asks the running agent when it holds the store.
+    Verify {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The running agent's gRPC address, when it is not `server.listen`.
+        #[arg(long)]
+        addr: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -73,6 +95,9 @@ fn main() -> ExitCode {
         Command::Validate { config } => validate(&config),
         Command::Detect { input, output } => detect(&input, &output),
         Command::Assess { input, output } => assess(&input, &output),
+        Command::Audit {
+            action: AuditAction::Verify { config, addr, json },
+        } => audit_verify(config.as_deref(), addr, json),
     };
     match result {
         Ok(code) => code,
@@ -160,5 +185,104 @@ fn assess(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    })
+}
+
+/// What `audit verify` prints, from the store or from the running agent.
+#[derive(serde::Serialize)]
+struct AuditReport {
+    ok: bool,
+    records: u64,
+    checkpoints: u64,
+    signed_through: Option<u64>,
+    first_bad_sequence: Option<u64>,
+    problems: Vec<String>,
+    public_key: Option<String>,
+    source: &'static str,
+}
+
+fn audit_verify(path: Option<&Path>, addr: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+    let report = match verify_store(&config) {
+        Ok(r) => r,
+        // The running agent holds the store's lock: ask it instead.
+        Err(local) => verify_remote(&addr).with_context(|| {
+            format!(
+                "the store could not be opened ({local}) and the agent at {addr} did not answer"
+            )
+        })?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "audit log ({}): {} records, {} signed checkpoints{}",
+            report.source,
+            report.records,
+            report.checkpoints,
+            report
+                .signed_through
+                .map(|s| format!(", signed through #{s}"))
+                .unwrap_or_default()
+        );
+        if let Some(k) = &report.public_key {
+            println!("checkpoint key (Ed25519): {k}");
+        }
+        if report.ok {
+            println!("OK: every record and checkpoint verifies");
+        } else {
+            for p in &report.problems {
+                println!("FAILED: {p}");
+            }
+        }
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
+    let store = readi_common::embedded::Store::open(&config.storage.data_dir, "agent.db")?;
+    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
+        config.keys.kek.as_ref(),
+        &config.storage.data_dir,
+        store.db(),
+    )?);
+    let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+    let v = audit.verify()?;
+    Ok(AuditReport {
+        ok: v.ok(),
+        records: v.records,
+        checkpoints: v.checkpoints,
+        signed_through: (v.signed_through > 0).then_some(v.signed_through),
+        first_bad_sequence: v.problem.as_ref().map(|p| p.0),
+        problems: v.problems.into_iter().map(|p| p.1).collect(),
+        public_key: Some(v.public_key),
+        source: "store",
+    })
+}
+
+fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
+    use readi_proto::agent::v1::{VerifyAuditRequest, compliance_client::ComplianceClient};
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async {
+        let mut client = ComplianceClient::connect(format!("http://{addr}")).await?;
+        let r = client
+            .verify_audit(VerifyAuditRequest {})
+            .await?
+            .into_inner();
+        Ok(AuditReport {
+            ok: r.ok,
+            records: r.records,
+            checkpoints: r.checkpoints,
+            signed_through: None,
+            first_bad_sequence: (!r.ok).then_some(r.first_bad_sequence),
+            problems: if r.ok { Vec::new() } else { vec![r.problem] },
+            public_key: None,
+            source: "running agent",
+        })
     })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::Config;
 use crate::adverse::{AdverseError, AdverseEvents};
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditError};
 use crate::escalation::{EscalationError, Escalations};
 use crate::keys::{KeyError, Keys};
 use crate::services::{
@@ -42,7 +42,7 @@ pub enum Error {
     Vault(#[from] VaultError),
     /// The audit log could not be opened.
     #[error("audit log: {0}")]
-    Audit(sled::Error),
+    Audit(#[from] AuditError),
     /// The escalation store could not be opened.
     #[error("escalations: {0}")]
     Escalations(#[from] EscalationError),
@@ -70,8 +70,9 @@ pub async fn run(
     )?);
     let ttl = std::time::Duration::from_secs(config.redaction.vault_ttl_secs);
     let vault = Arc::new(Vault::open(store.db(), Arc::clone(&keys), ttl)?);
-    let audit = Arc::new(Audit::open(store.db()).map_err(Error::Audit)?);
+    let audit = Arc::new(Audit::open(store.db(), &keys, AUDIT_CHECKPOINT_EVERY)?);
     let trigger = Trigger::spawn(shutdown);
+    spawn_audit_checkpoints(Arc::clone(&audit), trigger.clone());
     spawn_vault_sweeper(Arc::clone(&vault), trigger.clone());
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
@@ -91,7 +92,7 @@ pub async fn run(
     let max = config.limits.max_message_bytes;
     let gateway = GatewayServer::new(GatewayService::new(
         vault,
-        audit,
+        Arc::clone(&audit),
         config.redaction.clone(),
         config.limits.max_text_bytes,
         SafetySinks {
@@ -102,7 +103,7 @@ pub async fn run(
     ))
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
-    let compliance = ComplianceServer::new(ComplianceService::new(adverse))
+    let compliance = ComplianceServer::new(ComplianceService::new(adverse, Arc::clone(&audit)))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
 
@@ -122,6 +123,10 @@ pub async fn run(
     tracing::info!(grpc_addr = %addr, data_dir = %config.storage.data_dir.display(), "Serving");
 
     let result = with_grace(server, trigger, config.shutdown_grace()).await;
+    // Sign what was written since the last checkpoint, so a cut-off tail is detectable.
+    if let Err(e) = audit.checkpoint() {
+        tracing::error!(error = %e, "Final audit checkpoint failed");
+    }
     store.flush().await?;
     tracing::info!("Stopped");
     match result {
@@ -144,6 +149,26 @@ fn spawn_vault_sweeper(vault: Arc<Vault>, trigger: Trigger) {
                 Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "Expired session maps deleted"),
                 Ok(Err(e)) => tracing::error!(error = %e, "Vault sweep failed"),
                 _ => {}
+            }
+        }
+    });
+}
+
+/// A signed audit checkpoint every this many records (and every minute, and at shutdown).
+const AUDIT_CHECKPOINT_EVERY: u64 = 64;
+
+/// Signs an audit checkpoint every minute when records were added, until shutdown.
+fn spawn_audit_checkpoints(audit: Arc<Audit>, trigger: Trigger) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = trigger.clone().fired() => return,
+            }
+            let a = Arc::clone(&audit);
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || a.checkpoint()).await {
+                tracing::error!(error = %e, "Audit checkpoint failed");
             }
         }
     });

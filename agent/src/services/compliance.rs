@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::not_yet;
 use crate::adverse::AdverseEvents;
+use crate::audit::Audit;
 
 /// The most adverse events one ListAdverseEvents call returns.
 const MAX_EVENTS: usize = 1000;
@@ -15,12 +16,13 @@ const MAX_EVENTS: usize = 1000;
 #[derive(Debug)]
 pub struct ComplianceService {
     adverse: Arc<AdverseEvents>,
+    audit: Arc<Audit>,
 }
 
 impl ComplianceService {
-    /// The compliance service over the adverse-event log.
-    pub fn new(adverse: Arc<AdverseEvents>) -> Self {
-        ComplianceService { adverse }
+    /// The compliance service over the adverse-event and audit logs.
+    pub fn new(adverse: Arc<AdverseEvents>, audit: Arc<Audit>) -> Self {
+        ComplianceService { adverse, audit }
     }
 }
 
@@ -37,7 +39,27 @@ impl Compliance for ComplianceService {
         &self,
         _: Request<pb::VerifyAuditRequest>,
     ) -> Result<Response<pb::VerifyAuditResponse>, Status> {
-        Err(not_yet("VerifyAudit", "the audit log"))
+        let audit = Arc::clone(&self.audit);
+        let v = tokio::task::spawn_blocking(move || audit.verify())
+            .await
+            .map_err(|_| Status::internal("audit verification failed"))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "Audit log unreadable");
+                Status::internal("the audit log could not be read")
+            })?;
+        if let Err(e) = self
+            .audit
+            .record("audit_verify", "", if v.ok() { "ok" } else { "failed" })
+        {
+            tracing::error!(error = %e, "Audit write failed");
+        }
+        Ok(Response::new(pb::VerifyAuditResponse {
+            ok: v.ok(),
+            records: v.records,
+            checkpoints: v.checkpoints,
+            first_bad_sequence: v.problem.as_ref().map_or(0, |p| p.0),
+            problem: v.problem.map(|p| p.1).unwrap_or_default(),
+        }))
     }
 
     async fn list_egress(

@@ -547,7 +547,7 @@ mod tests {
         let vault = Arc::new(
             Vault::open(&db, Arc::clone(&keys), std::time::Duration::from_secs(600)).unwrap(),
         );
-        let audit = Arc::new(Audit::open(&db).unwrap());
+        let audit = Arc::new(Audit::open(&db, &keys, 64).unwrap());
         let sinks = SafetySinks {
             escalations: Arc::new(Escalations::open(&db, Arc::clone(&keys), None).unwrap()),
             adverse: Arc::new(AdverseEvents::open(&db, Arc::clone(&keys)).unwrap()),
