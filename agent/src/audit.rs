@@ -131,7 +131,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -233,7 +233,7 @@ impl Audit {
             .insert(entry.seq.to_be_bytes(), bytes.as_slice())?;
         head.seq = entry.seq;
         head.hash = sha256(&bytes);
-        if head.seq % self.every == 0 {
+        if head.seq.is_multiple_of(self.every) {
             self.sign(&mut head)?;
         }
         self.tree.flush()?;
