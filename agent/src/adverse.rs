@@ -71,7 +71,11 @@ impl AdverseEvents {
         let mut out = Vec::new();
         for item in self.tree.iter() {
             let (k, v) = item?;
-            let plain = self.keys.sealer.open(TREE, &k, &v)?;
+            let plain = match self.keys.sealer.open(TREE, &k, &v) {
+                // Past retention: gone by design, not an error.
+                Err(SealError::Shredded) => continue,
+                other => other?,
+            };
             let ev =
                 pb::AdverseEvent::decode(plain.as_slice()).map_err(|_| AdverseError::Corrupt)?;
             if since.is_some_and(|s| ev.recorded_at.is_none_or(|t| t.seconds < s)) {

@@ -35,6 +35,46 @@ pub struct Config {
     pub redaction: RedactionConfig,
     /// Where escalations go and how often unacknowledged ones are re-sent.
     pub escalation: EscalationConfig,
+    /// How long each class of sealed data is kept before its keys are destroyed.
+    pub retention: RetentionConfig,
+}
+
+/// Retention by crypto-shredding: every data class is sealed under a key that changes every
+/// `epoch_days`; a key is destroyed once everything sealed under it is older than the class's limit.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days between data keys of a class.
+    pub epoch_days: u64,
+    /// Days session maps are kept (at least `redaction.vault_ttl_secs`).
+    pub vault_days: u64,
+    /// Days escalation records are kept.
+    pub escalations_days: u64,
+    /// Days adverse-event records are kept.
+    pub adverse_events_days: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            epoch_days: 1,
+            vault_days: 30,
+            // Six years: HIPAA's documentation retention (45 CFR 164.316(b)(2)).
+            escalations_days: 2190,
+            adverse_events_days: 2190,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// (data class, days kept) for every class under retention.
+    pub fn classes(&self) -> [(&'static str, u64); 3] {
+        [
+            ("vault", self.vault_days),
+            ("escalations", self.escalations_days),
+            ("adverse_events", self.adverse_events_days),
+        ]
+    }
 }
 
 /// Escalation delivery.
@@ -282,6 +322,24 @@ impl Config {
             p.push(
                 "redaction.vault_ttl_secs",
                 "must be between 60 and 2592000 (30 days)",
+            );
+        }
+        let r = &self.retention;
+        if !(1..=365).contains(&r.epoch_days) {
+            p.push("retention.epoch_days", "must be between 1 and 365");
+        }
+        for (class, days) in r.classes() {
+            if days < r.epoch_days.max(1) || days > 36_500 {
+                p.push(
+                    format!("retention.{class}_days"),
+                    "must be at least retention.epoch_days and at most 36500",
+                );
+            }
+        }
+        if r.vault_days.saturating_mul(86_400) < self.redaction.vault_ttl_secs {
+            p.push(
+                "retention.vault_days",
+                "must cover redaction.vault_ttl_secs, or live session maps would be shredded",
             );
         }
         if !(1..=86_400).contains(&self.escalation.resend_secs) {

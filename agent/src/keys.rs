@@ -10,6 +10,7 @@ use readi_common::secret::{SecretError, SecretSource};
 use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::keyring::{Keyring, KeyringError, SEALS_PER_KEY};
 use crate::seal::Sealer;
 
 /// Why keys could not be loaded.
@@ -47,13 +48,16 @@ pub enum KeyError {
     /// The store could not be read or written.
     #[error("key check record: {0}")]
     Db(#[from] sled::Error),
+    /// The data keys could not be loaded.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
 }
 
 /// Keys in use by the agent.
 #[derive(Debug)]
 pub struct Keys {
-    /// Seals values at rest.
-    pub sealer: Sealer,
+    /// Seals values at rest, under per-class, per-epoch data keys.
+    pub sealer: Keyring,
     /// Where the KEK came from (for the safeguards report; never the key).
     pub source: String,
 }
@@ -134,8 +138,14 @@ impl Keys {
                 check_tree.flush()?;
             }
         }
-        Ok(Keys {
+        let keyring = Keyring::load(
+            db,
+            Sealer::new(&derive(&kek, b"wrap v1")),
             sealer,
+            SEALS_PER_KEY,
+        )?;
+        Ok(Keys {
+            sealer: keyring,
             source: described,
         })
     }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod batch;
 pub mod config;
 pub mod escalation;
+pub mod keyring;
 pub mod keys;
 pub mod phi;
 pub mod redact;

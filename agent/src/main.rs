@@ -57,6 +57,11 @@ enum Command {
         #[arg(long, short, default_value = "-")]
         output: PathBuf,
     },
+    /// Data keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -67,6 +72,23 @@ enum Command {
         /// Config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Start a new data-key epoch for every data class; old data stays readable. Run it with the
+    /// agent stopped (it needs the store); the rotation is written to the audit log.
+    Rotate {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List data keys by class and epoch (never the keys).
+    List {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -95,6 +117,12 @@ fn main() -> ExitCode {
         Command::Validate { config } => validate(&config),
         Command::Detect { input, output } => detect(&input, &output),
         Command::Assess { input, output } => assess(&input, &output),
+        Command::Keys {
+            action: KeysAction::Rotate { config },
+        } => keys_command(config.as_deref(), true),
+        Command::Keys {
+            action: KeysAction::List { config },
+        } => keys_command(config.as_deref(), false),
         Command::Audit {
             action: AuditAction::Verify { config, addr, json },
         } => audit_verify(config.as_deref(), addr, json),
@@ -285,4 +313,38 @@ fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
             source: "running agent",
         })
     })
+}
+
+fn keys_command(path: Option<&Path>, rotate: bool) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let store = readi_common::embedded::Store::open(&config.storage.data_dir, "agent.db")
+        .context("the store is in use or missing: stop the agent first")?;
+    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
+        config.keys.kek.as_ref(),
+        &config.storage.data_dir,
+        store.db(),
+    )?);
+    if rotate {
+        let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+        let rotated = keys.sealer.rotate_all()?;
+        if rotated.is_empty() {
+            println!("no data keys yet: nothing to rotate");
+        }
+        for (class, epoch) in &rotated {
+            audit.record_by("key_rotate", "cli", "", &format!("{class} epoch {epoch}"))?;
+            println!("{class}: now epoch {epoch}");
+        }
+        audit.checkpoint()?;
+    }
+    for k in keys.sealer.describe() {
+        println!(
+            "{:<16} epoch {:>4}  created {}  seals {:>8}{}",
+            k.class,
+            k.epoch,
+            k.created_unix,
+            k.seals,
+            if k.current { "  current" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

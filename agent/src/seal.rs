@@ -20,6 +20,9 @@ pub enum SealError {
     /// The stored bytes are not a sealed value of a known version.
     #[error("sealed value is malformed")]
     Malformed,
+    /// The key it was sealed under was destroyed (retention): the value is gone for good.
+    #[error("sealed value's key was shredded under the retention policy")]
+    Shredded,
 }
 
 /// A 256-bit data key with the cipher built once.

@@ -77,6 +77,12 @@ pub async fn run(
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
     let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
+    spawn_retention(
+        Arc::clone(&keys),
+        Arc::clone(&audit),
+        config.retention.clone(),
+        trigger.clone(),
+    );
     spawn_resender(
         Arc::clone(&escalations),
         std::time::Duration::from_secs(config.escalation.resend_secs),
@@ -152,6 +158,68 @@ fn spawn_vault_sweeper(vault: Arc<Vault>, trigger: Trigger) {
             }
         }
     });
+}
+
+/// Rolls each data class to a new key every `epoch_days` and destroys keys past retention, hourly.
+fn spawn_retention(
+    keys: Arc<Keys>,
+    audit: Arc<Audit>,
+    retention: crate::config::RetentionConfig,
+    trigger: Trigger,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = trigger.clone().fired() => return,
+            }
+            let (keys, audit, retention) =
+                (Arc::clone(&keys), Arc::clone(&audit), retention.clone());
+            let run =
+                tokio::task::spawn_blocking(move || apply_retention(&keys, &audit, &retention));
+            if let Ok(Err(e)) = run.await {
+                tracing::error!(error = %e, "Retention run failed");
+            }
+        }
+    });
+}
+
+/// One retention pass: roll, then shred; every key operation is audited.
+pub fn apply_retention(
+    keys: &Keys,
+    audit: &Audit,
+    retention: &crate::config::RetentionConfig,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let day = std::time::Duration::from_secs(86_400);
+    for (class, days) in retention.classes() {
+        let ring = &keys.sealer;
+        if let Some(epoch) = ring.roll_if_older(
+            class,
+            crate::keyring::cutoff(day * retention.epoch_days as u32),
+        )? {
+            audit.record(
+                "key_rotate",
+                "",
+                &format!("{class} epoch {epoch} (scheduled)"),
+            )?;
+            tracing::info!(class, epoch, "Data key rolled");
+        }
+        let gone = ring.shred_before(class, crate::keyring::cutoff(day * days as u32))?;
+        for epoch in gone {
+            audit.record(
+                "key_shred",
+                "",
+                &format!("{class} epoch {epoch} (retention {days} days)"),
+            )?;
+            tracing::info!(
+                class,
+                epoch,
+                "Data key destroyed: its records are unrecoverable"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A signed audit checkpoint every this many records (and every minute, and at shutdown).

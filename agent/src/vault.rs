@@ -151,6 +151,8 @@ impl Vault {
             let expired = match self.keys.sealer.open(TREE, &key, &v) {
                 Ok(plain) => serde_json::from_slice::<SessionMap>(&plain)
                     .map_or(true, |m| m.expires_at <= now),
+                // Its key was destroyed under retention: the record is unreadable litter.
+                Err(SealError::Shredded) => true,
                 Err(_) => false,
             };
             if expired {
