@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod keys;
 pub mod phi;
 pub mod redact;
+pub mod safeguards;
 pub mod safety;
 pub mod seal;
 pub mod server;

@@ -57,6 +57,19 @@ enum Command {
         #[arg(long, short, default_value = "-")]
         output: PathBuf,
     },
+    /// Check the HIPAA technical safeguards (45 CFR 164.312) with live evidence. Exit code 3 when
+    /// any fails. Asks the running agent when it holds the store.
+    Safeguards {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The running agent's gRPC address, when it is not `server.listen`.
+        #[arg(long)]
+        addr: Option<String>,
+        /// `text`, `json`, or `html` (a page to print).
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Data keys.
     Keys {
         #[command(subcommand)]
@@ -117,6 +130,11 @@ fn main() -> ExitCode {
         Command::Validate { config } => validate(&config),
         Command::Detect { input, output } => detect(&input, &output),
         Command::Assess { input, output } => assess(&input, &output),
+        Command::Safeguards {
+            config,
+            addr,
+            format,
+        } => safeguards(config.as_deref(), addr, &format),
         Command::Keys {
             action: KeysAction::Rotate { config },
         } => keys_command(config.as_deref(), true),
@@ -273,7 +291,7 @@ fn audit_verify(path: Option<&Path>, addr: Option<String>, json: bool) -> anyhow
 }
 
 fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
-    let store = readi_common::embedded::Store::open(&config.storage.data_dir, "agent.db")?;
+    let store = open_existing(config)?;
     let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
         config.keys.kek.as_ref(),
         &config.storage.data_dir,
@@ -315,10 +333,25 @@ fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
     })
 }
 
+/// Opens an existing store for an offline command; never creates one.
+fn open_existing(config: &Config) -> anyhow::Result<readi_common::embedded::Store> {
+    let path = config.storage.data_dir.join("agent.db");
+    if !path.exists() {
+        anyhow::bail!(
+            "no agent store at {} (storage.data_dir): start the agent once, or pass --config",
+            path.display()
+        );
+    }
+    Ok(readi_common::embedded::Store::open(
+        &config.storage.data_dir,
+        "agent.db",
+    )?)
+}
+
 fn keys_command(path: Option<&Path>, rotate: bool) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let store = readi_common::embedded::Store::open(&config.storage.data_dir, "agent.db")
-        .context("the store is in use or missing: stop the agent first")?;
+    let store =
+        open_existing(&config).context("the store is in use or missing: stop the agent first")?;
     let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
         config.keys.kek.as_ref(),
         &config.storage.data_dir,
@@ -347,4 +380,59 @@ fn keys_command(path: Option<&Path>, rotate: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn safeguards(path: Option<&Path>, addr: Option<String>, format: &str) -> anyhow::Result<ExitCode> {
+    if !matches!(format, "text" | "json" | "html") {
+        anyhow::bail!("--format must be text, json or html");
+    }
+    let config = load(path)?;
+    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+    let local = || -> anyhow::Result<_> {
+        let store = open_existing(&config)?;
+        let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
+            config.keys.kek.as_ref(),
+            &config.storage.data_dir,
+            store.db(),
+        )?);
+        let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+        Ok(readi_agent::safeguards::report(
+            &config,
+            &keys,
+            &audit,
+            &config.server.listen,
+        ))
+    };
+    let report = match local() {
+        Ok(r) => r,
+        Err(e) => {
+            use readi_proto::agent::v1::{SafeguardsRequest, compliance_client::ComplianceClient};
+            let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+            runtime
+                .block_on(async {
+                    let mut c = ComplianceClient::connect(format!("http://{addr}")).await?;
+                    Ok::<_, anyhow::Error>(c.safeguards(SafeguardsRequest {}).await?.into_inner())
+                })
+                .with_context(|| {
+                    format!(
+                        "the store could not be opened ({e}) and the agent at {addr} did not answer"
+                    )
+                })?
+        }
+    };
+    let out = match format {
+        "json" => readi_agent::safeguards::render_json(&report),
+        "html" => readi_agent::safeguards::render_html(&report),
+        _ => readi_agent::safeguards::render_text(&report),
+    };
+    print!("{out}");
+    let failed = report
+        .safeguards
+        .iter()
+        .any(|g| g.status == readi_proto::agent::v1::CheckStatus::Fail as i32);
+    Ok(if failed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -109,9 +109,17 @@ pub async fn run(
     ))
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
-    let compliance = ComplianceServer::new(ComplianceService::new(adverse, Arc::clone(&audit)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let compliance = ComplianceServer::new(ComplianceService::new(
+        adverse,
+        Arc::clone(&audit),
+        crate::services::compliance::Evidence {
+            config: config.clone(),
+            keys: Arc::clone(&keys),
+            listen: addr.to_string(),
+        },
+    ))
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stop = trigger.clone();

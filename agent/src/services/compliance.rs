@@ -6,8 +6,10 @@ use readi_proto::agent::v1::{self as pb, compliance_server::Compliance};
 use tonic::{Request, Response, Status};
 
 use super::not_yet;
+use crate::Config;
 use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
+use crate::keys::Keys;
 
 /// The most adverse events one ListAdverseEvents call returns.
 const MAX_EVENTS: usize = 1000;
@@ -17,12 +19,28 @@ const MAX_EVENTS: usize = 1000;
 pub struct ComplianceService {
     adverse: Arc<AdverseEvents>,
     audit: Arc<Audit>,
+    evidence: Arc<Evidence>,
+}
+
+/// What the safeguards report inspects.
+#[derive(Debug)]
+pub struct Evidence {
+    /// The running configuration.
+    pub config: Config,
+    /// The keys in use.
+    pub keys: Arc<Keys>,
+    /// The address the API serves on.
+    pub listen: String,
 }
 
 impl ComplianceService {
-    /// The compliance service over the adverse-event and audit logs.
-    pub fn new(adverse: Arc<AdverseEvents>, audit: Arc<Audit>) -> Self {
-        ComplianceService { adverse, audit }
+    /// The compliance service over the adverse-event and audit logs and the running setup.
+    pub fn new(adverse: Arc<AdverseEvents>, audit: Arc<Audit>, evidence: Evidence) -> Self {
+        ComplianceService {
+            adverse,
+            audit,
+            evidence: Arc::new(evidence),
+        }
     }
 }
 
@@ -32,7 +50,13 @@ impl Compliance for ComplianceService {
         &self,
         _: Request<pb::SafeguardsRequest>,
     ) -> Result<Response<pb::SafeguardsReport>, Status> {
-        Err(not_yet("Safeguards", "the compliance safeguards report"))
+        let (ev, audit) = (Arc::clone(&self.evidence), Arc::clone(&self.audit));
+        let report = tokio::task::spawn_blocking(move || {
+            crate::safeguards::report(&ev.config, &ev.keys, &audit, &ev.listen)
+        })
+        .await
+        .map_err(|_| Status::internal("the safeguards checks failed"))?;
+        Ok(Response::new(report))
     }
 
     async fn verify_audit(
