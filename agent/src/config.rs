@@ -37,6 +37,17 @@ pub struct Config {
     pub escalation: EscalationConfig,
     /// How long each class of sealed data is kept before its keys are destroyed.
     pub retention: RetentionConfig,
+    /// Caller authentication.
+    pub auth: AuthConfig,
+}
+
+/// Caller authentication by API token.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require a token on every call even before any token exists. Tokens are always required once
+    /// one has been created (`readi-agent tokens add`).
+    pub required: bool,
 }
 
 /// Retention by crypto-shredding: every data class is sealed under a key that changes every

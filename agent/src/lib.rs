@@ -15,6 +15,7 @@ pub mod seal;
 pub mod server;
 pub mod services;
 pub mod surrogate;
+pub mod tokens;
 pub mod vault;
 pub mod webhook;
 

@@ -70,6 +70,11 @@ enum Command {
         #[arg(long, default_value = "text")]
         format: String,
     },
+    /// API tokens for callers.
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
     /// Data keys.
     Keys {
         #[command(subcommand)]
@@ -85,6 +90,36 @@ enum Command {
         /// Config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensAction {
+    /// Create a token and print it once. Run with the agent stopped; audited.
+    Add {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// `app`, `compliance` or `admin`.
+        #[arg(long)]
+        role: String,
+        /// The application an `app` token is scoped to.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// List tokens (ids, roles, applications; never secrets).
+    List {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Revoke a token by id. Run with the agent stopped; audited.
+    Revoke {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The token id (the part after `rdi_`, before the second `_`).
+        id: String,
     },
 }
 
@@ -135,6 +170,7 @@ fn main() -> ExitCode {
             addr,
             format,
         } => safeguards(config.as_deref(), addr, &format),
+        Command::Tokens { action } => tokens_command(action),
         Command::Keys {
             action: KeysAction::Rotate { config },
         } => keys_command(config.as_deref(), true),
@@ -396,10 +432,12 @@ fn safeguards(path: Option<&Path>, addr: Option<String>, format: &str) -> anyhow
             store.db(),
         )?);
         let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+        let tokens = readi_agent::tokens::Tokens::open(store.db(), config.auth.required)?;
         Ok(readi_agent::safeguards::report(
             &config,
             &keys,
             &audit,
+            &tokens,
             &config.server.listen,
         ))
     };
@@ -435,4 +473,71 @@ fn safeguards(path: Option<&Path>, addr: Option<String>, format: &str) -> anyhow
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn tokens_command(action: TokensAction) -> anyhow::Result<ExitCode> {
+    use readi_agent::tokens::{Role, Tokens};
+    let path = match &action {
+        TokensAction::Add { config, .. }
+        | TokensAction::List { config }
+        | TokensAction::Revoke { config, .. } => config.clone(),
+    };
+    let config = load(path.as_deref())?;
+    let store = open_existing(&config).context("stop the agent first: tokens need the store")?;
+    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
+        config.keys.kek.as_ref(),
+        &config.storage.data_dir,
+        store.db(),
+    )?);
+    let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+    let tokens = Tokens::open(store.db(), config.auth.required)?;
+    match action {
+        TokensAction::Add { role, app, .. } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be app, compliance or admin"))?;
+            let app = match (role, app) {
+                (Role::App, Some(a)) if !a.is_empty() && a.len() <= 128 => a,
+                (Role::App, _) => anyhow::bail!("an app token needs --app <application id>"),
+                (_, Some(_)) => anyhow::bail!("--app applies to app tokens only"),
+                (_, None) => String::new(),
+            };
+            let (info, token) = tokens.add(role, &app)?;
+            audit.record_by(
+                "token_add",
+                "cli",
+                &app,
+                &format!("token {} role {}", info.id, role.as_str()),
+            )?;
+            audit.checkpoint()?;
+            println!("{token}");
+            eprintln!(
+                "token {} ({}{}) created; it is shown once: store it in the caller's secret store",
+                info.id,
+                role.as_str(),
+                if app.is_empty() {
+                    String::new()
+                } else {
+                    format!(", app {app}")
+                }
+            );
+        }
+        TokensAction::List { .. } => {
+            for t in tokens.list()? {
+                println!(
+                    "{}  {:<10} {:<24} created {}",
+                    t.id,
+                    t.role.as_str(),
+                    t.app_id,
+                    t.created_unix
+                );
+            }
+        }
+        TokensAction::Revoke { id, .. } => {
+            tokens.revoke(&id)?;
+            audit.record_by("token_revoke", "cli", "", &format!("token {id}"))?;
+            audit.checkpoint()?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

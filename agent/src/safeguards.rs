@@ -13,6 +13,7 @@ use readi_proto::agent::v1::{self as pb, CheckStatus};
 use crate::Config;
 use crate::audit::Audit;
 use crate::keys::Keys;
+use crate::tokens::{Role as TokenRole, Tokens};
 
 fn check(
     id: &str,
@@ -57,17 +58,43 @@ fn kek_file(config: &Config) -> Option<PathBuf> {
 }
 
 /// Runs every check. `listen` is the address the gRPC API actually serves on.
-pub fn report(config: &Config, keys: &Keys, audit: &Audit, listen: &str) -> pb::SafeguardsReport {
+pub fn report(
+    config: &Config,
+    keys: &Keys,
+    audit: &Audit,
+    tokens: &Tokens,
+    listen: &str,
+) -> pb::SafeguardsReport {
     let mut out = Vec::new();
-    let no_auth = "callers are not authenticated: this agent version has no per-application API \
-                   tokens or client certificates yet, so every caller that reaches the listener is \
-                   trusted; keep it on loopback or a protected network";
+    let list = tokens.list().unwrap_or_default();
+    let (auth_status, auth_evidence) = if tokens.enforced() {
+        let count = |r: TokenRole| list.iter().filter(|t| t.role == r).count();
+        (
+            CheckStatus::Pass,
+            format!(
+                "every call must carry an API token (stored as SHA-256 digests): {} token(s): {} \
+                 app, {} compliance, {} admin; refusals are audited",
+                list.len(),
+                count(TokenRole::App),
+                count(TokenRole::Compliance),
+                count(TokenRole::Admin)
+            ),
+        )
+    } else {
+        (
+            CheckStatus::Fail,
+            "callers are not authenticated: no API token exists and auth.required is off, so \
+             every caller that reaches the listener is trusted; create tokens with \
+             `readi-agent tokens add`"
+                .to_owned(),
+        )
+    };
     out.push(check(
         "access.unique_ids",
         "Each caller has a unique identity",
         "164.312(a)(2)(i)",
-        CheckStatus::Fail,
-        no_auth.to_owned(),
+        auth_status,
+        auth_evidence.clone(),
     ));
     out.push(check(
         "access.emergency",
@@ -200,8 +227,8 @@ pub fn report(config: &Config, keys: &Keys, audit: &Audit, listen: &str) -> pb::
         "authentication.callers",
         "Callers prove who they are",
         "164.312(d)",
-        CheckStatus::Fail,
-        no_auth.to_owned(),
+        auth_status,
+        auth_evidence,
     ));
     let loopback = listen
         .parse::<SocketAddr>()

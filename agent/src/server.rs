@@ -5,6 +5,7 @@ use std::future::Future;
 use readi_common::shutdown::{Trigger, with_grace};
 use readi_proto::agent::v1::{compliance_server::ComplianceServer, gateway_server::GatewayServer};
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub enum Error {
     /// The adverse-event log could not be opened.
     #[error("adverse events: {0}")]
     Adverse(#[from] AdverseError),
+    /// The token store could not be opened.
+    #[error("tokens: {0}")]
+    Tokens(String),
     /// A webhook could not be set up.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
@@ -95,6 +99,8 @@ pub async fn run(
         .set_serving::<ComplianceServer<ComplianceService>>()
         .await;
 
+    let tokens = crate::tokens::Tokens::open(store.db(), config.auth.required)
+        .map_err(|e| Error::Tokens(e.to_string()))?;
     let max = config.limits.max_message_bytes;
     let gateway = GatewayServer::new(GatewayService::new(
         vault,
@@ -116,6 +122,7 @@ pub async fn run(
             config: config.clone(),
             keys: Arc::clone(&keys),
             listen: addr.to_string(),
+            tokens: tokens.clone(),
         },
     ))
     .max_decoding_message_size(max)
@@ -126,8 +133,14 @@ pub async fn run(
     let health_on_stop = health.clone();
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(gateway)
-        .add_service(compliance)
+        .add_service(InterceptedService::new(
+            gateway,
+            crate::tokens::interceptor(tokens.clone(), Arc::clone(&audit)),
+        ))
+        .add_service(InterceptedService::new(
+            compliance,
+            crate::tokens::interceptor(tokens.clone(), Arc::clone(&audit)),
+        ))
         .serve_with_incoming_shutdown(incoming, async move {
             stop.fired().await;
             health_on_stop

@@ -10,6 +10,7 @@ use crate::Config;
 use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
 use crate::keys::Keys;
+use crate::tokens::{Role, authorize};
 
 /// The most adverse events one ListAdverseEvents call returns.
 const MAX_EVENTS: usize = 1000;
@@ -31,6 +32,8 @@ pub struct Evidence {
     pub keys: Arc<Keys>,
     /// The address the API serves on.
     pub listen: String,
+    /// The token store.
+    pub tokens: crate::tokens::Tokens,
 }
 
 impl ComplianceService {
@@ -48,11 +51,12 @@ impl ComplianceService {
 impl Compliance for ComplianceService {
     async fn safeguards(
         &self,
-        _: Request<pb::SafeguardsRequest>,
+        req: Request<pb::SafeguardsRequest>,
     ) -> Result<Response<pb::SafeguardsReport>, Status> {
+        authorize(&req, "Safeguards", &[Role::Compliance], None, &self.audit)?;
         let (ev, audit) = (Arc::clone(&self.evidence), Arc::clone(&self.audit));
         let report = tokio::task::spawn_blocking(move || {
-            crate::safeguards::report(&ev.config, &ev.keys, &audit, &ev.listen)
+            crate::safeguards::report(&ev.config, &ev.keys, &audit, &ev.tokens, &ev.listen)
         })
         .await
         .map_err(|_| Status::internal("the safeguards checks failed"))?;
@@ -61,8 +65,9 @@ impl Compliance for ComplianceService {
 
     async fn verify_audit(
         &self,
-        _: Request<pb::VerifyAuditRequest>,
+        req: Request<pb::VerifyAuditRequest>,
     ) -> Result<Response<pb::VerifyAuditResponse>, Status> {
+        authorize(&req, "VerifyAudit", &[Role::Compliance], None, &self.audit)?;
         let audit = Arc::clone(&self.audit);
         let v = tokio::task::spawn_blocking(move || audit.verify())
             .await
@@ -97,6 +102,13 @@ impl Compliance for ComplianceService {
         &self,
         req: Request<pb::ListAdverseEventsRequest>,
     ) -> Result<Response<pb::ListAdverseEventsResponse>, Status> {
+        authorize(
+            &req,
+            "ListAdverseEvents",
+            &[Role::Compliance],
+            None,
+            &self.audit,
+        )?;
         let r = req.into_inner();
         let limit = match r.limit {
             0 => MAX_EVENTS,

@@ -18,6 +18,7 @@ use crate::escalation::{EscalationError, Escalations, new_id};
 use crate::phi::{CharOffsets, Detector};
 use crate::redact::{Policy, Style};
 use crate::safety::{self, Assessor};
+use crate::tokens::{Role as TokenRole, authorize};
 use crate::vault::{Vault, VaultError};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -216,6 +217,8 @@ impl Gateway for GatewayService {
         &self,
         req: Request<pb::RedactRequest>,
     ) -> Result<Response<pb::RedactResponse>, Status> {
+        let app = req.get_ref().app_id.clone();
+        authorize(&req, "Redact", &[TokenRole::App], Some(&app), &self.audit)?;
         let r = req.into_inner();
         check_id("app_id", &r.app_id)?;
         check_id("session_id", &r.session_id)?;
@@ -278,6 +281,14 @@ impl Gateway for GatewayService {
         &self,
         req: Request<pb::ReidentifyRequest>,
     ) -> Result<Response<pb::ReidentifyResponse>, Status> {
+        let app = req.get_ref().app_id.clone();
+        authorize(
+            &req,
+            "Reidentify",
+            &[TokenRole::App],
+            Some(&app),
+            &self.audit,
+        )?;
         let r = req.into_inner();
         check_id("app_id", &r.app_id)?;
         check_id("session_id", &r.session_id)?;
@@ -302,6 +313,8 @@ impl Gateway for GatewayService {
         &self,
         req: Request<pb::AssessRequest>,
     ) -> Result<Response<pb::AssessResponse>, Status> {
+        let app = req.get_ref().app_id.clone();
+        authorize(&req, "Assess", &[TokenRole::App], Some(&app), &self.audit)?;
         let r = req.into_inner();
         check_id("app_id", &r.app_id)?;
         check_id("session_id", &r.session_id)?;
@@ -443,6 +456,25 @@ impl Gateway for GatewayService {
         &self,
         req: Request<pb::WatchEscalationsRequest>,
     ) -> Result<Response<Self::WatchEscalationsStream>, Status> {
+        // An app token watches its own application only.
+        let scoped = req
+            .extensions()
+            .get::<crate::tokens::Caller>()
+            .filter(|c| c.role == TokenRole::App)
+            .map(|c| c.app_id.clone());
+        let app = req.get_ref().app_id.clone();
+        if scoped.is_some() && app.is_empty() {
+            return Err(Status::permission_denied(
+                "an app token watches its own application: set app_id",
+            ));
+        }
+        authorize(
+            &req,
+            "WatchEscalations",
+            &[TokenRole::App, TokenRole::Compliance],
+            (!app.is_empty()).then_some(app.as_str()),
+            &self.audit,
+        )?;
         let r = req.into_inner();
         if !r.app_id.is_empty() {
             check_id("app_id", &r.app_id)?;
@@ -495,6 +527,13 @@ impl Gateway for GatewayService {
         &self,
         req: Request<pb::AcknowledgeEscalationRequest>,
     ) -> Result<Response<pb::AcknowledgeEscalationResponse>, Status> {
+        authorize(
+            &req,
+            "AcknowledgeEscalation",
+            &[TokenRole::App, TokenRole::Compliance],
+            None,
+            &self.audit,
+        )?;
         let r = req.into_inner();
         check_id("escalation_id", &r.escalation_id)?;
         check_id("clinician_id", &r.clinician_id)?;
