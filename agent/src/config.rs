@@ -213,6 +213,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// TLS on the listener; without it the listener must be on loopback.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -220,8 +222,22 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:50051".to_owned(),
             shutdown_grace_secs: 10,
+            tls: None,
         }
     }
+}
+
+/// TLS for the gRPC listener (rustls).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key, from a secret source.
+    pub key: SecretSource,
+    /// PEM CA bundle: when set, callers must present a client certificate it signed (mTLS).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Local storage.
@@ -290,7 +306,30 @@ impl Config {
     /// Checks every value, reporting all problems at once. Creates nothing.
     pub fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::default();
-        check_addr(&mut p, "server.listen", &self.server.listen);
+        if let Some(addr) = check_addr(&mut p, "server.listen", &self.server.listen)
+            && self.server.tls.is_none()
+            && !addr.ip().is_loopback()
+        {
+            p.push(
+                "server.listen",
+                format!(
+                    "{addr} is not loopback: a listener other hosts can reach needs server.tls \
+                     (plaintext is allowed on loopback only)"
+                ),
+            );
+        }
+        if let Some(tls) = &self.server.tls {
+            for (key, path) in [
+                ("server.tls.cert", Some(&tls.cert)),
+                ("server.tls.client_ca", tls.client_ca.as_ref()),
+            ] {
+                if let Some(path) = path
+                    && !path.is_file()
+                {
+                    p.push(key, format!("{} is not a readable file", path.display()));
+                }
+            }
+        }
         if self.server.shutdown_grace_secs > 300 {
             p.push("server.shutdown_grace_secs", "must be at most 300");
         }

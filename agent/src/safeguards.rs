@@ -237,16 +237,31 @@ pub fn report(
         "transport.tls",
         "Data in transit is encrypted",
         "164.312(e)(1)",
-        CheckStatus::Fail,
-        if loopback {
+        if config.server.tls.is_some() {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
+        if let Some(tls) = &config.server.tls {
             format!(
-                "the gRPC listener {listen} is plaintext, reachable from this host only; TLS on \
-                 the listener is not available in this agent version"
+                "the gRPC listener {listen} serves TLS 1.2/1.3 (rustls) with certificate {}; \
+                 client certificates {}",
+                tls.cert.display(),
+                if tls.client_ca.is_some() {
+                    "required (mTLS)"
+                } else {
+                    "not required"
+                }
+            )
+        } else if loopback {
+            format!(
+                "the gRPC listener {listen} is plaintext, reachable from this host only; \
+                 configure server.tls"
             )
         } else {
             format!(
                 "the gRPC listener {listen} is plaintext and reachable from the network: PHI \
-                 crosses it in the clear; bind it to loopback until TLS is available"
+                 crosses it in the clear; configure server.tls"
             )
         },
     ));

@@ -50,6 +50,9 @@ pub enum Error {
     /// The adverse-event log could not be opened.
     #[error("adverse events: {0}")]
     Adverse(#[from] AdverseError),
+    /// TLS material could not be loaded.
+    #[error("server.tls: {0}")]
+    Tls(String),
     /// The token store could not be opened.
     #[error("tokens: {0}")]
     Tokens(String),
@@ -131,7 +134,11 @@ pub async fn run(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stop = trigger.clone();
     let health_on_stop = health.clone();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.server.tls {
+        builder = builder.tls_config(server_tls(tls)?)?;
+    }
+    let server = builder
         .add_service(health_service)
         .add_service(InterceptedService::new(
             gateway,
@@ -147,7 +154,13 @@ pub async fn run(
                 .set_not_serving::<GatewayServer<GatewayService>>()
                 .await;
         });
-    tracing::info!(grpc_addr = %addr, data_dir = %config.storage.data_dir.display(), "Serving");
+    tracing::info!(
+        grpc_addr = %addr,
+        tls = config.server.tls.is_some(),
+        client_certificates = config.server.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+        data_dir = %config.storage.data_dir.display(),
+        "Serving"
+    );
 
     let result = with_grace(server, trigger, config.shutdown_grace()).await;
     // Sign what was written since the last checkpoint, so a cut-off tail is detectable.
@@ -179,6 +192,24 @@ fn spawn_vault_sweeper(vault: Arc<Vault>, trigger: Trigger) {
             }
         }
     });
+}
+
+/// The listener's TLS settings: certificate chain, private key, and the client CA for mTLS.
+fn server_tls(tls: &crate::config::TlsConfig) -> Result<tonic::transport::ServerTlsConfig, Error> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let cert = std::fs::read(&tls.cert)
+        .map_err(|e| Error::Tls(format!("cert {}: {e}", tls.cert.display())))?;
+    let key = tls
+        .key
+        .load()
+        .map_err(|e| Error::Tls(format!("key: {e}")))?;
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key.expose()));
+    if let Some(ca) = &tls.client_ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| Error::Tls(format!("client_ca {}: {e}", ca.display())))?;
+        config = config.client_ca_root(Certificate::from_pem(pem));
+    }
+    Ok(config)
 }
 
 /// Rolls each data class to a new key every `epoch_days` and destroys keys past retention, hourly.
