@@ -57,8 +57,14 @@ pub struct Process {
 impl Process {
     /// Starts `binary` with `args` in `cwd`.
     pub fn start(binary: &Path, args: &[&str], cwd: &Path) -> Process {
+        Process::start_env(binary, args, cwd, &[])
+    }
+
+    /// Starts `binary` with `args` in `cwd` and extra environment variables.
+    pub fn start_env(binary: &Path, args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Process {
         let mut child = Command::new(binary)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -161,8 +167,19 @@ impl Drop for Process {
 
 /// Runs a binary to completion and returns (exit code, stdout, stderr).
 pub fn run_to_end(binary: &Path, args: &[&str], cwd: &Path) -> (i32, String, String) {
+    run_to_end_env(binary, args, cwd, &[])
+}
+
+/// As `run_to_end`, with extra environment variables.
+pub fn run_to_end_env(
+    binary: &Path,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let out = Command::new(binary)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
@@ -192,13 +209,23 @@ pub fn start_served(bin: &str, dir: &Path) -> (Process, SocketAddr) {
 
 /// As `start_served`, with `extra` TOML appended to the config.
 pub fn start_served_with(bin: &str, dir: &Path, extra: &str) -> (Process, SocketAddr) {
+    start_served_env(bin, dir, extra, &[])
+}
+
+/// As `start_served_with`, with extra environment variables for the process.
+pub fn start_served_env(
+    bin: &str,
+    dir: &Path,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> (Process, SocketAddr) {
     let cfg = ephemeral_config(dir, &format!("{bin}.toml"));
     if !extra.is_empty() {
         let mut text = std::fs::read_to_string(&cfg).expect("reading config");
         text.push_str(extra);
         std::fs::write(&cfg, text).expect("writing config");
     }
-    let p = Process::start(
+    let p = Process::start_env(
         &binary(bin),
         &[
             "run",
@@ -207,6 +234,7 @@ pub fn start_served_with(bin: &str, dir: &Path, extra: &str) -> (Process, Socket
             cfg.to_str().expect("UTF-8 path"),
         ],
         dir,
+        env,
     );
     let addr = p.wait_serving();
     (p, addr)

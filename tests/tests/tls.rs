@@ -9,7 +9,7 @@ use readi_proto::agent::v1::{
     CheckStatus, RedactRequest, SafeguardsRequest, compliance_client::ComplianceClient,
     gateway_client::GatewayClient,
 };
-use readi_tests::{binary, run_to_end, start_served_with};
+use readi_tests::{binary, run_to_end, run_to_end_env, start_served_env, start_served_with};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::{Code, Request};
 
@@ -181,4 +181,58 @@ fn a_listener_other_hosts_can_reach_needs_tls() {
         (out.clone() + &err).contains("server.listen") && (out + &err).contains("server.tls"),
         "the problem names its key"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_properly_configured_agent_passes_the_safeguards() {
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path());
+    let extra = format!(
+        "[server.tls]\ncert = \"{}\"\nkey = {{ file = \"{}\" }}\n[keys]\nkek = {{ env = \"READI_TEST_KEK\" }}\n",
+        dir.path().join("server.crt").display(),
+        dir.path().join("server.key").display(),
+    );
+    let kek = "cd".repeat(32);
+    let env = [("READI_TEST_KEK", kek.as_str())];
+    let (mut agent, _) = start_served_env("readi-agent", dir.path(), &extra, &env);
+    agent.terminate();
+    assert!(agent.wait_exit(Duration::from_secs(15)).success());
+    let cfg = dir.path().join("readi-agent.toml");
+    let cfg = cfg.to_str().unwrap();
+    let (code, out, err) = run_to_end_env(
+        &binary("readi-agent"),
+        &["tokens", "add", "--config", cfg, "--role", "admin"],
+        dir.path(),
+        &env,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_to_end_env(
+        &binary("readi-agent"),
+        &["safeguards", "--config", cfg, "--format", "json"],
+        dir.path(),
+        &env,
+    );
+    assert_eq!(code, 0, "no safeguard may fail once configured: {out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let status = |id: &str| {
+        report["safeguards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == id)
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for id in [
+        "transport.tls",
+        "access.unique_ids",
+        "authentication.callers",
+        "audit.chain",
+    ] {
+        assert_eq!(status(id), "pass", "{id}: {out}");
+    }
+    assert_ne!(status("encryption.key_separation"), "fail", "{out}");
+    assert!(!dir.path().join("data/kek").exists());
 }
