@@ -78,6 +78,7 @@ pub async fn run(
     let ttl = std::time::Duration::from_secs(config.redaction.vault_ttl_secs);
     let vault = Arc::new(Vault::open(store.db(), Arc::clone(&keys), ttl)?);
     let audit = Arc::new(Audit::open(store.db(), &keys, AUDIT_CHECKPOINT_EVERY)?);
+    record_config_change(store.db(), &audit, &config)?;
     let trigger = Trigger::spawn(shutdown);
     spawn_audit_checkpoints(Arc::clone(&audit), trigger.clone());
     spawn_vault_sweeper(Arc::clone(&vault), trigger.clone());
@@ -192,6 +193,33 @@ fn spawn_vault_sweeper(vault: Arc<Vault>, trigger: Trigger) {
             }
         }
     });
+}
+
+/// Audits a start with a configuration different from the last one (by digest; secrets are never in
+/// a config, only where they come from).
+fn record_config_change(db: &sled::Db, audit: &Audit, config: &Config) -> Result<(), Error> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("{config:?}").as_bytes());
+    let hex: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let meta = db
+        .open_tree("meta")
+        .map_err(|e| Error::Audit(AuditError::Store(e)))?;
+    let last = meta
+        .get(b"config-digest")
+        .map_err(|e| Error::Audit(AuditError::Store(e)))?
+        .map(|v| String::from_utf8_lossy(&v).into_owned());
+    if last.as_deref() != Some(hex.as_str()) {
+        let outcome = match &last {
+            Some(old) => format!("config {old} -> {hex}"),
+            None => format!("config {hex} (first start)"),
+        };
+        audit.record("config_change", "", &outcome)?;
+        meta.insert(b"config-digest", hex.as_bytes())
+            .map_err(|e| Error::Audit(AuditError::Store(e)))?;
+    }
+    Ok(())
 }
 
 /// The listener's TLS settings: certificate chain, private key, and the client CA for mTLS.
