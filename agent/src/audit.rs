@@ -17,6 +17,8 @@ const CHECKPOINTS: &str = "audit_checkpoints";
 const META: &str = "meta";
 const SIGNING_KEY: &[u8] = b"audit-signing-key";
 const CHECKPOINT_DOMAIN: &[u8] = b"readi audit checkpoint v1\0";
+const PRUNE_DOMAIN: &[u8] = b"readi audit prune v1\0";
+const PRUNED: &[u8] = b"audit-pruned";
 
 /// Why the audit log could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,23 @@ impl Verification {
     }
 }
 
+/// The signed record of a retention prune: records up to `through` were removed on purpose, and the
+/// chain continues from `hash`.
+#[derive(Serialize, Deserialize)]
+struct Pruned {
+    through: u64,
+    hash: String,
+    at_unix_ms: u64,
+    signature: String,
+}
+
+fn prune_message(through: u64, hash: &[u8]) -> Vec<u8> {
+    let mut m = PRUNE_DOMAIN.to_vec();
+    m.extend_from_slice(&through.to_be_bytes());
+    m.extend_from_slice(hash);
+    m
+}
+
 struct Head {
     seq: u64,
     hash: [u8; 32],
@@ -102,6 +121,7 @@ struct Head {
 pub struct Audit {
     tree: sled::Tree,
     checkpoints: sled::Tree,
+    meta: sled::Tree,
     signer: Ed25519KeyPair,
     head: Mutex<Head>,
     every: u64,
@@ -197,6 +217,7 @@ impl Audit {
         Ok(Audit {
             tree,
             checkpoints,
+            meta,
             signer,
             head: Mutex::new(head),
             every: checkpoint_every.max(1),
@@ -264,6 +285,59 @@ impl Audit {
         self.sign(&mut head)
     }
 
+    /// Removes records written before `cutoff_unix_ms` (never the newest), after signing a marker
+    /// so the verifier knows the chain starts later on purpose. Returns how many were removed.
+    pub fn prune_before(&self, cutoff_unix_ms: u64) -> Result<u64, AuditError> {
+        let (through, hash) = {
+            let head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+            let mut found = None;
+            for item in self.tree.iter() {
+                let (k, v) = item?;
+                let seq = seq_of(&k);
+                let old = serde_json::from_slice::<Entry>(&v)
+                    .is_ok_and(|e| e.at_unix_ms < cutoff_unix_ms);
+                if !old || seq >= head.seq {
+                    break;
+                }
+                found = Some((seq, sha256(&v)));
+            }
+            match found {
+                Some(f) => f,
+                None => return Ok(0),
+            }
+        };
+        let sig = self.signer.sign(&prune_message(through, &hash));
+        let marker = Pruned {
+            through,
+            hash: hex(&hash),
+            at_unix_ms: now_ms(),
+            signature: hex(sig.as_ref()),
+        };
+        self.meta.insert(
+            PRUNED,
+            serde_json::to_vec(&marker).expect("prune marker serializes"),
+        )?;
+        self.meta.flush()?;
+        let mut removed = 0;
+        for item in self.tree.range(..=through.to_be_bytes()) {
+            let (k, _) = item?;
+            self.tree.remove(k)?;
+            removed += 1;
+        }
+        for item in self.checkpoints.range(..=through.to_be_bytes()) {
+            let (k, _) = item?;
+            self.checkpoints.remove(k)?;
+        }
+        self.tree.flush()?;
+        self.checkpoints.flush()?;
+        self.record(
+            "audit_prune",
+            "",
+            &format!("{removed} records through #{through} past retention removed"),
+        )?;
+        Ok(removed)
+    }
+
     /// The Ed25519 public key of the checkpoints, hex.
     pub fn public_key(&self) -> String {
         hex(self.signer.public_key().as_ref())
@@ -303,9 +377,36 @@ impl Audit {
         let mut prev = [0u8; 32];
         let mut expected = 1u64;
         let mut last = 0u64;
+        // Records removed under retention: the signed marker says where the chain resumes.
+        let mut pruned_through = 0u64;
+        if let Some(bytes) = self.meta.get(PRUNED)? {
+            match serde_json::from_slice::<Pruned>(&bytes) {
+                Ok(p) => {
+                    let valid = unhex(&p.hash).zip(unhex(&p.signature)).and_then(|(h, s)| {
+                        key.verify(&prune_message(p.through, &h), &s).ok()?;
+                        <[u8; 32]>::try_from(h.as_slice()).ok()
+                    });
+                    match valid {
+                        Some(h) => {
+                            prev = h;
+                            expected = p.through + 1;
+                            pruned_through = p.through;
+                            last = p.through;
+                        }
+                        None => v.fail(0, "the retention prune marker has a bad signature".into()),
+                    }
+                }
+                Err(_) => v.fail(0, "the retention prune marker is damaged".into()),
+            }
+        }
+        signed.retain(|c| c.seq > pruned_through);
         for item in self.tree.iter() {
             let (k, bytes) = item?;
             let at = seq_of(&k);
+            if at <= pruned_through {
+                // Left behind by a prune interrupted before it finished deleting.
+                continue;
+            }
             v.records += 1;
             last = at;
             let hash = sha256(&bytes);
@@ -395,6 +496,27 @@ mod tests {
                 .unwrap();
         }
         a.checkpoint().unwrap();
+    }
+
+    #[test]
+    fn pruning_past_retention_keeps_the_rest_verifiable() {
+        let (_d, _db, a) = open(4);
+        fill(&a, 10);
+        let removed = a.prune_before(u64::MAX).unwrap();
+        assert_eq!(removed, 9, "everything but the newest record");
+        a.checkpoint().unwrap();
+        let v = a.verify().unwrap();
+        assert!(v.ok(), "{:?}", v.problems);
+        assert_eq!(v.records, 2, "the newest record and the prune's own record");
+        // Forging the marker to hide more deletions needs the signing key.
+        let raw = a.meta.get(PRUNED).unwrap().unwrap();
+        let mut p: Pruned = serde_json::from_slice(&raw).unwrap();
+        p.through += 1;
+        a.meta
+            .insert(PRUNED, serde_json::to_vec(&p).unwrap())
+            .unwrap();
+        let v = a.verify().unwrap();
+        assert!(v.problem.unwrap().1.contains("bad signature"));
     }
 
     fn key(seq: u64) -> [u8; 8] {

@@ -63,6 +63,8 @@ pub struct RetentionConfig {
     pub escalations_days: u64,
     /// Days adverse-event records are kept.
     pub adverse_events_days: u64,
+    /// Days audit records are kept (removed from the start of the chain behind a signed marker).
+    pub audit_days: u64,
 }
 
 impl Default for RetentionConfig {
@@ -73,6 +75,7 @@ impl Default for RetentionConfig {
             // Six years: HIPAA's documentation retention (45 CFR 164.316(b)(2)).
             escalations_days: 2190,
             adverse_events_days: 2190,
+            audit_days: 2190,
         }
     }
 }
@@ -385,6 +388,9 @@ impl Config {
                     "must be at least retention.epoch_days and at most 36500",
                 );
             }
+        }
+        if !(1..=36_500).contains(&r.audit_days) {
+            p.push("retention.audit_days", "must be between 1 and 36500");
         }
         if r.vault_days.saturating_mul(86_400) < self.redaction.vault_ttl_secs {
             p.push(

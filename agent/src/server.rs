@@ -272,6 +272,11 @@ pub fn apply_retention(
     retention: &crate::config::RetentionConfig,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let day = std::time::Duration::from_secs(86_400);
+    let audit_cutoff_ms = crate::keyring::cutoff(day * retention.audit_days as u32) * 1000;
+    let pruned = audit.prune_before(audit_cutoff_ms)?;
+    if pruned > 0 {
+        tracing::info!(records = pruned, "Audit records past retention removed");
+    }
     for (class, days) in retention.classes() {
         let ring = &keys.sealer;
         if let Some(epoch) = ring.roll_if_older(

@@ -206,6 +206,9 @@ pub fn interceptor(
     tokens: Tokens,
     audit: Arc<Audit>,
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+    // Each token's use is audited once an hour, not on every call.
+    let seen: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>> =
+        Arc::default();
     move |mut req: Request<()>| {
         if !tokens.enforced() {
             return Ok(req);
@@ -218,6 +221,23 @@ pub fn interceptor(
             .map(str::trim);
         match presented.and_then(|t| tokens.check(t)) {
             Some(caller) => {
+                let due = {
+                    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    let now = std::time::Instant::now();
+                    let due = seen
+                        .get(&caller.token_id)
+                        .is_none_or(|t| now.duration_since(*t).as_secs() >= 3600);
+                    if due {
+                        seen.insert(caller.token_id.clone(), now);
+                    }
+                    due
+                };
+                if due
+                    && let Err(e) =
+                        audit.record_by("token_use", &caller.token_id, &caller.app_id, "in use")
+                {
+                    tracing::error!(error = %e, "Audit write failed");
+                }
                 req.extensions_mut().insert(caller);
                 Ok(req)
             }

@@ -169,7 +169,13 @@ async fn tokens_and_roles_are_enforced_and_audited() {
         .map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap())
         .collect();
     drop(db);
-    for action in ["auth_refused", "auth_denied", "token_add", "token_revoke"] {
+    for action in [
+        "auth_refused",
+        "auth_denied",
+        "token_add",
+        "token_revoke",
+        "token_use",
+    ] {
         assert!(
             records.iter().any(|r| r.contains(action)),
             "{action} not audited"

@@ -98,7 +98,10 @@ async fn rotation_keeps_old_data_readable_and_is_audited() {
     );
     // The first start recorded its configuration's digest; restarts with the same config do not.
     assert_eq!(
-        records.iter().filter(|r| r.contains("config_change")).count(),
+        records
+            .iter()
+            .filter(|r| r.contains("config_change"))
+            .count(),
         1,
         "{records:?}"
     );
