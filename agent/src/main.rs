@@ -327,14 +327,7 @@ fn audit_verify(path: Option<&Path>, addr: Option<String>, json: bool) -> anyhow
 }
 
 fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
-    let store = open_existing(config)?;
-    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
-        config.keys.kek.as_ref(),
-        &config.storage.data_dir,
-        store.db(),
-    )?);
-    let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
-    let v = audit.verify()?;
+    let v = offline(config)?.audit.verify()?;
     Ok(AuditReport {
         ok: v.ok(),
         records: v.records,
@@ -369,6 +362,24 @@ fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
     })
 }
 
+/// An existing store opened by an offline command, with its keys and audit log.
+struct Offline {
+    store: readi_common::embedded::Store,
+    keys: std::sync::Arc<readi_agent::keys::Keys>,
+    audit: readi_agent::audit::Audit,
+}
+
+fn offline(config: &Config) -> anyhow::Result<Offline> {
+    let store = open_existing(config)?;
+    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
+        config.keys.kek.as_ref(),
+        &config.storage.data_dir,
+        store.db(),
+    )?);
+    let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+    Ok(Offline { store, keys, audit })
+}
+
 /// Opens an existing store for an offline command; never creates one.
 fn open_existing(config: &Config) -> anyhow::Result<readi_common::embedded::Store> {
     let path = config.storage.data_dir.join("agent.db");
@@ -386,15 +397,9 @@ fn open_existing(config: &Config) -> anyhow::Result<readi_common::embedded::Stor
 
 fn keys_command(path: Option<&Path>, rotate: bool) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let store =
-        open_existing(&config).context("the store is in use or missing: stop the agent first")?;
-    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
-        config.keys.kek.as_ref(),
-        &config.storage.data_dir,
-        store.db(),
-    )?);
+    let Offline { keys, audit, .. } =
+        offline(&config).context("the store is in use or missing: stop the agent first")?;
     if rotate {
-        let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
         let rotated = keys.sealer.rotate_all()?;
         if rotated.is_empty() {
             println!("no data keys yet: nothing to rotate");
@@ -425,18 +430,12 @@ fn safeguards(path: Option<&Path>, addr: Option<String>, format: &str) -> anyhow
     let config = load(path)?;
     let addr = addr.unwrap_or_else(|| config.server.listen.clone());
     let local = || -> anyhow::Result<_> {
-        let store = open_existing(&config)?;
-        let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
-            config.keys.kek.as_ref(),
-            &config.storage.data_dir,
-            store.db(),
-        )?);
-        let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
-        let tokens = readi_agent::tokens::Tokens::open(store.db(), config.auth.required)?;
+        let o = offline(&config)?;
+        let tokens = readi_agent::tokens::Tokens::open(o.store.db(), config.auth.required)?;
         Ok(readi_agent::safeguards::report(
             &config,
-            &keys,
-            &audit,
+            &o.keys,
+            &o.audit,
             &tokens,
             &config.server.listen,
         ))
@@ -483,13 +482,8 @@ fn tokens_command(action: TokensAction) -> anyhow::Result<ExitCode> {
         | TokensAction::Revoke { config, .. } => config.clone(),
     };
     let config = load(path.as_deref())?;
-    let store = open_existing(&config).context("stop the agent first: tokens need the store")?;
-    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
-        config.keys.kek.as_ref(),
-        &config.storage.data_dir,
-        store.db(),
-    )?);
-    let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+    let Offline { store, audit, .. } =
+        offline(&config).context("stop the agent first: tokens need the store")?;
     let tokens = Tokens::open(store.db(), config.auth.required)?;
     match action {
         TokensAction::Add { role, app, .. } => {

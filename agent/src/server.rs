@@ -80,21 +80,16 @@ pub async fn run(
     let audit = Arc::new(Audit::open(store.db(), &keys, AUDIT_CHECKPOINT_EVERY)?);
     record_config_change(store.db(), &audit, &config)?;
     let trigger = Trigger::spawn(shutdown);
-    spawn_audit_checkpoints(Arc::clone(&audit), trigger.clone());
-    spawn_vault_sweeper(Arc::clone(&vault), trigger.clone());
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
     let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
-    spawn_retention(
+    spawn_maintenance(
+        &config,
+        Arc::clone(&vault),
         Arc::clone(&keys),
         Arc::clone(&audit),
-        config.retention.clone(),
-        trigger.clone(),
-    );
-    spawn_resender(
         Arc::clone(&escalations),
-        std::time::Duration::from_secs(config.escalation.resend_secs),
-        trigger.clone(),
+        &trigger,
     );
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -176,25 +171,6 @@ pub async fn run(
     }
 }
 
-/// Deletes expired session maps every minute until shutdown.
-fn spawn_vault_sweeper(vault: Arc<Vault>, trigger: Trigger) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = trigger.clone().fired() => return,
-            }
-            let v = Arc::clone(&vault);
-            match tokio::task::spawn_blocking(move || v.sweep()).await {
-                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "Expired session maps deleted"),
-                Ok(Err(e)) => tracing::error!(error = %e, "Vault sweep failed"),
-                _ => {}
-            }
-        }
-    });
-}
-
 /// Audits a start with a configuration different from the last one (by digest; secrets are never in
 /// a config, only where they come from).
 fn record_config_change(db: &sled::Db, audit: &Audit, config: &Config) -> Result<(), Error> {
@@ -238,31 +214,6 @@ fn server_tls(tls: &crate::config::TlsConfig) -> Result<tonic::transport::Server
         config = config.client_ca_root(Certificate::from_pem(pem));
     }
     Ok(config)
-}
-
-/// Rolls each data class to a new key every `epoch_days` and destroys keys past retention, hourly.
-fn spawn_retention(
-    keys: Arc<Keys>,
-    audit: Arc<Audit>,
-    retention: crate::config::RetentionConfig,
-    trigger: Trigger,
-) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = trigger.clone().fired() => return,
-            }
-            let (keys, audit, retention) =
-                (Arc::clone(&keys), Arc::clone(&audit), retention.clone());
-            let run =
-                tokio::task::spawn_blocking(move || apply_retention(&keys, &audit, &retention));
-            if let Ok(Err(e)) = run.await {
-                tracing::error!(error = %e, "Retention run failed");
-            }
-        }
-    });
 }
 
 /// One retention pass: roll, then shred; every key operation is audited.
@@ -310,44 +261,72 @@ pub fn apply_retention(
 /// A signed audit checkpoint every this many records (and every minute, and at shutdown).
 const AUDIT_CHECKPOINT_EVERY: u64 = 64;
 
-/// Signs an audit checkpoint every minute when records were added, until shutdown.
-fn spawn_audit_checkpoints(audit: Arc<Audit>, trigger: Trigger) {
+/// Runs `job` off the async workers every `period` until shutdown, logging its failures as `what`.
+fn spawn_every<E, F>(period: std::time::Duration, trigger: Trigger, what: &'static str, job: F)
+where
+    E: std::fmt::Display + Send + 'static,
+    F: Fn() -> Result<(), E> + Send + Sync + 'static,
+{
+    let job = Arc::new(job);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(period);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = trigger.clone().fired() => return,
             }
-            let a = Arc::clone(&audit);
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || a.checkpoint()).await {
-                tracing::error!(error = %e, "Audit checkpoint failed");
+            let job = Arc::clone(&job);
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || job()).await {
+                tracing::error!(error = %e, "{what} failed");
             }
         }
     });
 }
 
-/// Re-sends escalations nobody has acknowledged, every `after`, until shutdown.
-fn spawn_resender(store: Arc<Escalations>, after: std::time::Duration, trigger: Trigger) {
-    tokio::spawn(async move {
-        let every = (after / 2).clamp(
-            std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(60),
-        );
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = trigger.clone().fired() => return,
+/// The periodic work of a running agent: vault sweep, audit checkpoints, retention, escalation
+/// re-sends.
+fn spawn_maintenance(
+    config: &Config,
+    vault: Arc<Vault>,
+    keys: Arc<Keys>,
+    audit: Arc<Audit>,
+    escalations: Arc<Escalations>,
+    trigger: &Trigger,
+) {
+    use std::time::Duration;
+    spawn_every(
+        Duration::from_secs(60),
+        trigger.clone(),
+        "Vault sweep",
+        move || {
+            let n = vault.sweep()?;
+            if n > 0 {
+                tracing::info!(removed = n, "Expired session maps deleted");
             }
-            let s = Arc::clone(&store);
-            match tokio::task::spawn_blocking(move || s.resend_due(after)).await {
-                Ok(Ok(n)) if n > 0 => {
-                    tracing::info!(resent = n, "Unacknowledged escalations re-sent")
-                }
-                Ok(Err(e)) => tracing::error!(error = %e, "Escalation resend failed"),
-                _ => {}
-            }
+            Ok::<_, crate::vault::VaultError>(())
+        },
+    );
+    let a = Arc::clone(&audit);
+    spawn_every(
+        Duration::from_secs(60),
+        trigger.clone(),
+        "Audit checkpoint",
+        move || a.checkpoint(),
+    );
+    let retention = config.retention.clone();
+    spawn_every(
+        Duration::from_secs(3600),
+        trigger.clone(),
+        "Retention run",
+        move || apply_retention(&keys, &audit, &retention),
+    );
+    let after = Duration::from_secs(config.escalation.resend_secs);
+    let every = (after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    spawn_every(every, trigger.clone(), "Escalation resend", move || {
+        let n = escalations.resend_due(after)?;
+        if n > 0 {
+            tracing::info!(resent = n, "Unacknowledged escalations re-sent");
         }
+        Ok::<_, EscalationError>(())
     });
 }

@@ -239,3 +239,14 @@ pub fn start_served_env(
     let addr = p.wait_serving();
     (p, addr)
 }
+
+/// The audit records of a stopped agent whose data lives under `dir/data`, oldest first.
+pub fn audit_records(dir: &Path) -> Vec<String> {
+    let db = sled::open(dir.join("data/agent.db")).expect("opening the stopped agent's store");
+    db.open_tree("audit")
+        .expect("audit tree")
+        .iter()
+        .values()
+        .map(|v| String::from_utf8(v.expect("audit record").to_vec()).expect("UTF-8 record"))
+        .collect()
+}

@@ -160,15 +160,7 @@ async fn tokens_and_roles_are_enforced_and_audited() {
         dir.path(),
     );
     assert_eq!(code, 0, "{out}{err}");
-    let db = sled::open(dir.path().join("data/agent.db")).unwrap();
-    let records: Vec<String> = db
-        .open_tree("audit")
-        .unwrap()
-        .iter()
-        .values()
-        .map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap())
-        .collect();
-    drop(db);
+    let records = readi_tests::audit_records(dir.path());
     for action in [
         "auth_refused",
         "auth_denied",

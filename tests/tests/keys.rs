@@ -82,14 +82,7 @@ async fn rotation_keeps_old_data_readable_and_is_audited() {
     ];
     let (code, out, err) = run_to_end(&binary("readi-agent"), &verify, dir.path());
     assert_eq!(code, 0, "{out}{err}");
-    let db = sled::open(dir.path().join("data/agent.db")).unwrap();
-    let records: Vec<String> = db
-        .open_tree("audit")
-        .unwrap()
-        .iter()
-        .values()
-        .map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap())
-        .collect();
+    let records = readi_tests::audit_records(dir.path());
     assert!(
         records
             .iter()
