@@ -53,27 +53,9 @@ struct DetectOut {
 pub fn detect(
     detector: &Detector,
     input: impl BufRead,
-    mut output: impl Write,
+    output: impl Write,
 ) -> Result<BatchSummary, BatchError> {
-    let mut summary = BatchSummary::default();
-    for (n, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed = std::str::from_utf8(&line)
-            .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
-            .and_then(|s| {
-                serde_json::from_str::<DetectIn>(s)
-                    .map_err(|e| format!("not a {{\"id\",\"text\"}} object: {}", describe(&e)))
-            });
-        let rec = match parsed {
-            Ok(r) => r,
-            Err(problem) => {
-                summary.bad.push((n + 1, problem));
-                continue;
-            }
-        };
+    each_line(input, output, "{\"id\",\"text\"}", |rec: DetectIn| {
         let spans = detector.detect(&rec.text);
         let (redacted, _) = redact::apply(
             &rec.text,
@@ -83,7 +65,7 @@ pub fn detect(
             &mut TagMap::default(),
         );
         let mut chars = CharOffsets::new(&rec.text);
-        let out = DetectOut {
+        Ok(DetectOut {
             id: rec.id,
             spans: spans
                 .iter()
@@ -95,10 +77,39 @@ pub fn detect(
                 })
                 .collect(),
             redacted,
-        };
-        serde_json::to_writer(&mut output, &out).map_err(std::io::Error::from)?;
-        output.write_all(b"\n")?;
-        summary.ok += 1;
+        })
+    })
+}
+
+/// Reads JSONL records of type `T`, writes what `each` makes of every good one, and names every
+/// bad line by number (never its text): not UTF-8, not the `shape` wanted, or refused by `each`.
+fn each_line<T: serde::de::DeserializeOwned, O: Serialize>(
+    input: impl BufRead,
+    mut output: impl Write,
+    shape: &str,
+    mut each: impl FnMut(T) -> Result<O, String>,
+) -> Result<BatchSummary, BatchError> {
+    let mut summary = BatchSummary::default();
+    for (n, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let done = std::str::from_utf8(&line)
+            .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
+            .and_then(|s| {
+                serde_json::from_str::<T>(s)
+                    .map_err(|e| format!("not a {shape} object: {}", describe(&e)))
+            })
+            .and_then(&mut each);
+        match done {
+            Ok(out) => {
+                serde_json::to_writer(&mut output, &out).map_err(std::io::Error::from)?;
+                output.write_all(b"\n")?;
+                summary.ok += 1;
+            }
+            Err(problem) => summary.bad.push((n + 1, problem)),
+        }
     }
     output.flush()?;
     Ok(summary)
@@ -162,74 +173,48 @@ struct AssessOut {
 pub fn assess(
     assessor: &Assessor,
     input: impl BufRead,
-    mut output: impl Write,
+    output: impl Write,
 ) -> Result<BatchSummary, BatchError> {
-    let mut summary = BatchSummary::default();
-    for (n, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed = std::str::from_utf8(&line)
-            .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
-            .and_then(|s| {
-                serde_json::from_str::<AssessIn>(s).map_err(|e| {
-                    format!(
-                        "not a {{\"id\",\"text\",\"role\"}} object: {}",
-                        describe(&e)
-                    )
-                })
+    each_line(
+        input,
+        output,
+        "{\"id\",\"text\",\"role\"}",
+        |rec: AssessIn| {
+            let role = match rec.role.as_deref() {
+                None => Role::User,
+                Some(s) => Role::parse(s)
+                    .ok_or_else(|| "role must be \"user\", \"note\" or \"assistant\"".to_owned())?,
+            };
+            let a = assessor.assess_text(role, &rec.text);
+            Ok(AssessOut {
+                id: rec.id,
+                categories: a.categories.iter().map(|c| c.as_str()).collect(),
+                escalate: a.escalates(),
+                verdict: a.verdict.as_str(),
+                findings: a
+                    .findings
+                    .iter()
+                    .map(|f| FindingOut {
+                        criterion: "safety",
+                        category: f.category.as_str(),
+                        severity: f.severity.as_str(),
+                        turn: f.turn,
+                        start: f.start,
+                        end: f.end,
+                        rule: f.rule,
+                        negated: f.negated,
+                        historical: f.historical,
+                        hypothetical: f.hypothetical,
+                        reported: f.reported,
+                        experiencer: match f.experiencer {
+                            Experiencer::Patient => "patient",
+                            Experiencer::Other => "other",
+                        },
+                        escalates: f.escalates,
+                        context: f.context.clone(),
+                    })
+                    .collect(),
             })
-            .and_then(|r| {
-                let role = match r.role.as_deref() {
-                    None => Role::User,
-                    Some(s) => Role::parse(s).ok_or_else(|| {
-                        "role must be \"user\", \"note\" or \"assistant\"".to_owned()
-                    })?,
-                };
-                Ok((r, role))
-            });
-        let (rec, role) = match parsed {
-            Ok(r) => r,
-            Err(problem) => {
-                summary.bad.push((n + 1, problem));
-                continue;
-            }
-        };
-        let a = assessor.assess_text(role, &rec.text);
-        let out = AssessOut {
-            id: rec.id,
-            categories: a.categories.iter().map(|c| c.as_str()).collect(),
-            escalate: a.escalates(),
-            verdict: a.verdict.as_str(),
-            findings: a
-                .findings
-                .iter()
-                .map(|f| FindingOut {
-                    criterion: "safety",
-                    category: f.category.as_str(),
-                    severity: f.severity.as_str(),
-                    turn: f.turn,
-                    start: f.start,
-                    end: f.end,
-                    rule: f.rule,
-                    negated: f.negated,
-                    historical: f.historical,
-                    hypothetical: f.hypothetical,
-                    reported: f.reported,
-                    experiencer: match f.experiencer {
-                        Experiencer::Patient => "patient",
-                        Experiencer::Other => "other",
-                    },
-                    escalates: f.escalates,
-                    context: f.context.clone(),
-                })
-                .collect(),
-        };
-        serde_json::to_writer(&mut output, &out).map_err(std::io::Error::from)?;
-        output.write_all(b"\n")?;
-        summary.ok += 1;
-    }
-    output.flush()?;
-    Ok(summary)
+        },
+    )
 }

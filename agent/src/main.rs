@@ -246,7 +246,21 @@ fn open_output(path: &Path) -> anyhow::Result<Box<dyn std::io::Write>> {
 
 fn detect(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
     let detector = readi_agent::phi::Detector::global();
-    let summary = readi_agent::batch::detect(detector, open_input(input)?, open_output(output)?)?;
+    batch(input, output, |i, o| {
+        readi_agent::batch::detect(detector, i, o)
+    })
+}
+
+/// Runs a JSONL batch; malformed lines are named on stderr and make the exit code 2.
+fn batch(
+    input: &Path,
+    output: &Path,
+    run: impl FnOnce(
+        Box<dyn std::io::BufRead>,
+        Box<dyn std::io::Write>,
+    ) -> Result<readi_agent::batch::BatchSummary, readi_agent::batch::BatchError>,
+) -> anyhow::Result<ExitCode> {
+    let summary = run(open_input(input)?, open_output(output)?)?;
     for (line, problem) in &summary.bad {
         eprintln!("{}:{line}: {problem}", input.display());
     }
@@ -259,14 +273,8 @@ fn detect(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
 
 fn assess(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
     let assessor = readi_agent::safety::Assessor::global();
-    let summary = readi_agent::batch::assess(assessor, open_input(input)?, open_output(output)?)?;
-    for (line, problem) in &summary.bad {
-        eprintln!("{}:{line}: {problem}", input.display());
-    }
-    Ok(if summary.bad.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
+    batch(input, output, |i, o| {
+        readi_agent::batch::assess(assessor, i, o)
     })
 }
 
