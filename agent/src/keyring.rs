@@ -7,16 +7,15 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::KeyInit;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use crate::seal::{SealError, Sealer};
+use crate::seal::{SealError, Sealer, open_with, seal_with};
 
 const TREE: &str = "keys";
 const VERSION: u8 = 2;
-const NONCE_LEN: usize = 12;
 /// Seals per data key before it is retired: random 96-bit nonces stay collision-safe well below 2^32.
 pub const SEALS_PER_KEY: u64 = 1 << 32;
 /// Seal counts are reserved on disk this far ahead, so a crash never under-counts.
@@ -284,7 +283,15 @@ impl Keyring {
                         if n + 1 >= e.reserved.load(Ordering::SeqCst) {
                             self.reserve(tree, epoch, e)?;
                         }
-                        return self.seal_with(&e.cipher, epoch, tree, key, plain);
+                        let mut header = [VERSION, 0, 0, 0, 0];
+                        header[1..].copy_from_slice(&epoch.to_be_bytes());
+                        return seal_with(
+                            &e.cipher,
+                            &self.rng,
+                            &header,
+                            &binding(tree, key, epoch),
+                            plain,
+                        );
                     }
                 }
             }
@@ -316,50 +323,18 @@ impl Keyring {
         Ok(())
     }
 
-    fn seal_with(
-        &self,
-        cipher: &Aes256Gcm,
-        epoch: u32,
-        tree: &str,
-        key: &[u8],
-        plain: &[u8],
-    ) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
-        let ad = binding(tree, key, epoch);
-        let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: &ad,
-                },
-            )
-            .map_err(|_| SealError::Open)?;
-        let mut out = Vec::with_capacity(5 + NONCE_LEN + ct.len());
-        out.push(VERSION);
-        out.extend_from_slice(&epoch.to_be_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        Ok(out)
-    }
-
     /// Opens a value sealed for record `key` of `tree`, under whichever epoch sealed it.
     pub fn open(&self, tree: &str, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         match sealed.first() {
             Some(1) => self.legacy.open(tree, key, sealed),
-            Some(&VERSION) if sealed.len() >= 5 + NONCE_LEN + 16 => {
+            Some(&VERSION) if sealed.len() >= 5 => {
                 let epoch = u32::from_be_bytes(sealed[1..5].try_into().expect("4 bytes"));
-                let (nonce, ct) = sealed[5..].split_at(NONCE_LEN);
                 let all = self.epochs.read().unwrap_or_else(|p| p.into_inner());
                 let e = all
                     .get(tree)
                     .and_then(|m| m.get(&epoch))
                     .ok_or(SealError::Shredded)?;
-                let ad = binding(tree, key, epoch);
-                e.cipher
-                    .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &ad })
-                    .map_err(|_| SealError::Open)
+                open_with(&e.cipher, &sealed[5..], &binding(tree, key, epoch))
             }
             _ => Err(SealError::Malformed),
         }

@@ -58,37 +58,59 @@ impl Sealer {
 
     /// Seals `plain` for record `key` of `tree`: version byte, nonce, ciphertext and tag.
     pub fn seal(&self, tree: &str, key: &[u8], plain: &[u8]) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
-        let ad = binding(tree, key);
-        let ct = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: &ad,
-                },
-            )
-            .map_err(|_| SealError::Open)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
-        out.push(VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        Ok(out)
+        seal_with(
+            &self.cipher,
+            &self.rng,
+            &[VERSION],
+            &binding(tree, key),
+            plain,
+        )
     }
 
     /// Opens a value sealed for record `key` of `tree`.
     pub fn open(&self, tree: &str, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
-        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
+        if sealed.first() != Some(&VERSION) {
             return Err(SealError::Malformed);
         }
-        let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
-        let ad = binding(tree, key);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &ad })
-            .map_err(|_| SealError::Open)
+        open_with(&self.cipher, &sealed[1..], &binding(tree, key))
     }
+}
+
+/// `header`, a fresh random nonce, then `plain` encrypted and tagged over `ad`.
+pub(crate) fn seal_with(
+    cipher: &Aes256Gcm,
+    rng: &SystemRandom,
+    header: &[u8],
+    ad: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
+    let ct = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plain,
+                aad: ad,
+            },
+        )
+        .map_err(|_| SealError::Open)?;
+    let mut out = Vec::with_capacity(header.len() + NONCE_LEN + ct.len());
+    out.extend_from_slice(header);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens `body` (nonce, ciphertext and tag, after any header) against `ad`.
+pub(crate) fn open_with(cipher: &Aes256Gcm, body: &[u8], ad: &[u8]) -> Result<Vec<u8>, SealError> {
+    if body.len() < NONCE_LEN + 16 {
+        return Err(SealError::Malformed);
+    }
+    let (nonce, ct) = body.split_at(NONCE_LEN);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: ad })
+        .map_err(|_| SealError::Open)
 }
 
 #[cfg(test)]
