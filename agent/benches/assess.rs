@@ -4,27 +4,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use readi_agent::safety::{Assessor, Role};
 
-fn texts(path: &str) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["text"].as_str().map(str::to_owned))
-        .collect()
-}
-
-fn docs(texts: &[String]) -> Vec<String> {
-    let mut docs = Vec::new();
-    let mut cur = String::new();
-    for t in texts.iter().cycle().take(texts.len().max(1) * 4) {
-        cur.push_str(t);
-        cur.push('\n');
-        if cur.len() >= 2048 {
-            docs.push(std::mem::take(&mut cur));
-        }
-    }
-    docs
-}
+#[path = "support/corpus.rs"]
+mod corpus;
+use corpus::{documents as docs, texts};
 
 fn bench(c: &mut Criterion) {
     let assessor = Assessor::global();

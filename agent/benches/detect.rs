@@ -6,34 +6,16 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use readi_agent::phi::Detector;
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
 fn corpus() -> Vec<String> {
-    let mut texts: Vec<String> = Vec::new();
-    let mut add = |path: &str| {
-        if let Ok(body) = std::fs::read_to_string(path) {
-            for line in body.lines() {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-                    && let Some(t) = v["text"].as_str()
-                {
-                    texts.push(t.to_owned());
-                }
-            }
-        }
-    };
-    add(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/notes.jsonl"));
-    add(concat!(
+    let mut texts = corpus::texts(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/notes.jsonl"));
+    texts.extend(corpus::texts(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/data/phi/scq-dev.jsonl"
-    ));
-    let mut docs = Vec::new();
-    let mut cur = String::new();
-    for t in texts.iter().cycle().take(texts.len().max(1) * 4) {
-        cur.push_str(t);
-        cur.push('\n');
-        if cur.len() >= 2048 {
-            docs.push(std::mem::take(&mut cur));
-        }
-    }
-    docs
+    )));
+    corpus::documents(&texts)
 }
 
 fn bench(c: &mut Criterion) {
