@@ -148,6 +148,11 @@ impl Escalations {
         }
     }
 
+    /// The application an escalation belongs to.
+    pub fn app_of(&self, id: &str) -> Result<String, EscalationError> {
+        Ok(Self::decode(&self.get(id)?)?.app_id)
+    }
+
     /// Records who acknowledged an escalation and what they did; once only.
     pub fn acknowledge(
         &self,

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use readi_proto::agent::v1::{
-    CheckStatus, RedactRequest, SafeguardsRequest, compliance_client::ComplianceClient,
-    gateway_client::GatewayClient,
+    AcknowledgeEscalationRequest, AssessRequest, CheckStatus, RedactRequest, Role,
+    SafeguardsRequest, Turn, compliance_client::ComplianceClient, gateway_client::GatewayClient,
 };
 use readi_tests::{binary, run_to_end, start_served};
 use tonic::{Code, Request};
@@ -122,6 +122,38 @@ async fn tokens_and_roles_are_enforced_and_audited() {
         })
         .await
         .expect("health needs no token");
+
+    // Escalations belong to their application: another app's token cannot acknowledge them.
+    let esc = gw
+        .assess(with_token(
+            AssessRequest {
+                app_id: "scribe".into(),
+                session_id: "s9".into(),
+                input: vec![Turn {
+                    role: Role::User as i32,
+                    text: "I want to kill myself".into(),
+                }],
+                ..Default::default()
+            },
+            &scribe,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .escalation_id;
+    let ack = |id: &str| AcknowledgeEscalationRequest {
+        escalation_id: id.to_owned(),
+        clinician_id: "dr-lee".into(),
+        disposition: 1,
+    };
+    let denied = gw
+        .acknowledge_escalation(with_token(ack(&esc), &other))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    gw.acknowledge_escalation(with_token(ack(&esc), &scribe))
+        .await
+        .expect("the application's own token acknowledges");
 
     let logs = agent.output();
     for secret in [&scribe, &other, &officer] {

@@ -527,11 +527,28 @@ impl Gateway for GatewayService {
         &self,
         req: Request<pb::AcknowledgeEscalationRequest>,
     ) -> Result<Response<pb::AcknowledgeEscalationResponse>, Status> {
+        // An app token acknowledges its own application's escalations only.
+        let scoped = req
+            .extensions()
+            .get::<crate::tokens::Caller>()
+            .is_some_and(|c| c.role == TokenRole::App);
+        let app = if scoped {
+            let store = Arc::clone(&self.sinks.escalations);
+            let id = req.get_ref().escalation_id.clone();
+            Some(
+                tokio::task::spawn_blocking(move || store.app_of(&id))
+                    .await
+                    .map_err(|_| Status::internal("reading the escalation failed"))?
+                    .map_err(escalation_status)?,
+            )
+        } else {
+            None
+        };
         authorize(
             &req,
             "AcknowledgeEscalation",
             &[TokenRole::App, TokenRole::Compliance],
-            None,
+            app.as_deref(),
             &self.audit,
         )?;
         let r = req.into_inner();
