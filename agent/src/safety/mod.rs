@@ -483,8 +483,9 @@ impl Assessor {
             Some(k) => k == Kind::Historical,
             None => meta.past,
         };
-        // Discussed as a topic, unless the writer is asking for means.
-        let topic = (has(Kind::Topic) && !has(Kind::Request))
+        // Discussed as a topic, unless the writer is asking for means ("what is the most
+        // painless way to die" asks for a method, whatever its opening words).
+        let topic = (has(Kind::Topic) && !has(Kind::Request) && severity < Severity::Method)
             || (has(Kind::Aside) && category != Category::Abuse);
         let hypothetical = has(Kind::Hypothetical) || topic;
         let escalates = category.is_risk()

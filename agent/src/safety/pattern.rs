@@ -5,7 +5,8 @@
 //! joined by `|`: `word`, `word~` (its inflections: kills, killed, killing), `pre*` (any word with
 //! that prefix), `=SI` (that word written in capitals), `@class` (a named word list), `_` (any one
 //! token). A trailing `?` makes an element optional; `..N` skips up to N tokens; `(going to | about
-//! to)` matches any one of the phrases (`)?` makes the group optional). Matches never cross a sentence.
+//! to)` matches any one of the phrases (`)?` makes the group optional); `$` matches where the
+//! sentence ends. Matches never cross a sentence.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -55,6 +56,8 @@ struct Elem {
     prefixes: Vec<Box<str>>,
     upper: Vec<Box<str>>,
     any: bool,
+    /// Matches no token: only where the sentence ends (`$`).
+    end: bool,
     min: u8,
     max: u8,
 }
@@ -223,6 +226,14 @@ impl Parser<'_> {
     }
 
     fn elem(&self, part: &str) -> Result<Elem, PatternError> {
+        if part == "$" {
+            return Ok(Elem {
+                end: true,
+                min: 1,
+                max: 1,
+                ..Elem::default()
+            });
+        }
         if let Some(n) = part.strip_prefix("..") {
             let n: u8 = n
                 .parse()
@@ -343,6 +354,13 @@ fn step(
         return rest(at);
     };
     match node {
+        Node::Elem(elem) if elem.end => {
+            if at == toks.len() {
+                step(tail, toks, at, rest)
+            } else {
+                None
+            }
+        }
         Node::Elem(elem) if elem.any && elem.max > 1 => {
             // Gaps are lazy: the nearest continuation wins.
             (elem.min as usize..=elem.max as usize)
@@ -504,6 +522,11 @@ mod tests {
         assert_eq!(spans(&s, "si"), []);
         assert_eq!(spans(&s, "denies SI"), [(3, 1, 2)]);
         assert_eq!(spans(&s, "end it right now"), [(4, 0, 4)]);
+        let mut c2 = Classes::default();
+        c2.define("x", ["a".into()]);
+        let ends = set(&c2, &["last post $"]);
+        assert_eq!(spans(&ends, "my last post."), [(0, 1, 3)]);
+        assert_eq!(spans(&ends, "my last post before vacation"), []);
         assert_eq!(spans(&s, "end it"), [(4, 0, 2)]);
         // Word boundaries are token boundaries: "skilled" is not "killed".
         assert_eq!(spans(&s, "skilled me"), []);
