@@ -250,3 +250,25 @@ pub fn audit_records(dir: &Path) -> Vec<String> {
         .map(|v| String::from_utf8(v.expect("audit record").to_vec()).expect("UTF-8 record"))
         .collect()
 }
+
+/// `msg` with `authorization: Bearer <token>`.
+pub fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ASCII token"),
+    );
+    r
+}
+
+/// The safeguard `id` of a report.
+pub fn safeguard<'a>(
+    report: &'a readi_proto::agent::v1::SafeguardsReport,
+    id: &str,
+) -> &'a readi_proto::agent::v1::Safeguard {
+    report
+        .safeguards
+        .iter()
+        .find(|g| g.id == id)
+        .unwrap_or_else(|| panic!("no safeguard {id}"))
+}

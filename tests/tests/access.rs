@@ -8,15 +8,8 @@ use readi_proto::agent::v1::{
     AcknowledgeEscalationRequest, AssessRequest, CheckStatus, RedactRequest, Role,
     SafeguardsRequest, Turn, compliance_client::ComplianceClient, gateway_client::GatewayClient,
 };
-use readi_tests::{binary, run_to_end, start_served};
-use tonic::{Code, Request};
-
-fn with_token<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
+use readi_tests::{binary, run_to_end, safeguard, start_served, with_token};
+use tonic::Code;
 
 fn redact(app: &str) -> RedactRequest {
     RedactRequest {
@@ -101,11 +94,7 @@ async fn tokens_and_roles_are_enforced_and_audited() {
         .await
         .unwrap()
         .into_inner();
-    let ids = report
-        .safeguards
-        .iter()
-        .find(|g| g.id == "access.unique_ids")
-        .unwrap();
+    let ids = safeguard(&report, "access.unique_ids");
     assert_eq!(ids.status(), CheckStatus::Pass, "{}", ids.evidence);
     assert!(ids.evidence.contains("3 token(s)"), "{}", ids.evidence);
 

@@ -6,14 +6,10 @@
 use std::time::Duration;
 
 use readi_proto::agent::v1::{CheckStatus, SafeguardsRequest, compliance_client::ComplianceClient};
-use readi_tests::{binary, run_to_end, start_served, start_served_with};
+use readi_tests::{binary, run_to_end, safeguard, start_served, start_served_with};
 
 fn status(r: &readi_proto::agent::v1::SafeguardsReport, id: &str) -> CheckStatus {
-    r.safeguards
-        .iter()
-        .find(|g| g.id == id)
-        .unwrap_or_else(|| panic!("no safeguard {id}"))
-        .status()
+    safeguard(r, id).status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,11 +30,7 @@ async fn a_default_agent_reports_honest_failures_and_its_passes() {
     assert_eq!(status(&r, "encryption.at_rest"), CheckStatus::Pass);
     assert_eq!(status(&r, "audit.chain"), CheckStatus::Pass);
     assert_eq!(status(&r, "egress.reports"), CheckStatus::Pass);
-    let tls = r
-        .safeguards
-        .iter()
-        .find(|g| g.id == "transport.tls")
-        .unwrap();
+    let tls = safeguard(&r, "transport.tls");
     assert!(tls.evidence.contains(&addr.to_string()), "{}", tls.evidence);
     assert!(
         r.safeguards
@@ -100,11 +92,7 @@ async fn a_key_file_elsewhere_on_the_data_device_still_fails_separation() {
         .await
         .unwrap()
         .into_inner();
-    let sep = r
-        .safeguards
-        .iter()
-        .find(|g| g.id == "encryption.key_separation")
-        .unwrap();
+    let sep = safeguard(&r, "encryption.key_separation");
     // Both temp dirs share a device here: the report must say so rather than pass.
     assert_eq!(sep.status(), CheckStatus::Fail, "{}", sep.evidence);
     assert!(sep.evidence.contains("same device"), "{}", sep.evidence);

@@ -9,9 +9,11 @@ use readi_proto::agent::v1::{
     CheckStatus, RedactRequest, SafeguardsRequest, compliance_client::ComplianceClient,
     gateway_client::GatewayClient,
 };
-use readi_tests::{binary, run_to_end, run_to_end_env, start_served_env, start_served_with};
+use readi_tests::{
+    binary, run_to_end, run_to_end_env, safeguard, start_served_env, start_served_with, with_token,
+};
+use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-use tonic::{Code, Request};
 
 struct Pki {
     ca: String,
@@ -66,13 +68,6 @@ async fn tls_channel(
         .tls_config(tls)?
         .connect()
         .await
-}
-
-fn with_token<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
 }
 
 fn redact() -> RedactRequest {
@@ -134,11 +129,7 @@ async fn mtls_with_tokens_over_real_grpc() {
         .await
         .unwrap()
         .into_inner();
-    let tls = report
-        .safeguards
-        .iter()
-        .find(|g| g.id == "transport.tls")
-        .unwrap();
+    let tls = safeguard(&report, "transport.tls");
     assert_eq!(tls.status(), CheckStatus::Pass, "{}", tls.evidence);
     assert!(tls.evidence.contains("mTLS"), "{}", tls.evidence);
 

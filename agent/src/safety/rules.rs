@@ -118,6 +118,22 @@ pub struct Target {
     pub past: bool,
 }
 
+impl Target {
+    /// A target with the defaults: the speaker's own, in user and note text, unframed.
+    fn new(id: &'static str, category: Category, severity: Severity) -> Target {
+        Target {
+            id,
+            category,
+            severity,
+            who: Who::Speaker,
+            roles: Roles::ALL_INPUT,
+            framed: false,
+            present: false,
+            past: false,
+        }
+    }
+}
+
 /// A context trigger's meaning.
 #[derive(Debug, Clone)]
 pub struct Trigger {
@@ -308,16 +324,7 @@ impl RuleBook {
                     let (Some(category), Some(severity)) = (cat, sev) else {
                         return Err(err(format!("{id}: bad category or severity")).into());
                     };
-                    let mut t = Target {
-                        id,
-                        category,
-                        severity,
-                        who: Who::Speaker,
-                        roles: Roles::ALL_INPUT,
-                        framed: false,
-                        present: false,
-                        past: false,
-                    };
+                    let mut t = Target::new(id, category, severity);
                     for opt in head {
                         match opt.split_once('=') {
                             Some(("who", "third")) => t.who = Who::Third,
@@ -416,16 +423,11 @@ impl RuleBook {
                 .map_err(|e| RuleError::Lexicon(n + 1, e.message))?;
             let construct = construct.split_whitespace().next().unwrap_or("x");
             self.targets.push(p);
-            self.targets_meta.push(Target {
-                id: leak(format!("srl.{}.{}", slug(construct), slug(phrase))),
+            self.targets_meta.push(Target::new(
+                leak(format!("srl.{}.{}", slug(construct), slug(phrase))),
                 category,
                 severity,
-                who: Who::Speaker,
-                roles: Roles::ALL_INPUT,
-                framed: false,
-                present: false,
-                past: false,
-            });
+            ));
         }
         Ok(())
     }
