@@ -39,6 +39,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Caller authentication.
     pub auth: AuthConfig,
+    /// Metric windows and privacy before egress.
+    pub reporting: ReportingConfig,
 }
 
 /// Caller authentication by API token.
@@ -282,10 +284,160 @@ impl Default for LimitsConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerLink {
-    /// The controller's gRPC URL (`https://controller.example.org:7443`).
+    /// The controller's gRPC URL (`https://controller.example.org:7443`; `http://` on loopback only).
     pub url: String,
     /// The one-time enrollment token, from a secret source.
     pub enrollment_token: Option<SecretSource>,
+    /// PEM file of the CA that signed the controller's certificate (for `https://`).
+    pub ca: Option<PathBuf>,
+    /// First retry delay after a failed upload, in milliseconds; doubles per failure.
+    #[serde(default = "default_retry_min_ms")]
+    pub retry_min_ms: u64,
+    /// Longest delay between upload attempts, in seconds.
+    #[serde(default = "default_retry_max_secs")]
+    pub retry_max_secs: u64,
+}
+
+fn default_retry_min_ms() -> u64 {
+    500
+}
+
+fn default_retry_max_secs() -> u64 {
+    60
+}
+
+/// Metric windows and the privacy applied before anything leaves the clinic.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportingConfig {
+    /// Seconds per metric window (3600 = hourly reports).
+    pub window_secs: u64,
+    /// Application ids reported on; traffic of other applications is never reported.
+    pub apps: Vec<String>,
+    /// Demographic segment ids applications may declare; others are not broken out.
+    pub segments: Vec<String>,
+    /// Cells with a true count from 1 to k-1 are suppressed.
+    pub k: u32,
+    /// Privacy loss of one cell's noise (discrete Laplace with scale 1/epsilon).
+    pub epsilon_per_cell: f64,
+    /// Epsilon each application may spend per UTC day; windows past it release nothing.
+    pub daily_epsilon_budget: f64,
+    /// A session ends after this many idle seconds.
+    pub session_idle_secs: u64,
+    /// Local hour night-time use starts.
+    pub night_start_hour: u32,
+    /// Local hour night-time use ends.
+    pub night_end_hour: u32,
+    /// The clinic's offset from UTC, in minutes.
+    pub utc_offset_minutes: i32,
+    /// Sessions with fewer messages count as under-use.
+    pub under_use_messages: u64,
+    /// Sessions with more messages count as over-use.
+    pub over_use_messages: u64,
+}
+
+impl Default for ReportingConfig {
+    fn default() -> Self {
+        ReportingConfig {
+            window_secs: 3600,
+            apps: Vec::new(),
+            segments: Vec::new(),
+            k: 11,
+            epsilon_per_cell: 0.5,
+            daily_epsilon_budget: 500.0,
+            session_idle_secs: 1800,
+            night_start_hour: 22,
+            night_end_hour: 6,
+            utc_offset_minutes: 0,
+            under_use_messages: 2,
+            over_use_messages: 100,
+        }
+    }
+}
+
+impl ReportingConfig {
+    /// The privacy parameters, in the integer units the mechanism uses.
+    pub fn privacy(&self) -> crate::privacy::Params {
+        crate::privacy::Params {
+            k: self.k,
+            micro_epsilon: (self.epsilon_per_cell * 1e6).round() as u64,
+            daily_micro_budget: (self.daily_epsilon_budget * 1e6).round() as u64,
+        }
+    }
+
+    /// The engagement rules.
+    pub fn engagement(&self) -> crate::metrics::EngagementRules {
+        crate::metrics::EngagementRules {
+            session_idle_secs: self.session_idle_secs,
+            night_start_hour: self.night_start_hour,
+            night_end_hour: self.night_end_hour,
+            utc_offset_minutes: self.utc_offset_minutes,
+            under_use_messages: self.under_use_messages,
+            over_use_messages: self.over_use_messages,
+        }
+    }
+
+    fn check(&self, p: &mut Problems, reporting: bool) {
+        if !(1..=86_400).contains(&self.window_secs) {
+            p.push("reporting.window_secs", "must be from 1 to 86400");
+        }
+        if reporting && self.apps.is_empty() {
+            p.push(
+                "reporting.apps",
+                "list the application ids to report on: an agent with a controller and no \
+                 applications would send nothing",
+            );
+        }
+        for (key, ids) in [("reporting.apps", &self.apps), ("reporting.segments", &self.segments)] {
+            for id in ids {
+                if !is_registered_id(id) {
+                    p.push(
+                        key,
+                        format!(
+                            "{id:?} must be 1-64 characters of a-z, 0-9, '-', '_' or '.' \
+                             (ids leave the clinic; they cannot hold free text)"
+                        ),
+                    );
+                }
+            }
+        }
+        if self.k < 2 {
+            p.push("reporting.k", "must be at least 2");
+        }
+        if !(self.epsilon_per_cell >= 0.01 && self.epsilon_per_cell <= 10.0) {
+            p.push("reporting.epsilon_per_cell", "must be from 0.01 to 10");
+        }
+        if !(self.daily_epsilon_budget >= self.epsilon_per_cell
+            && self.daily_epsilon_budget <= 100_000.0)
+        {
+            p.push(
+                "reporting.daily_epsilon_budget",
+                "must be at least reporting.epsilon_per_cell and at most 100000",
+            );
+        }
+        if self.session_idle_secs == 0 {
+            p.push("reporting.session_idle_secs", "must be at least 1");
+        }
+        for (key, h) in [
+            ("reporting.night_start_hour", self.night_start_hour),
+            ("reporting.night_end_hour", self.night_end_hour),
+        ] {
+            if h > 23 {
+                p.push(key, "must be an hour from 0 to 23");
+            }
+        }
+        if self.utc_offset_minutes.abs() > 14 * 60 {
+            p.push("reporting.utc_offset_minutes", "must be within -840..840");
+        }
+    }
+}
+
+/// Registered ids (applications, segments): lower-case letters, digits, `-`, `_`, `.`.
+pub fn is_registered_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
 impl Config {
@@ -422,23 +574,64 @@ impl Config {
                 p.push(format!("{key}.max_attempts"), "must be between 1 and 20");
             }
         }
-        if let Some(c) = &self.controller
-            && !(c.url.starts_with("https://") || c.url.starts_with("http://"))
-        {
-            p.push(
-                "controller.url",
-                format!(
-                    "{:?} must start with https:// (or http:// on loopback)",
-                    c.url
-                ),
-            );
+        if let Some(c) = &self.controller {
+            check_controller(&mut p, c);
         }
+        self.reporting.check(&mut p, self.controller.is_some());
         p.into_result()
     }
 
     /// The grace period after a shutdown signal.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.server.shutdown_grace_secs)
+    }
+}
+
+fn check_controller(p: &mut Problems, c: &ControllerLink) {
+    let host = |rest: &str| {
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if port.parse::<u16>().is_ok() => h,
+            _ => authority,
+        };
+        host.trim_start_matches('[').trim_end_matches(']').to_owned()
+    };
+    if let Some(rest) = c.url.strip_prefix("https://") {
+        if host(rest).is_empty() {
+            p.push("controller.url", "names no host");
+        }
+        match &c.ca {
+            None => p.push(
+                "controller.ca",
+                "an https:// controller needs the PEM file of the CA that signed its certificate",
+            ),
+            Some(ca) if !ca.is_file() => {
+                p.push("controller.ca", format!("{} is not a file", ca.display()))
+            }
+            Some(_) => {}
+        }
+    } else if let Some(rest) = c.url.strip_prefix("http://") {
+        let h = host(rest);
+        let loopback = h == "localhost"
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            p.push(
+                "controller.url",
+                format!("{:?}: plaintext http:// is allowed to a loopback controller only", c.url),
+            );
+        }
+    } else {
+        p.push(
+            "controller.url",
+            format!("{:?} must start with https:// (or http:// on loopback)", c.url),
+        );
+    }
+    if c.retry_min_ms == 0 || c.retry_min_ms > 60_000 {
+        p.push("controller.retry_min_ms", "must be from 1 to 60000");
+    }
+    if c.retry_max_secs == 0 || c.retry_max_secs > 3600 {
+        p.push("controller.retry_max_secs", "must be from 1 to 3600");
     }
 }
 
@@ -484,3 +677,4 @@ mod tests {
         }
     }
 }
+

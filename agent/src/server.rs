@@ -13,6 +13,8 @@ use std::sync::Arc;
 use crate::Config;
 use crate::adverse::{AdverseError, AdverseEvents};
 use crate::audit::{Audit, AuditError};
+use crate::egress::{Egress, EgressError};
+use crate::reporting::Reporter;
 use crate::escalation::{EscalationError, Escalations};
 use crate::keys::{KeyError, Keys};
 use crate::services::{
@@ -59,6 +61,9 @@ pub enum Error {
     /// A webhook could not be set up.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    /// The egress ledger could not be opened.
+    #[error(transparent)]
+    Egress(#[from] EgressError),
 }
 
 /// Serves the agent's gRPC API and health service on `listener` until `shutdown` resolves, then lets
@@ -83,6 +88,21 @@ pub async fn run(
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
     let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
+    let reporter = match &config.controller {
+        Some(link) => {
+            let egress = Arc::new(Egress::open(store.db(), Arc::clone(&keys), &link.url)?);
+            let reporter = Arc::new(Reporter::open(egress, &config.reporting)?);
+            spawn_reporting(link.clone(), Arc::clone(&reporter), &trigger);
+            tracing::info!(
+                agent_id = %reporter.egress().agent_id(),
+                controller = %link.url,
+                window_secs = config.reporting.window_secs,
+                "Reporting aggregate metrics"
+            );
+            Some(reporter)
+        }
+        None => None,
+    };
     spawn_maintenance(
         &config,
         Arc::clone(&vault),
@@ -110,6 +130,7 @@ pub async fn run(
             escalations,
             adverse: Arc::clone(&adverse),
             shutdown: trigger.clone(),
+            metrics: reporter.as_ref().map(|r| Arc::clone(r.metrics())),
         },
     ))
     .max_decoding_message_size(max)
@@ -162,6 +183,11 @@ pub async fn run(
     // Sign what was written since the last checkpoint, so a cut-off tail is detectable.
     if let Err(e) = audit.checkpoint() {
         tracing::error!(error = %e, "Final audit checkpoint failed");
+    }
+    if let Some(r) = &reporter
+        && let Err(e) = r.egress().save_window(&r.metrics().snapshot())
+    {
+        tracing::error!(error = %e, "The open metric window could not be saved");
     }
     store.flush().await?;
     tracing::info!("Stopped");
@@ -329,4 +355,21 @@ fn spawn_maintenance(
         }
         Ok::<_, EscalationError>(())
     });
+}
+
+/// Closes metric windows on the clock and uploads the outbox until shutdown.
+fn spawn_reporting(link: crate::config::ControllerLink, reporter: Arc<Reporter>, trigger: &Trigger) {
+    use std::time::Duration;
+    let window = reporter.metrics().window_secs();
+    let every = Duration::from_secs((window / 4).clamp(1, 15));
+    let r = Arc::clone(&reporter);
+    spawn_every(every, trigger.clone(), "Metric window close", move || {
+        r.tick(crate::reporting::unix_now()).map(drop)
+    });
+    tokio::spawn(crate::reporting::upload(
+        link,
+        Arc::clone(reporter.egress()),
+        Arc::clone(&reporter.queued),
+        trigger.clone(),
+    ));
 }

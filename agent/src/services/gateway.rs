@@ -15,6 +15,8 @@ use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
 use crate::config::RedactionConfig;
 use crate::escalation::{EscalationError, Escalations, new_id};
+use crate::metrics::{AssessFacts, Metrics};
+use crate::reporting::unix_now;
 use crate::phi::{CharOffsets, Detector};
 use crate::redact::{Policy, Style};
 use crate::safety::{self, Assessor};
@@ -32,6 +34,8 @@ pub struct SafetySinks {
     pub adverse: Arc<AdverseEvents>,
     /// Fires at shutdown, ending watch streams.
     pub shutdown: Trigger,
+    /// The metric windows, when the agent reports to a controller.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Serves `readi.agent.v1.Gateway`.
@@ -201,6 +205,10 @@ fn finding_pb(exchange_id: &str, i: usize, f: &safety::Finding) -> pb::Finding {
     }
 }
 
+fn micros(since: std::time::Instant) -> u64 {
+    since.elapsed().as_micros().min(u128::from(u64::MAX)) as u64
+}
+
 fn vault_status(e: VaultError) -> Status {
     match e {
         VaultError::NotFound => Status::not_found(e.to_string()),
@@ -211,9 +219,8 @@ fn vault_status(e: VaultError) -> Status {
     }
 }
 
-#[tonic::async_trait]
-impl Gateway for GatewayService {
-    async fn redact(
+impl GatewayService {
+    async fn redact_inner(
         &self,
         req: Request<pb::RedactRequest>,
     ) -> Result<Response<pb::RedactResponse>, Status> {
@@ -277,7 +284,7 @@ impl Gateway for GatewayService {
         }
     }
 
-    async fn reidentify(
+    async fn reidentify_inner(
         &self,
         req: Request<pb::ReidentifyRequest>,
     ) -> Result<Response<pb::ReidentifyResponse>, Status> {
@@ -309,7 +316,7 @@ impl Gateway for GatewayService {
         Ok(Response::new(pb::ReidentifyResponse { text, restored }))
     }
 
-    async fn assess(
+    async fn assess_inner(
         &self,
         req: Request<pb::AssessRequest>,
     ) -> Result<Response<pb::AssessResponse>, Status> {
@@ -432,6 +439,94 @@ impl Gateway for GatewayService {
             exchange_id,
             escalation_id,
         }))
+    }
+
+}
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    async fn redact(
+        &self,
+        req: Request<pb::RedactRequest>,
+    ) -> Result<Response<pb::RedactResponse>, Status> {
+        let started = std::time::Instant::now();
+        let (app, session) = (req.get_ref().app_id.clone(), req.get_ref().session_id.clone());
+        let result = self.redact_inner(req).await;
+        if let Some(m) = &self.sinks.metrics {
+            match &result {
+                Ok(r) => {
+                    let types: Vec<u32> = r.get_ref().spans.iter().map(|s| s.r#type as u32).collect();
+                    m.redact(&app, &session, &types, micros(started), unix_now());
+                }
+                Err(e) => m.error(&app, e.code() as u32, None),
+            }
+        }
+        result
+    }
+
+    async fn reidentify(
+        &self,
+        req: Request<pb::ReidentifyRequest>,
+    ) -> Result<Response<pb::ReidentifyResponse>, Status> {
+        let started = std::time::Instant::now();
+        let app = req.get_ref().app_id.clone();
+        let result = self.reidentify_inner(req).await;
+        if let Some(m) = &self.sinks.metrics {
+            match &result {
+                Ok(_) => m.reidentify(&app, micros(started)),
+                Err(e) => m.error(&app, e.code() as u32, None),
+            }
+        }
+        result
+    }
+
+    async fn assess(
+        &self,
+        req: Request<pb::AssessRequest>,
+    ) -> Result<Response<pb::AssessResponse>, Status> {
+        let started = std::time::Instant::now();
+        let r = req.get_ref();
+        let (app, session) = (r.app_id.clone(), r.session_id.clone());
+        let (language, segment) = (r.language.clone(), r.segment_id.clone());
+        let result = self.assess_inner(req).await;
+        if let Some(m) = &self.sinks.metrics {
+            match &result {
+                Ok(resp) => {
+                    let resp = resp.get_ref();
+                    let output = |c: i32| {
+                        use pb::Category as C;
+                        [C::HarmfulInstructions, C::EncouragesHarm, C::Inflammatory]
+                            .iter()
+                            .any(|x| *x as i32 == c)
+                    };
+                    let verdict = resp.verdict();
+                    let facts = AssessFacts {
+                        findings: resp
+                            .findings
+                            .iter()
+                            .filter(|f| !f.negated)
+                            .map(|f| (f.category as u32, f.severity as u32))
+                            .collect(),
+                        output_flags: resp
+                            .findings
+                            .iter()
+                            .filter(|f| output(f.category))
+                            .map(|f| f.category as u32)
+                            .collect(),
+                        flagged: verdict != pb::Verdict::Allow,
+                        escalated: !resp.escalation_id.is_empty(),
+                        missed: resp
+                            .findings
+                            .iter()
+                            .any(|f| f.category == pb::Category::MissedEscalation as i32),
+                        blocked: verdict == pb::Verdict::Block,
+                    };
+                    m.assess(&app, &session, &language, &segment, &facts, micros(started), unix_now());
+                }
+                Err(e) => m.error(&app, e.code() as u32, Some(&language)),
+            }
+        }
+        result
     }
 
     type StreamRedactStream = BoxStream<pb::RedactedChunk>;
@@ -576,6 +671,9 @@ impl Gateway for GatewayService {
                 "the acknowledgement was stored but the audit log could not be written",
             ));
         }
+        if let Some(m) = &self.sinks.metrics {
+            m.acknowledged(&e.app_id, secs.max(0) as u64);
+        }
         Ok(Response::new(pb::AcknowledgeEscalationResponse {
             acknowledged_at: e.acknowledged_at,
             seconds_to_acknowledge: secs,
@@ -608,6 +706,7 @@ mod tests {
             escalations: Arc::new(Escalations::open(&db, Arc::clone(&keys), None).unwrap()),
             adverse: Arc::new(AdverseEvents::open(&db, Arc::clone(&keys)).unwrap()),
             shutdown: Trigger::spawn(std::future::pending()),
+            metrics: None,
         };
         let gw = GatewayService::new(vault, audit, RedactionConfig::default(), 1 << 20, sinks);
         let req = |text: &str| {

@@ -1,0 +1,278 @@
+//! The reporting path inside the agent: closes metric windows on the clock, applies privacy, writes
+//! each report to the egress ledger and outbox, and uploads the outbox to the controller (enrolling
+//! first), retrying with capped, jittered backoff until every report is acknowledged exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use readi_common::shutdown::Trigger;
+use readi_proto::controller::v1 as cpb;
+use readi_proto::controller::v1::controller_client::ControllerClient;
+use readi_proto::report::v1 as pb;
+use tokio::sync::Notify;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::{ControllerLink, ReportingConfig};
+use crate::egress::{Egress, EgressError};
+use crate::metrics::Metrics;
+use crate::noise::SystemUniform;
+use crate::privacy::{self, Params};
+
+/// Closes windows into reports.
+#[derive(Debug)]
+pub struct Reporter {
+    metrics: Arc<Metrics>,
+    egress: Arc<Egress>,
+    params: Params,
+    /// Woken when a report is queued.
+    pub queued: Arc<Notify>,
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn timestamp(secs: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: secs as i64,
+        nanos: 0,
+    }
+}
+
+impl Reporter {
+    /// Metric windows resumed from the store, for the configured applications.
+    pub fn open(egress: Arc<Egress>, config: &ReportingConfig) -> Result<Reporter, EgressError> {
+        let secret = egress.session_secret()?;
+        let state = egress.window_state()?;
+        let metrics = Arc::new(Metrics::new(
+            config.window_secs,
+            config.apps.clone(),
+            config.segments.clone(),
+            config.engagement(),
+            &secret,
+            state,
+            unix_now(),
+        ));
+        Ok(Reporter {
+            metrics,
+            egress,
+            params: config.privacy(),
+            queued: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The live metric windows.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The ledger.
+    pub fn egress(&self) -> &Arc<Egress> {
+        &self.egress
+    }
+
+    /// The privacy parameters.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// Closes the window if it is due and queues its report; otherwise persists the open window.
+    /// Returns the report's sequence number when one was written.
+    pub fn tick(&self, now: u64) -> Result<Option<u64>, EgressError> {
+        let Some(window) = self.metrics.close_if_due(now) else {
+            self.egress.save_window(&self.metrics.snapshot())?;
+            return Ok(None);
+        };
+        if window.apps.is_empty() {
+            // Nothing happened: nothing to say, and no report that only shows the agent was idle.
+            self.egress.save_window(&self.metrics.snapshot())?;
+            return Ok(None);
+        }
+        let day = window.start / 86_400;
+        let limit = self.params.daily_micro_budget;
+        let egress = Arc::clone(&self.egress);
+        let mut pay = |app: &str, cost: u64| match egress.pay(app, day, cost, limit) {
+            Ok(paid) => paid,
+            Err(e) => {
+                tracing::error!(error = %e, "Privacy budget unreadable; releasing nothing");
+                false
+            }
+        };
+        let apps = privacy::release(&window, &self.params, &mut pay, &mut SystemUniform::default());
+        for a in apps.iter().filter(|a| a.budget_exhausted) {
+            tracing::warn!(app = %a.app_id, "Daily privacy budget spent: this window releases nothing for the application");
+        }
+        let report = pb::Report {
+            schema_version: 1,
+            agent_id: String::new(),
+            sequence: 0,
+            window_start: Some(timestamp(window.start)),
+            window_end: Some(timestamp(window.end)),
+            apps,
+            privacy: Some(self.params.describe()),
+        };
+        let seq = self.egress.append(report, &self.metrics.snapshot())?;
+        tracing::info!(sequence = seq, window_start = window.start, "Report written to the egress ledger");
+        self.queued.notify_one();
+        Ok(Some(seq))
+    }
+}
+
+/// Delay before attempt `failures` (>= 1): doubling from `min`, capped at `max`, with full jitter
+/// over its upper half so a fleet of agents does not retry in step.
+pub fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
+    let exp = min.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+    let cap = exp.min(max);
+    let mut u = SystemUniform::default();
+    let half = cap / 2;
+    let jitter_ms = crate::noise::Uniform::below(&mut u, half.as_millis() as u64 + 1);
+    half + Duration::from_millis(jitter_ms)
+}
+
+/// Why an upload or enrollment attempt failed (no report contents).
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("{0}")]
+    Egress(#[from] EgressError),
+    #[error("controller: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("controller unreachable: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("controller TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// The upload loop: enrolls once, then sends the outbox in order until shutdown.
+pub async fn upload(link: ControllerLink, egress: Arc<Egress>, queued: Arc<Notify>, stop: Trigger) {
+    let min = Duration::from_millis(link.retry_min_ms);
+    let max = Duration::from_secs(link.retry_max_secs);
+    let mut failures: u32 = 0;
+    let mut client: Option<ControllerClient<Channel>> = None;
+    loop {
+        let attempt = async {
+            if client.is_none() {
+                client = Some(connect(&link, &egress)?);
+            }
+            let c = client.as_mut().expect("connected above");
+            if egress.enrollment()?.is_none() {
+                enroll(&link, &egress, c).await?;
+                // Reconnect with the client certificate the enrollment issued.
+                client = Some(connect(&link, &egress)?);
+            }
+            let c = client.as_mut().expect("connected above");
+            let mut sent = 0u32;
+            while let Some((seq, payload)) = egress.next_unsent()? {
+                let signed = pb::SignedReport::decode(payload.as_slice())
+                    .map_err(|_| EgressError::Damaged(seq))?;
+                let resp = c
+                    .submit_report(cpb::SubmitReportRequest {
+                        report: Some(signed),
+                    })
+                    .await?
+                    .into_inner();
+                egress.delivered(seq)?;
+                sent += 1;
+                tracing::info!(
+                    sequence = seq,
+                    duplicate = resp.duplicate,
+                    "Report delivered"
+                );
+            }
+            Ok::<u32, AttemptError>(sent)
+        };
+        let wait = match attempt.await {
+            Ok(_) => {
+                failures = 0;
+                Duration::from_secs(5)
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let delay = backoff(failures, min, max);
+                tracing::warn!(
+                    error = %e,
+                    attempt = failures,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "Report upload failed; the outbox keeps it"
+                );
+                if matches!(e, AttemptError::Transport(_)) {
+                    client = None;
+                }
+                delay
+            }
+        };
+        tokio::select! {
+            _ = stop.clone().fired() => return,
+            _ = queued.notified(), if failures == 0 => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn connect(link: &ControllerLink, egress: &Egress) -> Result<ControllerClient<Channel>, AttemptError> {
+    let mut endpoint = Endpoint::from_shared(link.url.clone())?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20));
+    if link.url.starts_with("https://") {
+        endpoint = endpoint.tls_config(crate::tls::controller_client(link, egress)?)?;
+    }
+    Ok(ControllerClient::new(endpoint.connect_lazy()))
+}
+
+async fn enroll(
+    link: &ControllerLink,
+    egress: &Egress,
+    client: &mut ControllerClient<Channel>,
+) -> Result<(), AttemptError> {
+    let Some(source) = &link.enrollment_token else {
+        return Err(AttemptError::Config(
+            "not enrolled and controller.enrollment_token is not set: ask the controller operator \
+             for a token (`readi-controller enroll-token`)"
+                .to_owned(),
+        ));
+    };
+    let token = source
+        .load()
+        .map_err(|e| AttemptError::Config(format!("controller.enrollment_token: {e}")))?;
+    let token = token.expose().to_owned();
+    let resp = client
+        .enroll(cpb::EnrollRequest {
+            enrollment_token: token.trim().to_owned(),
+            public_key: egress.public_key(),
+        })
+        .await?
+        .into_inner();
+    if resp.agent_id != egress.agent_id() {
+        return Err(AttemptError::Config(format!(
+            "the controller enrolled this agent as {} but its key makes it {}",
+            resp.agent_id,
+            egress.agent_id()
+        )));
+    }
+    egress.set_enrollment(&resp.encode_to_vec())?;
+    tracing::info!(agent_id = %resp.agent_id, apps = ?resp.app_ids, "Enrolled with the controller");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(2));
+        for failures in 1..40 {
+            let d = backoff(failures, min, max);
+            let cap = (min * (1 << (failures - 1).min(20))).min(max);
+            assert!(d >= cap / 2 && d <= cap, "{failures}: {d:?} vs cap {cap:?}");
+        }
+        let draws: std::collections::BTreeSet<_> =
+            (0..50).map(|_| backoff(30, min, max)).collect();
+        assert!(draws.len() > 10, "jitter spreads retries");
+    }
+}
