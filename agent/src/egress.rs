@@ -60,13 +60,7 @@ impl std::fmt::Debug for Egress {
     }
 }
 
-/// The agent id a public key is known by: `agt-` and the first 16 hex digits of its SHA-256. The
-/// controller derives the same id from the key it enrolls.
-pub fn agent_id_of(public_key: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, public_key);
-    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("agt-{hex}")
-}
+pub use readi_common::identity::agent_id_of;
 
 /// The chained hash of one entry.
 pub fn entry_hash(
@@ -202,16 +196,7 @@ impl Egress {
 
     /// What each application has spent on `day`, in millionths.
     pub fn spent(&self, day: u64) -> Result<Vec<(String, u64)>, EgressError> {
-        let tree = self.db.open_tree(BUDGET)?;
-        let mut out = Vec::new();
-        for item in tree.iter() {
-            let (k, v) = item?;
-            if k.len() > 8 && be_u64(&k[k.len() - 8..]) == day {
-                let app = String::from_utf8_lossy(&k[..k.len() - 9]).into_owned();
-                out.push((app, be_u64(&v)));
-            }
-        }
-        Ok(out)
+        spent_on(&self.db, day)
     }
 
     /// Signs the report with the next sequence number and appends it to the ledger and the outbox in
@@ -397,6 +382,33 @@ pub fn list(
         out.push(e);
     }
     Ok((out, ok))
+}
+
+/// The agent id of the reporting identity in `db`, if one was made (never creates one).
+pub fn existing_agent_id(db: &sled::Db, keys: &Keys) -> Option<String> {
+    let sealed = db.open_tree(META).ok()?.get(IDENTITY_KEY).ok()??;
+    let pkcs8 = keys.sealer.open(META, IDENTITY_KEY, &sealed).ok()?;
+    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).ok()?;
+    Some(agent_id_of(pair.public_key().as_ref()))
+}
+
+/// What each application spent on `day` (days since the epoch), in millionths of epsilon.
+pub fn spent_on(db: &sled::Db, day: u64) -> Result<Vec<(String, u64)>, EgressError> {
+    let tree = db.open_tree(BUDGET)?;
+    let mut out = Vec::new();
+    for item in tree.iter() {
+        let (k, v) = item?;
+        if k.len() > 8 && be_u64(&k[k.len() - 8..]) == day {
+            let app = String::from_utf8_lossy(&k[..k.len() - 9]).into_owned();
+            out.push((app, be_u64(&v)));
+        }
+    }
+    Ok(out)
+}
+
+/// Reports waiting in the outbox.
+pub fn outbox_len(db: &sled::Db) -> Result<usize, EgressError> {
+    Ok(db.open_tree(OUTBOX)?.len())
 }
 
 fn budget_key(app: &str, day: u64) -> Vec<u8> {

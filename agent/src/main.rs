@@ -85,6 +85,23 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Print every report that left (or will leave) the clinic: the exact bytes, decoded, with the
+    /// ledger's hash chain checked. Exit code 3 when the chain fails. Asks the running agent when it
+    /// holds the store.
+    Egress {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The running agent's gRPC address, when it is not `server.listen`.
+        #[arg(long)]
+        addr: Option<String>,
+        /// Start at this ledger sequence number.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// One JSON object per entry.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
@@ -171,6 +188,12 @@ fn main() -> ExitCode {
             format,
         } => safeguards(config.as_deref(), addr, &format),
         Command::Tokens { action } => tokens_command(action),
+        Command::Egress {
+            config,
+            addr,
+            from,
+            json,
+        } => egress(config.as_deref(), addr, from, json),
         Command::Keys {
             action: KeysAction::Rotate { config },
         } => keys_command(config.as_deref(), true),
@@ -446,6 +469,7 @@ fn safeguards(path: Option<&Path>, addr: Option<String>, format: &str) -> anyhow
             &o.audit,
             &tokens,
             &config.server.listen,
+            o.store.db(),
         ))
     };
     let report = match local() {
@@ -542,4 +566,107 @@ fn tokens_command(action: TokensAction) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn egress(path: Option<&Path>, addr: Option<String>, from: u64, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+    let (entries, chain_ok, source) = match open_existing(&config) {
+        Ok(store) => {
+            let mut all = Vec::new();
+            let mut ok = true;
+            let mut next = from;
+            loop {
+                let (page, page_ok) = readi_agent::egress::list(store.db(), next, 1000)?;
+                ok &= page_ok;
+                let Some(last) = page.last().map(|e| e.sequence) else {
+                    break;
+                };
+                all.extend(page);
+                next = last + 1;
+            }
+            (all, ok, "store")
+        }
+        Err(local) => {
+            let (entries, ok) = egress_remote(&addr, from).with_context(|| {
+                format!("the store could not be opened ({local}) and the agent at {addr} did not answer")
+            })?;
+            (entries, ok, "running agent")
+        }
+    };
+    let ts = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+    for e in &entries {
+        let decoded = e.report.as_ref().map(readi_proto::json::report);
+        if json {
+            let line = serde_json::json!({
+                "sequence": e.sequence,
+                "recorded_at": ts(&e.recorded_at),
+                "destination": e.destination,
+                "delivered_at": ts(&e.delivered_at),
+                "payload_hex": readi_common::identity::hex(&e.payload),
+                "entry_hash": readi_common::identity::hex(&e.entry_hash),
+                "report": decoded,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "#{} recorded {} to {} — {} — {} bytes, hash {}",
+                e.sequence,
+                ts(&e.recorded_at).unwrap_or(0),
+                e.destination,
+                match ts(&e.delivered_at) {
+                    Some(t) => format!("delivered {t}"),
+                    None => "in the outbox".to_owned(),
+                },
+                e.payload.len(),
+                readi_common::identity::hex(&e.entry_hash)
+            );
+            println!("  bytes: {}", readi_common::identity::hex(&e.payload));
+            if let Some(d) = decoded {
+                println!("  decoded: {}", serde_json::to_string_pretty(&d)?.replace('\n', "\n  "));
+            }
+        }
+    }
+    if !json {
+        println!(
+            "egress ledger ({source}): {} entries; hash chain {}",
+            entries.len(),
+            if chain_ok { "verifies" } else { "FAILED" }
+        );
+    }
+    Ok(if chain_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+fn egress_remote(
+    addr: &str,
+    from: u64,
+) -> anyhow::Result<(Vec<readi_proto::agent::v1::EgressEntry>, bool)> {
+    use readi_proto::agent::v1::{ListEgressRequest, compliance_client::ComplianceClient};
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async {
+        let mut client = ComplianceClient::connect(format!("http://{addr}")).await?;
+        let mut all = Vec::new();
+        let mut ok = true;
+        let mut next = from;
+        loop {
+            let r = client
+                .list_egress(ListEgressRequest {
+                    from_sequence: next,
+                    limit: 1000,
+                })
+                .await?
+                .into_inner();
+            ok &= r.chain_ok;
+            let Some(last) = r.entries.last().map(|e| e.sequence) else {
+                break;
+            };
+            all.extend(r.entries);
+            next = last + 1;
+        }
+        Ok((all, ok))
+    })
 }

@@ -143,6 +143,7 @@ pub async fn run(
             keys: Arc::clone(&keys),
             listen: addr.to_string(),
             tokens: tokens.clone(),
+            db: store.db().clone(),
         },
     ))
     .max_decoding_message_size(max)

@@ -33,6 +33,17 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Largest gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// TLS from the controller's own CA (under the data directory); agents then use mTLS. Required
+    /// on any listener other than loopback.
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS serving.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Host names and IP addresses the server certificate is issued for.
+    pub names: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +52,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:50061".to_owned(),
             shutdown_grace_secs: 10,
             max_message_bytes: 4 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -96,7 +108,26 @@ impl Config {
     /// Checks every value, reporting all problems at once. Creates nothing.
     pub fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::default();
-        check_addr(&mut p, "server.listen", &self.server.listen);
+        if let Some(addr) = check_addr(&mut p, "server.listen", &self.server.listen)
+            && self.server.tls.is_none()
+            && !addr.ip().is_loopback()
+        {
+            p.push(
+                "server.listen",
+                format!(
+                    "{addr} is not loopback: a listener agents reach over the network needs \
+                     [server.tls] (plaintext is allowed on loopback only)"
+                ),
+            );
+        }
+        if let Some(tls) = &self.server.tls
+            && (tls.names.is_empty() || tls.names.iter().any(|n| n.is_empty() || n.len() > 253))
+        {
+            p.push(
+                "server.tls.names",
+                "list the host names or addresses agents use to reach the controller",
+            );
+        }
         if self.server.shutdown_grace_secs > 300 {
             p.push("server.shutdown_grace_secs", "must be at most 300");
         }

@@ -1,8 +1,12 @@
 //! readi controller: enrolls agents, ingests their aggregate reports and scores READI readiness.
 
 pub mod config;
+pub mod enrollment;
+pub mod ingest;
 pub mod server;
 pub mod service;
+pub mod store;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{Error, run};

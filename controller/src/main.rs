@@ -45,6 +45,51 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Issue a one-time enrollment token for an agent (works while the controller runs).
+    EnrollToken {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// An application the agent may report on (repeat for more).
+        #[arg(long = "app", required = true)]
+        apps: Vec<String>,
+        /// Hours until the token expires.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u32,
+    },
+    /// Enrolled agents.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+    /// Print the stored reports, decoded (the controller must be stopped: the store is locked while
+    /// it runs).
+    Reports {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// One JSON object per report.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentsCommand {
+    /// Refuse an agent's reports from now on (works while the controller runs).
+    Revoke {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The agent id (`agt-...`).
+        agent_id: String,
+    },
+    /// List enrolled agents (the controller must be stopped).
+    List {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +98,18 @@ fn main() -> ExitCode {
         Command::Run { config, log_json } => run(config.as_deref(), log_json),
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
+        Command::EnrollToken {
+            config,
+            apps,
+            ttl_hours,
+        } => enroll_token(config.as_deref(), &apps, ttl_hours),
+        Command::Agents {
+            command: AgentsCommand::Revoke { config, agent_id },
+        } => revoke(config.as_deref(), &agent_id),
+        Command::Agents {
+            command: AgentsCommand::List { config },
+        } => list_agents(config.as_deref()),
+        Command::Reports { config, json } => reports(config.as_deref(), json),
     };
     match result {
         Ok(code) => code,
@@ -99,4 +156,106 @@ fn validate(path: &Path) -> anyhow::Result<ExitCode> {
         path,
         Config::load(path),
     ))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn enroll_token(path: Option<&Path>, apps: &[String], ttl_hours: u32) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    for app in apps {
+        let ok = (1..=64).contains(&app.len())
+            && app
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        if !ok {
+            eprintln!(
+                "readi-controller: --app {app:?}: application ids are 1-64 characters of a-z, 0-9, '-', '_', '.'"
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    if ttl_hours == 0 || ttl_hours > 24 * 30 {
+        eprintln!("readi-controller: --ttl-hours must be from 1 to 720");
+        return Ok(ExitCode::from(2));
+    }
+    let token = readi_controller::enrollment::issue(
+        &config.storage.data_dir,
+        apps,
+        i64::from(ttl_hours) * 3600,
+        now(),
+    )?;
+    // The token alone on stdout, so it can be piped into a secret store.
+    println!("{token}");
+    eprintln!(
+        "One-time enrollment token for {} (expires in {ttl_hours} h). Give it to the clinic's agent as \
+         controller.enrollment_token; it is stored here only as a hash.",
+        apps.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(path: Option<&Path>, agent_id: &str) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    if !readi_common::identity::is_agent_id(agent_id) {
+        eprintln!("readi-controller: {agent_id:?} is not an agent id (agt- and 16 hex digits)");
+        return Ok(ExitCode::from(2));
+    }
+    readi_controller::enrollment::revoke(&config.storage.data_dir, agent_id)?;
+    eprintln!("Agent {agent_id} revoked: its reports are refused from now on.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_store(config: &Config) -> anyhow::Result<readi_controller::store::SledStore> {
+    use readi_common::embedded::Store;
+    let dir = &config.storage.data_dir;
+    if !dir.join("controller.db").exists() {
+        anyhow::bail!("no controller store at {} (has the controller run?)", dir.display());
+    }
+    let store = Store::open(dir, "controller.db").context(
+        "opening the controller store (stop the controller first: the store is locked while it runs)",
+    )?;
+    Ok(readi_controller::store::SledStore::open(store.db())?)
+}
+
+fn list_agents(path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use readi_controller::store::ReportStore as _;
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    for a in store.agents()? {
+        let revoked = a.revoked
+            || readi_controller::enrollment::is_revoked(&config.storage.data_dir, &a.id);
+        println!(
+            "{}\tenrolled_at={}\tapps={}\t{}",
+            a.id,
+            a.enrolled_at,
+            a.apps.join(","),
+            if revoked { "revoked" } else { "active" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reports(path: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    use prost::Message as _;
+    use readi_controller::store::ReportStore as _;
+    use readi_proto::report::v1 as pb;
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    for r in store.reports(None)? {
+        let signed = pb::SignedReport::decode(r.signed.as_slice())?;
+        let report = pb::Report::decode(signed.report.as_slice())?;
+        if json {
+            println!("{}", readi_proto::json::report(&report));
+        } else {
+            println!("{report:#?}");
+        }
+    }
+    for (name, n) in store.counters()? {
+        eprintln!("{name}: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,9 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::Config;
 use crate::service::ControllerService;
+use crate::store::SledStore;
+use crate::tls::AgentCa;
+use std::sync::Arc;
 
 /// Why the controller stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,12 @@ pub enum Error {
     /// The listener is unusable.
     #[error("listener: {0}")]
     Listener(std::io::Error),
+    /// The report store could not be opened.
+    #[error(transparent)]
+    Reports(crate::store::StoreError),
+    /// The CA could not be loaded or created.
+    #[error("server.tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Serves the controller's gRPC API and health service on `listener` until `shutdown` resolves, then
@@ -41,14 +50,31 @@ pub async fn run(
         .set_serving::<ControllerServer<ControllerService>>()
         .await;
 
+    let reports = Arc::new(SledStore::open(store.db()).map_err(Error::Reports)?);
+    let ca = match &config.server.tls {
+        Some(tls) => Some(Arc::new(AgentCa::load(&config.storage.data_dir, &tls.names)?)),
+        None => None,
+    };
+    let service = ControllerService::new(reports, config.storage.data_dir.clone(), ca.clone());
     let max = config.server.max_message_bytes;
-    let controller = ControllerServer::new(ControllerService::default())
+    let controller = ControllerServer::new(service)
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stop = trigger.clone();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(ca) = &ca {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        // Enrollment comes before an agent has a certificate; SubmitReport requires one.
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&ca.server_pem, &ca.server_key_pem))
+            .client_ca_root(Certificate::from_pem(&ca.ca_pem))
+            .client_auth_optional(true);
+        builder = builder.tls_config(tls)?;
+        tracing::info!(ca = %ca.ca_path.display(), "TLS on: give agents this CA certificate (controller.ca)");
+    }
+    let server = builder
         .add_service(health_service)
         .add_service(controller)
         .serve_with_incoming_shutdown(incoming, async move {
@@ -57,7 +83,7 @@ pub async fn run(
                 .set_not_serving::<ControllerServer<ControllerService>>()
                 .await;
         });
-    tracing::info!(grpc_addr = %addr, data_dir = %config.storage.data_dir.display(), "Serving");
+    tracing::info!(grpc_addr = %addr, tls = config.server.tls.is_some(), data_dir = %config.storage.data_dir.display(), "Serving");
 
     let result = with_grace(server, trigger, config.shutdown_grace()).await;
     store.flush().await?;

@@ -1,6 +1,7 @@
 //! The readi wire protocol: generated messages and services for agent, controller and report.
 
 pub mod codec;
+pub mod json;
 
 /// Agent-side API: the gateway used by clinic applications and the compliance API.
 pub mod agent {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use readi_proto::agent::v1::{self as pb, compliance_server::Compliance};
 use tonic::{Request, Response, Status};
 
-use super::not_yet;
 use crate::Config;
 use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
@@ -34,7 +33,12 @@ pub struct Evidence {
     pub listen: String,
     /// The token store.
     pub tokens: crate::tokens::Tokens,
+    /// The database the egress ledger lives in.
+    pub db: sled::Db,
 }
+
+/// The most egress entries one ListEgress call returns.
+const MAX_EGRESS: usize = 1000;
 
 impl ComplianceService {
     /// The compliance service over the adverse-event and audit logs and the running setup.
@@ -56,7 +60,9 @@ impl Compliance for ComplianceService {
         authorize(&req, "Safeguards", &[Role::Compliance], None, &self.audit)?;
         let (ev, audit) = (Arc::clone(&self.evidence), Arc::clone(&self.audit));
         let report = tokio::task::spawn_blocking(move || {
-            crate::safeguards::report(&ev.config, &ev.keys, &audit, &ev.tokens, &ev.listen)
+            crate::safeguards::report(
+                &ev.config, &ev.keys, &audit, &ev.tokens, &ev.listen, &ev.db,
+            )
         })
         .await
         .map_err(|_| Status::internal("the safeguards checks failed"))?;
@@ -93,9 +99,33 @@ impl Compliance for ComplianceService {
 
     async fn list_egress(
         &self,
-        _: Request<pb::ListEgressRequest>,
+        req: Request<pb::ListEgressRequest>,
     ) -> Result<Response<pb::ListEgressResponse>, Status> {
-        Err(not_yet("ListEgress", "the egress ledger"))
+        authorize(&req, "ListEgress", &[Role::Compliance], None, &self.audit)?;
+        let r = req.into_inner();
+        let limit = match r.limit {
+            0 => MAX_EGRESS,
+            n => (n as usize).min(MAX_EGRESS),
+        };
+        let db = self.evidence.db.clone();
+        let (entries, chain_ok) =
+            tokio::task::spawn_blocking(move || crate::egress::list(&db, r.from_sequence, limit))
+                .await
+                .map_err(|_| Status::internal("listing the egress ledger failed"))?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "Egress ledger unreadable");
+                    Status::internal("the egress ledger could not be read")
+                })?;
+        let outcome = format!(
+            "{} entries from #{}{}",
+            entries.len(),
+            r.from_sequence,
+            if chain_ok { "" } else { ", chain broken" }
+        );
+        if let Err(e) = self.audit.record("egress_list", "", &outcome) {
+            tracing::error!(error = %e, "Audit write failed");
+        }
+        Ok(Response::new(pb::ListEgressResponse { entries, chain_ok }))
     }
 
     async fn list_adverse_events(

@@ -1,0 +1,249 @@
+//! Report ingest: a signed report is accepted only if it decodes canonically (no unknown fields),
+//! comes from an enrolled, unrevoked agent whose key signed these exact bytes, names only the
+//! applications that agent was enrolled for, and carries no value outside the schema's closed sets.
+
+use prost::Message as _;
+use readi_proto::report::v1 as pb;
+use ring::signature::{ED25519, UnparsedPublicKey};
+
+use readi_common::identity::unhex as hex_decode;
+
+use crate::store::AgentRecord;
+
+/// Why a report was refused: the gRPC code, a counter name and a message without report contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The status code to answer with.
+    pub code: tonic::Code,
+    /// The counter it is counted under (`rejected.<reason>`).
+    pub counter: &'static str,
+    /// Why.
+    pub message: String,
+}
+
+fn reject(code: tonic::Code, counter: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        counter,
+        message: message.into(),
+    }
+}
+
+/// Decodes the report bytes, refusing anything prost would not have written itself: unknown fields,
+/// duplicated or reordered fields, non-minimal varints.
+pub fn decode_canonical(bytes: &[u8]) -> Result<pb::Report, Rejection> {
+    let report = pb::Report::decode(bytes).map_err(|e| {
+        reject(
+            tonic::Code::InvalidArgument,
+            "rejected.malformed",
+            format!("the report does not decode: {e}"),
+        )
+    })?;
+    if report.encode_to_vec() != bytes {
+        return Err(reject(
+            tonic::Code::InvalidArgument,
+            "rejected.unknown_fields",
+            "the report carries unknown or non-canonically encoded fields",
+        ));
+    }
+    Ok(report)
+}
+
+fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+fn is_language(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let primary = parts.next().unwrap_or("");
+    let ok_primary = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
+    let ok_region = match (parts.next(), parts.next()) {
+        (None, _) => true,
+        (Some(r), None) => {
+            (r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
+                || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()))
+        }
+        _ => false,
+    };
+    ok_primary && ok_region
+}
+
+/// Checks the signature and the content of a report from `agent`. `now` bounds the window end.
+pub fn verify(
+    signed: &pb::SignedReport,
+    report: &pb::Report,
+    agent: &AgentRecord,
+    now: i64,
+) -> Result<(), Rejection> {
+    let key = hex_decode(&agent.public_key).ok_or_else(|| {
+        reject(tonic::Code::Internal, "rejected.agent_key", "the enrolled key is damaged")
+    })?;
+    UnparsedPublicKey::new(&ED25519, key)
+        .verify(&signed.report, &signed.signature)
+        .map_err(|_| {
+            reject(
+                tonic::Code::Unauthenticated,
+                "rejected.signature",
+                "the signature does not verify against the agent's enrolled key",
+            )
+        })?;
+    if report.schema_version != 1 {
+        return Err(reject(
+            tonic::Code::InvalidArgument,
+            "rejected.schema",
+            format!("schema_version {} is not supported (1 is)", report.schema_version),
+        ));
+    }
+    if report.sequence == 0 {
+        return Err(reject(tonic::Code::InvalidArgument, "rejected.schema", "sequence starts at 1"));
+    }
+    let (start, end) = match (&report.window_start, &report.window_end) {
+        (Some(s), Some(e)) => (s.seconds, e.seconds),
+        _ => {
+            return Err(reject(
+                tonic::Code::InvalidArgument,
+                "rejected.schema",
+                "window_start and window_end are required",
+            ));
+        }
+    };
+    if end <= start || end > now + 300 {
+        return Err(reject(
+            tonic::Code::InvalidArgument,
+            "rejected.window",
+            "the window must end after it starts and not in the future",
+        ));
+    }
+    for app in &report.apps {
+        if !agent.apps.contains(&app.app_id) {
+            return Err(reject(
+                tonic::Code::PermissionDenied,
+                "rejected.app",
+                "the report names an application this agent was not enrolled for",
+            ));
+        }
+        for cell in &app.cells {
+            if pb::Metric::try_from(cell.metric).is_err() || cell.metric == 0 {
+                return Err(reject(
+                    tonic::Code::InvalidArgument,
+                    "rejected.schema",
+                    format!("metric {} is unknown", cell.metric),
+                ));
+            }
+            if let Some(l) = &cell.labels
+                && ((!l.language.is_empty() && !is_language(&l.language))
+                    || (!l.segment_id.is_empty() && !is_id(&l.segment_id)))
+            {
+                return Err(reject(
+                    tonic::Code::InvalidArgument,
+                    "rejected.schema",
+                    "a language or segment label is not a registered identifier",
+                ));
+            }
+            if cell.suppressed && cell.value.is_some() {
+                return Err(reject(
+                    tonic::Code::InvalidArgument,
+                    "rejected.schema",
+                    "a suppressed cell carries a value",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readi_common::identity::hex;
+    use ring::signature::{Ed25519KeyPair, KeyPair as _};
+
+    fn fixture() -> (Ed25519KeyPair, AgentRecord, pb::Report) {
+        let rng = ring::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+        let agent = AgentRecord {
+            id: "agt-x".into(),
+            public_key: hex(key.public_key().as_ref()),
+            apps: vec!["notes".into()],
+            enrolled_at: 0,
+            certificate_sha256: String::new(),
+            revoked: false,
+        };
+        let report = pb::Report {
+            schema_version: 1,
+            agent_id: "agt-x".into(),
+            sequence: 1,
+            window_start: Some(prost_types::Timestamp { seconds: 0, nanos: 0 }),
+            window_end: Some(prost_types::Timestamp { seconds: 60, nanos: 0 }),
+            apps: vec![pb::AppMetrics {
+                app_id: "notes".into(),
+                ..Default::default()
+            }],
+            privacy: None,
+        };
+        (key, agent, report)
+    }
+
+    fn sign(key: &Ed25519KeyPair, bytes: Vec<u8>) -> pb::SignedReport {
+        pb::SignedReport {
+            signature: key.sign(&bytes).as_ref().to_vec(),
+            report: bytes,
+        }
+    }
+
+    #[test]
+    fn a_good_report_passes_and_a_tampered_one_fails() {
+        let (key, agent, report) = fixture();
+        let signed = sign(&key, report.encode_to_vec());
+        let decoded = decode_canonical(&signed.report).unwrap();
+        verify(&signed, &decoded, &agent, 100).unwrap();
+        let mut tampered = signed.clone();
+        let last = tampered.report.len() - 1;
+        tampered.report[last] ^= 1;
+        let err = verify(&tampered, &decoded, &agent, 100).unwrap_err();
+        assert_eq!(err.counter, "rejected.signature");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_even_when_signed() {
+        let (key, _, report) = fixture();
+        let mut bytes = report.encode_to_vec();
+        // Field 99, varint 1: a field this schema does not have.
+        bytes.extend_from_slice(&[0x98, 0x06, 0x01]);
+        let signed = sign(&key, bytes);
+        assert_eq!(
+            decode_canonical(&signed.report).unwrap_err().counter,
+            "rejected.unknown_fields"
+        );
+    }
+
+    #[test]
+    fn an_app_outside_the_enrollment_and_free_text_labels_are_refused() {
+        let (key, agent, mut report) = fixture();
+        report.apps[0].app_id = "other".into();
+        let signed = sign(&key, report.encode_to_vec());
+        assert_eq!(verify(&signed, &report, &agent, 100).unwrap_err().counter, "rejected.app");
+        let (key, agent, mut report) = fixture();
+        report.apps[0].cells.push(pb::Cell {
+            metric: pb::Metric::Exchanges as i32,
+            labels: Some(pb::Labels {
+                language: "John Smith".into(),
+                ..Default::default()
+            }),
+            value: Some(pb::cell::Value::Count(1)),
+            suppressed: false,
+        });
+        let signed = sign(&key, report.encode_to_vec());
+        assert_eq!(verify(&signed, &report, &agent, 100).unwrap_err().counter, "rejected.schema");
+    }
+
+    #[test]
+    fn a_window_in_the_future_is_refused() {
+        let (key, agent, report) = fixture();
+        let signed = sign(&key, report.encode_to_vec());
+        assert_eq!(verify(&signed, &report, &agent, -1000).unwrap_err().counter, "rejected.window");
+    }
+}

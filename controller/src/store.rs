@@ -1,0 +1,279 @@
+//! The controller's storage: enrolled agents and their signed reports, stored exactly once per
+//! (agent id, sequence). A trait, so a PostgreSQL backend can stand in for the embedded sled one.
+
+use serde::{Deserialize, Serialize};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error("controller store: {0}")]
+    Backend(String),
+    /// A stored record does not decode.
+    #[error("controller store record {0} is damaged")]
+    Damaged(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// An enrolled agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// Its id (derived from its public key).
+    pub id: String,
+    /// Its Ed25519 public key, hex.
+    pub public_key: String,
+    /// Applications it may report on.
+    pub apps: Vec<String>,
+    /// When it enrolled, unix seconds.
+    pub enrolled_at: i64,
+    /// SHA-256 of the client certificate issued to it, hex; empty without TLS.
+    pub certificate_sha256: String,
+    /// Refused from now on.
+    pub revoked: bool,
+}
+
+/// What happened to a submitted report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored now.
+    New,
+    /// The same bytes were already stored under this (agent, sequence).
+    Duplicate,
+    /// Different bytes are already stored under this (agent, sequence).
+    Conflict,
+}
+
+/// A stored report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReport {
+    /// The agent.
+    pub agent_id: String,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// The signed report exactly as received.
+    pub signed: Vec<u8>,
+}
+
+/// Storage for a controller.
+pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Adds or replaces an agent.
+    fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError>;
+    /// An agent by id.
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError>;
+    /// Every agent, by id.
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Stores a report once; durable before it returns `New`.
+    fn insert_report(&self, report: &StoredReport) -> Result<Stored, StoreError>;
+    /// Every stored report of an agent (all agents when `None`), in (agent, sequence) order.
+    fn reports(&self, agent: Option<&str>) -> Result<Vec<StoredReport>, StoreError>;
+    /// Adds one to a named counter (rejections, duplicates) and returns the new value.
+    fn bump(&self, counter: &str) -> Result<u64, StoreError>;
+    /// Every counter.
+    fn counters(&self) -> Result<Vec<(String, u64)>, StoreError>;
+}
+
+/// The embedded sled store.
+#[derive(Clone, Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    agents: sled::Tree,
+    reports: sled::Tree,
+    counters: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens the trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<SledStore, StoreError> {
+        Ok(SledStore {
+            db: db.clone(),
+            agents: db.open_tree("agents")?,
+            reports: db.open_tree("reports")?,
+            counters: db.open_tree("counters")?,
+        })
+    }
+}
+
+fn report_key(agent: &str, sequence: u64) -> Vec<u8> {
+    let mut k = agent.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&sequence.to_be_bytes());
+    k
+}
+
+impl ReportStore for SledStore {
+    fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(agent).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.agents.insert(agent.id.as_bytes(), v)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        match self.agents.get(id.as_bytes())? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|_| StoreError::Damaged(format!("agent {id}"))),
+            None => Ok(None),
+        }
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        self.agents
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                serde_json::from_slice(&v).map_err(|_| {
+                    StoreError::Damaged(format!("agent {}", String::from_utf8_lossy(&k)))
+                })
+            })
+            .collect()
+    }
+
+    fn insert_report(&self, report: &StoredReport) -> Result<Stored, StoreError> {
+        let key = report_key(&report.agent_id, report.sequence);
+        // Compare-and-swap from absent: two concurrent submissions of one report store it once.
+        match self
+            .reports
+            .compare_and_swap(&key, None::<&[u8]>, Some(report.signed.as_slice()))?
+        {
+            Ok(()) => {
+                self.db.flush()?;
+                Ok(Stored::New)
+            }
+            Err(e) if e.current.as_deref() == Some(report.signed.as_slice()) => {
+                Ok(Stored::Duplicate)
+            }
+            Err(_) => Ok(Stored::Conflict),
+        }
+    }
+
+    fn reports(&self, agent: Option<&str>) -> Result<Vec<StoredReport>, StoreError> {
+        let iter = match agent {
+            Some(a) => {
+                let mut prefix = a.as_bytes().to_vec();
+                prefix.push(0);
+                self.reports.scan_prefix(prefix)
+            }
+            None => self.reports.iter(),
+        };
+        iter.map(|item| {
+            let (k, v) = item?;
+            let split = k.len().checked_sub(9).filter(|&i| k[i] == 0);
+            let Some(i) = split else {
+                return Err(StoreError::Damaged("report key".into()));
+            };
+            let mut seq = [0u8; 8];
+            seq.copy_from_slice(&k[i + 1..]);
+            Ok(StoredReport {
+                agent_id: String::from_utf8_lossy(&k[..i]).into_owned(),
+                sequence: u64::from_be_bytes(seq),
+                signed: v.to_vec(),
+            })
+        })
+        .collect()
+    }
+
+    fn bump(&self, counter: &str) -> Result<u64, StoreError> {
+        let v = self.counters.update_and_fetch(counter.as_bytes(), |old| {
+            let n = old.map_or(0, |b| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&b[..8.min(b.len())]);
+                u64::from_be_bytes(a)
+            });
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        let mut a = [0u8; 8];
+        if let Some(b) = v {
+            a.copy_from_slice(&b[..8]);
+        }
+        Ok(u64::from_be_bytes(a))
+    }
+
+    fn counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.counters
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&v[..8.min(v.len())]);
+                Ok((String::from_utf8_lossy(&k).into_owned(), u64::from_be_bytes(a)))
+            })
+            .collect()
+    }
+}
+
+/// The behaviour every backend must show; run against each backend's tests.
+#[cfg(test)]
+pub(crate) fn check_backend(store: &dyn ReportStore) {
+    let agent = AgentRecord {
+        id: "agt-1".into(),
+        public_key: "00".into(),
+        apps: vec!["app".into()],
+        enrolled_at: 1,
+        certificate_sha256: String::new(),
+        revoked: false,
+    };
+    store.put_agent(&agent).unwrap();
+    assert_eq!(store.agent("agt-1").unwrap(), Some(agent.clone()));
+    assert_eq!(store.agent("agt-2").unwrap(), None);
+    let r = |seq, b: &[u8]| StoredReport {
+        agent_id: "agt-1".into(),
+        sequence: seq,
+        signed: b.to_vec(),
+    };
+    assert_eq!(store.insert_report(&r(1, b"one")).unwrap(), Stored::New);
+    assert_eq!(store.insert_report(&r(1, b"one")).unwrap(), Stored::Duplicate);
+    assert_eq!(store.insert_report(&r(1, b"other")).unwrap(), Stored::Conflict);
+    assert_eq!(store.insert_report(&r(2, b"two")).unwrap(), Stored::New);
+    let all = store.reports(Some("agt-1")).unwrap();
+    assert_eq!(all, vec![r(1, b"one"), r(2, b"two")]);
+    assert!(store.reports(Some("agt-")).unwrap().is_empty());
+    assert_eq!(store.bump("rejected.signature").unwrap(), 1);
+    assert_eq!(store.bump("rejected.signature").unwrap(), 2);
+    assert_eq!(
+        store.counters().unwrap(),
+        vec![("rejected.signature".to_owned(), 2)]
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sled_backend_stores_each_report_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        check_backend(&SledStore::open(&db).unwrap());
+    }
+
+    #[test]
+    fn concurrent_submissions_of_one_report_store_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let store = std::sync::Arc::new(SledStore::open(&db).unwrap());
+        let outcomes: Vec<Stored> = (0..8)
+            .map(|_| {
+                let s = std::sync::Arc::clone(&store);
+                std::thread::spawn(move || {
+                    s.insert_report(&StoredReport {
+                        agent_id: "a".into(),
+                        sequence: 7,
+                        signed: b"same".to_vec(),
+                    })
+                    .unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(outcomes.iter().filter(|o| **o == Stored::New).count(), 1);
+        assert_eq!(store.reports(None).unwrap().len(), 1);
+    }
+}
