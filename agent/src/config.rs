@@ -388,7 +388,10 @@ impl ReportingConfig {
                  applications would send nothing",
             );
         }
-        for (key, ids) in [("reporting.apps", &self.apps), ("reporting.segments", &self.segments)] {
+        for (key, ids) in [
+            ("reporting.apps", &self.apps),
+            ("reporting.segments", &self.segments),
+        ] {
             for id in ids {
                 if !is_registered_id(id) {
                     p.push(
@@ -594,7 +597,9 @@ fn check_controller(p: &mut Problems, c: &ControllerLink) {
             Some((h, port)) if port.parse::<u16>().is_ok() => h,
             _ => authority,
         };
-        host.trim_start_matches('[').trim_end_matches(']').to_owned()
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned()
     };
     if let Some(rest) = c.url.strip_prefix("https://") {
         if host(rest).is_empty() {
@@ -618,13 +623,19 @@ fn check_controller(p: &mut Problems, c: &ControllerLink) {
         if !loopback {
             p.push(
                 "controller.url",
-                format!("{:?}: plaintext http:// is allowed to a loopback controller only", c.url),
+                format!(
+                    "{:?}: plaintext http:// is allowed to a loopback controller only",
+                    c.url
+                ),
             );
         }
     } else {
         p.push(
             "controller.url",
-            format!("{:?} must start with https:// (or http:// on loopback)", c.url),
+            format!(
+                "{:?} must start with https:// (or http:// on loopback)",
+                c.url
+            ),
         );
     }
     if c.retry_min_ms == 0 || c.retry_min_ms > 60_000 {
@@ -677,4 +688,3 @@ mod tests {
         }
     }
 }
-

@@ -169,7 +169,8 @@ impl Egress {
 
     /// Persists the open window.
     pub fn save_window(&self, state: &crate::metrics::WindowState) -> Result<(), EgressError> {
-        let plain = serde_json::to_vec(state).map_err(|e| EgressError::Transaction(e.to_string()))?;
+        let plain =
+            serde_json::to_vec(state).map_err(|e| EgressError::Transaction(e.to_string()))?;
         let sealed = self.keys.sealer.seal(META, WINDOW_STATE, &plain)?;
         self.db.open_tree(META)?.insert(WINDOW_STATE, sealed)?;
         Ok(())
@@ -326,7 +327,11 @@ impl Egress {
 
     /// Enrollment as recorded by the uploader: (agent id, app ids).
     pub fn enrollment(&self) -> Result<Option<Vec<u8>>, EgressError> {
-        Ok(self.db.open_tree(META)?.get(ENROLLMENT)?.map(|v| v.to_vec()))
+        Ok(self
+            .db
+            .open_tree(META)?
+            .get(ENROLLMENT)?
+            .map(|v| v.to_vec()))
     }
 
     /// Records a completed enrollment (the controller's response, encoded).
@@ -457,7 +462,8 @@ mod tests {
         let (seq, bytes) = e.next_unsent().unwrap().unwrap();
         assert_eq!(seq, 1);
         let signed = pb::SignedReport::decode(bytes.as_slice()).unwrap();
-        let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, e.public_key());
+        let key =
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, e.public_key());
         key.verify(&signed.report, &signed.signature).unwrap();
         let r = pb::Report::decode(signed.report.as_slice()).unwrap();
         assert_eq!((r.sequence, r.agent_id.as_str()), (1, e.agent_id()));
@@ -476,10 +482,9 @@ mod tests {
         e.append(report(0), &Default::default()).unwrap();
         e.append(report(60), &Default::default()).unwrap();
         let ledger = db.open_tree(LEDGER).unwrap();
-        let mut first = apb::EgressEntry::decode(
-            ledger.get(1u64.to_be_bytes()).unwrap().unwrap().as_ref(),
-        )
-        .unwrap();
+        let mut first =
+            apb::EgressEntry::decode(ledger.get(1u64.to_be_bytes()).unwrap().unwrap().as_ref())
+                .unwrap();
         first.payload.push(0);
         ledger
             .insert(1u64.to_be_bytes(), first.encode_to_vec())

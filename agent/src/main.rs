@@ -568,7 +568,12 @@ fn tokens_command(action: TokensAction) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn egress(path: Option<&Path>, addr: Option<String>, from: u64, json: bool) -> anyhow::Result<ExitCode> {
+fn egress(
+    path: Option<&Path>,
+    addr: Option<String>,
+    from: u64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let addr = addr.unwrap_or_else(|| config.server.listen.clone());
     let (entries, chain_ok, source) = match open_existing(&config) {
@@ -589,7 +594,9 @@ fn egress(path: Option<&Path>, addr: Option<String>, from: u64, json: bool) -> a
         }
         Err(local) => {
             let (entries, ok) = egress_remote(&addr, from).with_context(|| {
-                format!("the store could not be opened ({local}) and the agent at {addr} did not answer")
+                format!(
+                    "the store could not be opened ({local}) and the agent at {addr} did not answer"
+                )
             })?;
             (entries, ok, "running agent")
         }
@@ -623,7 +630,10 @@ fn egress(path: Option<&Path>, addr: Option<String>, from: u64, json: bool) -> a
             );
             println!("  bytes: {}", readi_common::identity::hex(&e.payload));
             if let Some(d) = decoded {
-                println!("  decoded: {}", serde_json::to_string_pretty(&d)?.replace('\n', "\n  "));
+                println!(
+                    "  decoded: {}",
+                    serde_json::to_string_pretty(&d)?.replace('\n', "\n  ")
+                );
             }
         }
     }

@@ -308,7 +308,12 @@ impl Metrics {
                 };
                 add(cells, Metric::PhiRedacted, l, 1);
             }
-            observe(cells, Metric::AgentLatencyUs, LabelKey::default(), latency_us as i64);
+            observe(
+                cells,
+                Metric::AgentLatencyUs,
+                LabelKey::default(),
+                latency_us as i64,
+            );
             self.touch(inner, app, session, now);
         });
     }
@@ -318,7 +323,12 @@ impl Metrics {
         self.with_app(app, |cells, _| {
             add(cells, Metric::Requests, LabelKey::default(), 1);
             add(cells, Metric::ReidentifyCalls, LabelKey::default(), 1);
-            observe(cells, Metric::AgentLatencyUs, LabelKey::default(), latency_us as i64);
+            observe(
+                cells,
+                Metric::AgentLatencyUs,
+                LabelKey::default(),
+                latency_us as i64,
+            );
         });
     }
 
@@ -410,7 +420,12 @@ impl Metrics {
             if facts.missed {
                 add(cells, Metric::MissedEscalations, LabelKey::default(), 1);
             }
-            observe(cells, Metric::AgentLatencyUs, LabelKey::default(), latency_us as i64);
+            observe(
+                cells,
+                Metric::AgentLatencyUs,
+                LabelKey::default(),
+                latency_us as i64,
+            );
             self.touch(inner, app, session, now);
         });
     }
@@ -437,15 +452,30 @@ impl Metrics {
     /// An escalation acknowledged after `secs`.
     pub fn acknowledged(&self, app: &str, secs: u64) {
         self.with_app(app, |cells, _| {
-            add(cells, Metric::EscalationsAcknowledged, LabelKey::default(), 1);
-            observe(cells, Metric::SecondsToAcknowledge, LabelKey::default(), secs as i64);
+            add(
+                cells,
+                Metric::EscalationsAcknowledged,
+                LabelKey::default(),
+                1,
+            );
+            observe(
+                cells,
+                Metric::SecondsToAcknowledge,
+                LabelKey::default(),
+                secs as i64,
+            );
         });
     }
 
     /// A clinician's edit of an AI draft, as a ratio in per-mille.
     pub fn note_edit(&self, app: &str, permille: u64) {
         self.with_app(app, |cells, _| {
-            observe(cells, Metric::EditRatioPermille, LabelKey::default(), permille as i64);
+            observe(
+                cells,
+                Metric::EditRatioPermille,
+                LabelKey::default(),
+                permille as i64,
+            );
         });
     }
 
@@ -478,7 +508,12 @@ impl Metrics {
             let none = LabelKey::default;
             add(cells, Metric::Sessions, none(), 1);
             observe(cells, Metric::MessagesPerSession, none(), s.messages as i64);
-            observe(cells, Metric::SessionSeconds, none(), (s.last - s.first) as i64);
+            observe(
+                cells,
+                Metric::SessionSeconds,
+                none(),
+                (s.last - s.first) as i64,
+            );
             if self.is_night(s.first) {
                 add(cells, Metric::NightSessions, none(), 1);
             }
@@ -649,7 +684,15 @@ mod tests {
             ..Default::default()
         };
         m.assess("app", "s1", "es-mx", "seg-a", &facts, 900, t0 + 2);
-        m.assess("app", "s1", "", "not-registered", &AssessFacts::default(), 900, t0 + 3);
+        m.assess(
+            "app",
+            "s1",
+            "",
+            "not-registered",
+            &AssessFacts::default(),
+            900,
+            t0 + 3,
+        );
         assert!(m.close_if_due(t0 + 3599).is_none());
         let w = m.close_if_due(t0 + 3600).unwrap();
         assert_eq!((w.start, w.end), (t0, t0 + 3600));

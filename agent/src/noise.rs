@@ -144,7 +144,11 @@ pub(crate) mod tests {
         let tail: f64 = 1.0 - (-8..=8).map(|x| pmf(x, b)).sum::<f64>();
         (-9..=9)
             .map(|bin: i64| {
-                let p = if bin.abs() == 9 { tail / 2.0 } else { pmf(bin, b) };
+                let p = if bin.abs() == 9 {
+                    tail / 2.0
+                } else {
+                    pmf(bin, b)
+                };
                 let e = p * n;
                 let o = observed.get(&bin).copied().unwrap_or(0.0);
                 (o - e) * (o - e) / e
@@ -156,7 +160,9 @@ pub(crate) mod tests {
     fn samples_follow_the_discrete_laplace_distribution() {
         let mut u = Seeded(7);
         let scale = Scale { t: 2, s: 1 };
-        let samples: Vec<i64> = (0..200_000).map(|_| discrete_laplace(&mut u, scale)).collect();
+        let samples: Vec<i64> = (0..200_000)
+            .map(|_| discrete_laplace(&mut u, scale))
+            .collect();
         // 19 bins, 18 degrees of freedom: the 99.9th percentile of chi-square is 42.3.
         let chi = chi_square(&samples, 2.0);
         assert!(chi < 42.3, "chi-square {chi}");
@@ -166,7 +172,10 @@ pub(crate) mod tests {
         let q = (-0.5f64).exp();
         let want = 2.0 * q / ((1.0 - q) * (1.0 - q));
         let var = samples.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / samples.len() as f64;
-        assert!((var - want).abs() / want < 0.03, "variance {var}, want {want}");
+        assert!(
+            (var - want).abs() / want < 0.03,
+            "variance {var}, want {want}"
+        );
     }
 
     #[test]
@@ -184,7 +193,9 @@ pub(crate) mod tests {
         let mut u = Seeded(11);
         // epsilon 0.5 => scale 2.
         let scale = Scale::for_micro_epsilon(500_000);
-        let samples: Vec<i64> = (0..100_000).map(|_| discrete_laplace(&mut u, scale)).collect();
+        let samples: Vec<i64> = (0..100_000)
+            .map(|_| discrete_laplace(&mut u, scale))
+            .collect();
         assert!(chi_square(&samples, 2.0) < 42.3);
     }
 
@@ -212,7 +223,10 @@ pub(crate) mod tests {
             let hits = (0..n).filter(|_| bernoulli_exp(&mut u, num, den)).count() as f64;
             let p = (-(num as f64) / den as f64).exp();
             let se = (p * (1.0 - p) / n as f64).sqrt().max(1e-9);
-            assert!(((hits / n as f64) - p).abs() < 6.0 * se + 1e-9, "{num}/{den}");
+            assert!(
+                ((hits / n as f64) - p).abs() < 6.0 * se + 1e-9,
+                "{num}/{den}"
+            );
         }
     }
 }

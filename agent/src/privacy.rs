@@ -113,7 +113,12 @@ pub fn suppressed_counts(cells: &AppCells, k: u64) -> std::collections::BTreeSet
     for ((_, dimension), mut parts) in families {
         let small = |c: u64| c > 0 && c < k;
         if dimension == "total" {
-            out.extend(parts.iter().filter(|(_, c)| small(*c)).map(|(k, _)| (*k).clone()));
+            out.extend(
+                parts
+                    .iter()
+                    .filter(|(_, c)| small(*c))
+                    .map(|(k, _)| (*k).clone()),
+            );
             continue;
         }
         parts.sort_by_key(|(key, c)| (*c, (*key).clone()));

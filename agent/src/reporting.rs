@@ -102,7 +102,12 @@ impl Reporter {
                 false
             }
         };
-        let apps = privacy::release(&window, &self.params, &mut pay, &mut SystemUniform::default());
+        let apps = privacy::release(
+            &window,
+            &self.params,
+            &mut pay,
+            &mut SystemUniform::default(),
+        );
         for a in apps.iter().filter(|a| a.budget_exhausted) {
             tracing::warn!(app = %a.app_id, "Daily privacy budget spent: this window releases nothing for the application");
         }
@@ -116,7 +121,11 @@ impl Reporter {
             privacy: Some(self.params.describe()),
         };
         let seq = self.egress.append(report, &self.metrics.snapshot())?;
-        tracing::info!(sequence = seq, window_start = window.start, "Report written to the egress ledger");
+        tracing::info!(
+            sequence = seq,
+            window_start = window.start,
+            "Report written to the egress ledger"
+        );
         self.queued.notify_one();
         Ok(Some(seq))
     }
@@ -214,7 +223,10 @@ pub async fn upload(link: ControllerLink, egress: Arc<Egress>, queued: Arc<Notif
     }
 }
 
-fn connect(link: &ControllerLink, egress: &Egress) -> Result<ControllerClient<Channel>, AttemptError> {
+fn connect(
+    link: &ControllerLink,
+    egress: &Egress,
+) -> Result<ControllerClient<Channel>, AttemptError> {
     let mut endpoint = Endpoint::from_shared(link.url.clone())?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(20));
@@ -271,8 +283,7 @@ mod tests {
             let cap = (min * (1 << (failures - 1).min(20))).min(max);
             assert!(d >= cap / 2 && d <= cap, "{failures}: {d:?} vs cap {cap:?}");
         }
-        let draws: std::collections::BTreeSet<_> =
-            (0..50).map(|_| backoff(30, min, max)).collect();
+        let draws: std::collections::BTreeSet<_> = (0..50).map(|_| backoff(30, min, max)).collect();
         assert!(draws.len() > 10, "jitter spreads retries");
     }
 }

@@ -371,10 +371,7 @@ fn egress_evidence(
                 nanos: 0,
             }),
             budget_micro_epsilon: params.daily_micro_budget,
-            spent_micro_epsilon: spent
-                .iter()
-                .find(|(a, _)| a == app)
-                .map_or(0, |(_, s)| *s),
+            spent_micro_epsilon: spent.iter().find(|(a, _)| a == app).map_or(0, |(_, s)| *s),
         })
         .collect();
     let (entries, chain_ok) = crate::egress::list(db, 1, usize::MAX).unwrap_or_default();

@@ -14,9 +14,9 @@ use crate::Config;
 use crate::adverse::{AdverseError, AdverseEvents};
 use crate::audit::{Audit, AuditError};
 use crate::egress::{Egress, EgressError};
-use crate::reporting::Reporter;
 use crate::escalation::{EscalationError, Escalations};
 use crate::keys::{KeyError, Keys};
+use crate::reporting::Reporter;
 use crate::services::{
     compliance::ComplianceService,
     gateway::{GatewayService, SafetySinks},
@@ -359,7 +359,11 @@ fn spawn_maintenance(
 }
 
 /// Closes metric windows on the clock and uploads the outbox until shutdown.
-fn spawn_reporting(link: crate::config::ControllerLink, reporter: Arc<Reporter>, trigger: &Trigger) {
+fn spawn_reporting(
+    link: crate::config::ControllerLink,
+    reporter: Arc<Reporter>,
+    trigger: &Trigger,
+) {
     use std::time::Duration;
     let window = reporter.metrics().window_secs();
     let every = Duration::from_secs((window / 4).clamp(1, 15));

@@ -14,7 +14,10 @@ use crate::egress::Egress;
 pub struct TlsError(String);
 
 /// The client TLS settings for the controller link.
-pub fn controller_client(link: &ControllerLink, egress: &Egress) -> Result<ClientTlsConfig, TlsError> {
+pub fn controller_client(
+    link: &ControllerLink,
+    egress: &Egress,
+) -> Result<ClientTlsConfig, TlsError> {
     let ca_path = link
         .ca
         .as_ref()
@@ -27,7 +30,9 @@ pub fn controller_client(link: &ControllerLink, egress: &Egress) -> Result<Clien
         .map_err(|e| TlsError(e.to_string()))?
         .and_then(|b| cpb::EnrollResponse::decode(b.as_slice()).ok());
     if let Some(e) = enrolled.filter(|e| !e.client_certificate_pem.is_empty()) {
-        let pkcs8 = egress.identity_pkcs8().map_err(|e| TlsError(e.to_string()))?;
+        let pkcs8 = egress
+            .identity_pkcs8()
+            .map_err(|e| TlsError(e.to_string()))?;
         let key = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8));
         tls = tls.identity(Identity::from_pem(e.client_certificate_pem, key));
     }

@@ -60,7 +60,11 @@ fn digest(secret: &str) -> String {
 }
 
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The directory tokens live in.
@@ -76,7 +80,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnrollError + '_ {
 }
 
 /// Issues a token for `apps`, valid for `ttl_secs`, and returns it (shown once, stored only hashed).
-pub fn issue(data_dir: &Path, apps: &[String], ttl_secs: i64, now: i64) -> Result<String, EnrollError> {
+pub fn issue(
+    data_dir: &Path,
+    apps: &[String],
+    ttl_secs: i64,
+    now: i64,
+) -> Result<String, EnrollError> {
     use std::io::Write as _;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let d = dir(data_dir);
@@ -99,7 +108,9 @@ pub fn issue(data_dir: &Path, apps: &[String], ttl_secs: i64, now: i64) -> Resul
         .open(&path)
         .map_err(io(&path))?;
     let body = serde_json::to_vec_pretty(&grant).expect("grant serialises");
-    f.write_all(&body).and_then(|()| f.sync_all()).map_err(io(&path))?;
+    f.write_all(&body)
+        .and_then(|()| f.sync_all())
+        .map_err(io(&path))?;
     Ok(format!("{PREFIX}{id}_{secret}"))
 }
 
@@ -163,14 +174,23 @@ mod tests {
         let apps = vec!["notes".to_owned()];
         let token = issue(d.path(), &apps, 3600, 100).unwrap();
         let wrong = format!("{}x", &token[..token.len() - 1]);
-        assert!(matches!(redeem(d.path(), &wrong, 100), Err(EnrollError::Invalid)));
-        assert!(matches!(redeem(d.path(), "nonsense", 100), Err(EnrollError::Malformed)));
+        assert!(matches!(
+            redeem(d.path(), &wrong, 100),
+            Err(EnrollError::Invalid)
+        ));
+        assert!(matches!(
+            redeem(d.path(), "nonsense", 100),
+            Err(EnrollError::Malformed)
+        ));
         assert!(matches!(
             redeem(d.path(), "rde_../../etc_x", 100),
             Err(EnrollError::Malformed)
         ));
         assert_eq!(redeem(d.path(), &token, 200).unwrap().apps, apps);
-        assert!(matches!(redeem(d.path(), &token, 200), Err(EnrollError::Invalid)));
+        assert!(matches!(
+            redeem(d.path(), &token, 200),
+            Err(EnrollError::Invalid)
+        ));
         // Only the digest is on disk.
         let secret = token.rsplit('_').next().unwrap();
         for f in std::fs::read_dir(dir(d.path())).unwrap() {
@@ -183,7 +203,10 @@ mod tests {
     fn an_expired_token_is_refused_and_kept() {
         let d = tempfile::tempdir().unwrap();
         let token = issue(d.path(), &["a".into()], 10, 100).unwrap();
-        assert!(matches!(redeem(d.path(), &token, 111), Err(EnrollError::Expired)));
+        assert!(matches!(
+            redeem(d.path(), &token, 111),
+            Err(EnrollError::Expired)
+        ));
     }
 
     #[test]

@@ -58,7 +58,8 @@ fn is_id(s: &str) -> bool {
 fn is_language(s: &str) -> bool {
     let mut parts = s.split('-');
     let primary = parts.next().unwrap_or("");
-    let ok_primary = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
+    let ok_primary =
+        (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
     let ok_region = match (parts.next(), parts.next()) {
         (None, _) => true,
         (Some(r), None) => {
@@ -78,7 +79,11 @@ pub fn verify(
     now: i64,
 ) -> Result<(), Rejection> {
     let key = hex_decode(&agent.public_key).ok_or_else(|| {
-        reject(tonic::Code::Internal, "rejected.agent_key", "the enrolled key is damaged")
+        reject(
+            tonic::Code::Internal,
+            "rejected.agent_key",
+            "the enrolled key is damaged",
+        )
     })?;
     UnparsedPublicKey::new(&ED25519, key)
         .verify(&signed.report, &signed.signature)
@@ -93,11 +98,18 @@ pub fn verify(
         return Err(reject(
             tonic::Code::InvalidArgument,
             "rejected.schema",
-            format!("schema_version {} is not supported (1 is)", report.schema_version),
+            format!(
+                "schema_version {} is not supported (1 is)",
+                report.schema_version
+            ),
         ));
     }
     if report.sequence == 0 {
-        return Err(reject(tonic::Code::InvalidArgument, "rejected.schema", "sequence starts at 1"));
+        return Err(reject(
+            tonic::Code::InvalidArgument,
+            "rejected.schema",
+            "sequence starts at 1",
+        ));
     }
     let (start, end) = match (&report.window_start, &report.window_end) {
         (Some(s), Some(e)) => (s.seconds, e.seconds),
@@ -176,8 +188,14 @@ mod tests {
             schema_version: 1,
             agent_id: "agt-x".into(),
             sequence: 1,
-            window_start: Some(prost_types::Timestamp { seconds: 0, nanos: 0 }),
-            window_end: Some(prost_types::Timestamp { seconds: 60, nanos: 0 }),
+            window_start: Some(prost_types::Timestamp {
+                seconds: 0,
+                nanos: 0,
+            }),
+            window_end: Some(prost_types::Timestamp {
+                seconds: 60,
+                nanos: 0,
+            }),
             apps: vec![pb::AppMetrics {
                 app_id: "notes".into(),
                 ..Default::default()
@@ -225,7 +243,10 @@ mod tests {
         let (key, agent, mut report) = fixture();
         report.apps[0].app_id = "other".into();
         let signed = sign(&key, report.encode_to_vec());
-        assert_eq!(verify(&signed, &report, &agent, 100).unwrap_err().counter, "rejected.app");
+        assert_eq!(
+            verify(&signed, &report, &agent, 100).unwrap_err().counter,
+            "rejected.app"
+        );
         let (key, agent, mut report) = fixture();
         report.apps[0].cells.push(pb::Cell {
             metric: pb::Metric::Exchanges as i32,
@@ -237,13 +258,19 @@ mod tests {
             suppressed: false,
         });
         let signed = sign(&key, report.encode_to_vec());
-        assert_eq!(verify(&signed, &report, &agent, 100).unwrap_err().counter, "rejected.schema");
+        assert_eq!(
+            verify(&signed, &report, &agent, 100).unwrap_err().counter,
+            "rejected.schema"
+        );
     }
 
     #[test]
     fn a_window_in_the_future_is_refused() {
         let (key, agent, report) = fixture();
         let signed = sign(&key, report.encode_to_vec());
-        assert_eq!(verify(&signed, &report, &agent, -1000).unwrap_err().counter, "rejected.window");
+        assert_eq!(
+            verify(&signed, &report, &agent, -1000).unwrap_err().counter,
+            "rejected.window"
+        );
     }
 }

@@ -213,7 +213,10 @@ fn open_store(config: &Config) -> anyhow::Result<readi_controller::store::SledSt
     use readi_common::embedded::Store;
     let dir = &config.storage.data_dir;
     if !dir.join("controller.db").exists() {
-        anyhow::bail!("no controller store at {} (has the controller run?)", dir.display());
+        anyhow::bail!(
+            "no controller store at {} (has the controller run?)",
+            dir.display()
+        );
     }
     let store = Store::open(dir, "controller.db").context(
         "opening the controller store (stop the controller first: the store is locked while it runs)",
@@ -226,8 +229,8 @@ fn list_agents(path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let store = open_store(&config)?;
     for a in store.agents()? {
-        let revoked = a.revoked
-            || readi_controller::enrollment::is_revoked(&config.storage.data_dir, &a.id);
+        let revoked =
+            a.revoked || readi_controller::enrollment::is_revoked(&config.storage.data_dir, &a.id);
         println!(
             "{}\tenrolled_at={}\tapps={}\t{}",
             a.id,

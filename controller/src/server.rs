@@ -52,7 +52,10 @@ pub async fn run(
 
     let reports = Arc::new(SledStore::open(store.db()).map_err(Error::Reports)?);
     let ca = match &config.server.tls {
-        Some(tls) => Some(Arc::new(AgentCa::load(&config.storage.data_dir, &tls.names)?)),
+        Some(tls) => Some(Arc::new(AgentCa::load(
+            &config.storage.data_dir,
+            &tls.names,
+        )?)),
         None => None,
     };
     let service = ControllerService::new(reports, config.storage.data_dir.clone(), ca.clone());

@@ -70,9 +70,11 @@ impl ControllerService {
 fn peer_certificate_sha256<T>(req: &Request<T>) -> Option<String> {
     let certs = req.peer_certs()?;
     let leaf = certs.first()?;
-    Some(hex(
-        ring::digest::digest(&ring::digest::SHA256, leaf.as_ref()).as_ref(),
-    ))
+    Some(hex(ring::digest::digest(
+        &ring::digest::SHA256,
+        leaf.as_ref(),
+    )
+    .as_ref()))
 }
 
 #[tonic::async_trait]
@@ -102,15 +104,17 @@ impl Controller for ControllerService {
             }
             Err(e) => {
                 tracing::error!(error = %e, "Enrollment token store failure");
-                return Err(Status::unavailable("enrollment is unavailable; retry later"));
+                return Err(Status::unavailable(
+                    "enrollment is unavailable; retry later",
+                ));
             }
         };
         let id = agent_id_of(&r.public_key);
         let (cert_pem, cert_sha) = match &self.ca {
             Some(ca) => {
-                let (pem, der) = ca
-                    .issue(&id, &r.public_key)
-                    .map_err(|e| Status::internal(format!("issuing the client certificate: {e}")))?;
+                let (pem, der) = ca.issue(&id, &r.public_key).map_err(|e| {
+                    Status::internal(format!("issuing the client certificate: {e}"))
+                })?;
                 let sha = hex(ring::digest::digest(&ring::digest::SHA256, &der).as_ref());
                 (pem.into_bytes(), sha)
             }

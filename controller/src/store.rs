@@ -201,7 +201,10 @@ impl ReportStore for SledStore {
                 let (k, v) = item?;
                 let mut a = [0u8; 8];
                 a.copy_from_slice(&v[..8.min(v.len())]);
-                Ok((String::from_utf8_lossy(&k).into_owned(), u64::from_be_bytes(a)))
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    u64::from_be_bytes(a),
+                ))
             })
             .collect()
     }
@@ -227,8 +230,14 @@ pub(crate) fn check_backend(store: &dyn ReportStore) {
         signed: b.to_vec(),
     };
     assert_eq!(store.insert_report(&r(1, b"one")).unwrap(), Stored::New);
-    assert_eq!(store.insert_report(&r(1, b"one")).unwrap(), Stored::Duplicate);
-    assert_eq!(store.insert_report(&r(1, b"other")).unwrap(), Stored::Conflict);
+    assert_eq!(
+        store.insert_report(&r(1, b"one")).unwrap(),
+        Stored::Duplicate
+    );
+    assert_eq!(
+        store.insert_report(&r(1, b"other")).unwrap(),
+        Stored::Conflict
+    );
     assert_eq!(store.insert_report(&r(2, b"two")).unwrap(), Stored::New);
     let all = store.reports(Some("agt-1")).unwrap();
     assert_eq!(all, vec![r(1, b"one"), r(2, b"two")]);

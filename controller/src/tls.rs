@@ -95,7 +95,9 @@ fn write(path: &Path, body: &str, mode: u32) -> Result<(), TlsError> {
         .mode(mode)
         .open(path)
         .map_err(err)?;
-    f.write_all(body.as_bytes()).and_then(|()| f.sync_all()).map_err(err)
+    f.write_all(body.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(err)
 }
 
 impl AgentCa {
@@ -167,7 +169,9 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(!der.is_empty());
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(d.path().join("tls/ca.key")).unwrap().permissions(),
+            &std::fs::metadata(d.path().join("tls/ca.key"))
+                .unwrap()
+                .permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
     }

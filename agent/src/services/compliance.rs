@@ -60,9 +60,7 @@ impl Compliance for ComplianceService {
         authorize(&req, "Safeguards", &[Role::Compliance], None, &self.audit)?;
         let (ev, audit) = (Arc::clone(&self.evidence), Arc::clone(&self.audit));
         let report = tokio::task::spawn_blocking(move || {
-            crate::safeguards::report(
-                &ev.config, &ev.keys, &audit, &ev.tokens, &ev.listen, &ev.db,
-            )
+            crate::safeguards::report(&ev.config, &ev.keys, &audit, &ev.tokens, &ev.listen, &ev.db)
         })
         .await
         .map_err(|_| Status::internal("the safeguards checks failed"))?;

@@ -16,9 +16,9 @@ use crate::audit::Audit;
 use crate::config::RedactionConfig;
 use crate::escalation::{EscalationError, Escalations, new_id};
 use crate::metrics::{AssessFacts, Metrics};
-use crate::reporting::unix_now;
 use crate::phi::{CharOffsets, Detector};
 use crate::redact::{Policy, Style};
+use crate::reporting::unix_now;
 use crate::safety::{self, Assessor};
 use crate::tokens::{Role as TokenRole, authorize};
 use crate::vault::{Vault, VaultError};
@@ -440,7 +440,6 @@ impl GatewayService {
             escalation_id,
         }))
     }
-
 }
 
 #[tonic::async_trait]
@@ -450,12 +449,16 @@ impl Gateway for GatewayService {
         req: Request<pb::RedactRequest>,
     ) -> Result<Response<pb::RedactResponse>, Status> {
         let started = std::time::Instant::now();
-        let (app, session) = (req.get_ref().app_id.clone(), req.get_ref().session_id.clone());
+        let (app, session) = (
+            req.get_ref().app_id.clone(),
+            req.get_ref().session_id.clone(),
+        );
         let result = self.redact_inner(req).await;
         if let Some(m) = &self.sinks.metrics {
             match &result {
                 Ok(r) => {
-                    let types: Vec<u32> = r.get_ref().spans.iter().map(|s| s.r#type as u32).collect();
+                    let types: Vec<u32> =
+                        r.get_ref().spans.iter().map(|s| s.r#type as u32).collect();
                     m.redact(&app, &session, &types, micros(started), unix_now());
                 }
                 Err(e) => m.error(&app, e.code() as u32, None),
@@ -521,7 +524,15 @@ impl Gateway for GatewayService {
                             .any(|f| f.category == pb::Category::MissedEscalation as i32),
                         blocked: verdict == pb::Verdict::Block,
                     };
-                    m.assess(&app, &session, &language, &segment, &facts, micros(started), unix_now());
+                    m.assess(
+                        &app,
+                        &session,
+                        &language,
+                        &segment,
+                        &facts,
+                        micros(started),
+                        unix_now(),
+                    );
                 }
                 Err(e) => m.error(&app, e.code() as u32, Some(&language)),
             }
@@ -672,7 +683,7 @@ impl Gateway for GatewayService {
             ));
         }
         if let Some(m) = &self.sinks.metrics {
-            m.acknowledged(&e.app_id, secs.max(0) as u64);
+            m.acknowledged(&e.app_id, secs);
         }
         Ok(Response::new(pb::AcknowledgeEscalationResponse {
             acknowledged_at: e.acknowledged_at,

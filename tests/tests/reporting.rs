@@ -1,0 +1,651 @@
+//! Aggregate reporting end to end with real processes: agents enroll with a controller, close metric
+//! windows into signed, noised reports, and deliver them exactly once through outages and crashes;
+//! no seeded PHI canary reaches the controller, its logs, its store or the wire.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use readi_proto::agent::v1::{
+    self as apb, compliance_client::ComplianceClient, gateway_client::GatewayClient,
+};
+use readi_proto::controller::v1::{self as cpb, controller_client::ControllerClient};
+use readi_proto::report::v1 as pb;
+use readi_tests::{Process, binary, run_to_end, start_served_env};
+
+/// PHI seeded into traffic: none of it may leave the agent.
+const CANARIES: &[&str] = &[
+    "Quackenbush",
+    "zq.canary@example.org",
+    "617-555-0199",
+    "88412093",
+];
+
+const APPS: &[&str] = &["notes-app", "chat-app"];
+
+fn controller_config(dir: &Path, listen: &str, tls: bool) -> PathBuf {
+    let path = dir.join("controller.toml");
+    let mut text = format!(
+        "[server]\nlisten = \"{listen}\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n",
+        dir.join("data").display()
+    );
+    if tls {
+        text.push_str("[server.tls]\nnames = [\"127.0.0.1\", \"localhost\"]\n");
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start_controller(dir: &Path, listen: &str, tls: bool) -> (Process, SocketAddr) {
+    let cfg = controller_config(dir, listen, tls);
+    let p = Process::start(
+        &binary("readi-controller"),
+        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
+        dir,
+    );
+    let addr = p.wait_serving();
+    (p, addr)
+}
+
+fn enroll_token(dir: &Path) -> String {
+    let cfg = dir.join("controller.toml");
+    let mut args = vec!["enroll-token", "--config", cfg.to_str().unwrap()];
+    for app in APPS {
+        args.extend(["--app", app]);
+    }
+    let (code, out, err) = run_to_end(&binary("readi-controller"), &args, dir);
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim().to_owned();
+    assert!(token.starts_with("rde_"), "{out}");
+    token
+}
+
+/// The agent's `[controller]` and `[reporting]` sections. epsilon 10 makes noise almost always zero so
+/// totals can be checked; k = 2 keeps single-call windows suppressed.
+fn agent_extra(url: &str, ca: Option<&Path>, window_secs: u64) -> String {
+    let mut s = format!(
+        "[controller]\nurl = \"{url}\"\nenrollment_token = {{ env = \"READI_ENROLL_TOKEN\" }}\n\
+         retry_min_ms = 100\nretry_max_secs = 1\n"
+    );
+    if let Some(ca) = ca {
+        s.push_str(&format!("ca = \"{}\"\n", ca.display()));
+    }
+    s.push_str(&format!(
+        "[reporting]\nwindow_secs = {window_secs}\napps = [\"notes-app\", \"chat-app\"]\n\
+         segments = [\"seg-a\"]\nk = 2\nepsilon_per_cell = 10\ndaily_epsilon_budget = 100000\n"
+    ));
+    s
+}
+
+fn start_agent(dir: &Path, extra: &str, token: &str) -> (Process, SocketAddr) {
+    start_served_env("readi-agent", dir, extra, &[("READI_ENROLL_TOKEN", token)])
+}
+
+/// Calls made by `traffic`, per application.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sent {
+    redacts: i64,
+    risky: i64,
+    benign: i64,
+}
+
+/// Redactions with PHI and assessments with suicide risk, under canary session ids and labels.
+async fn traffic(addr: SocketAddr, app: &str, n: i64) -> Sent {
+    let mut gw = GatewayClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let mut sent = Sent::default();
+    for i in 0..n {
+        let text = format!(
+            "Zebulon Quackenbush (MRN 88412093) called from 617-555-0199, email \
+             zq.canary@example.org, visit {i}."
+        );
+        let r = gw
+            .redact(apb::RedactRequest {
+                text,
+                app_id: app.into(),
+                session_id: format!("sess-Quackenbush-{}", i % 3),
+                style: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!r.redacted_text.contains("Quackenbush"));
+        sent.redacts += 1;
+    }
+    for i in 0..n {
+        let risky = i % 2 == 0;
+        let text = if risky {
+            "I want to kill myself tonight, I have the pills ready"
+        } else {
+            "I slept better this week and went for a walk"
+        };
+        gw.assess(apb::AssessRequest {
+            app_id: app.into(),
+            session_id: format!("sess-Quackenbush-{}", i % 3),
+            input: vec![apb::Turn {
+                role: apb::Role::User as i32,
+                text: text.into(),
+            }],
+            language: if i % 3 == 0 { "es-mx" } else { "Quackenbush" }.into(),
+            segment_id: if i % 2 == 0 {
+                "seg-a"
+            } else {
+                "Quackenbush-seg"
+            }
+            .into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        if risky {
+            sent.risky += 1;
+        } else {
+            sent.benign += 1;
+        }
+    }
+    sent
+}
+
+/// Waits until the agent has written at least `min` reports and delivered every one.
+async fn wait_delivered(addr: SocketAddr, min: usize, timeout: Duration) -> Vec<apb::EgressEntry> {
+    let mut c = ComplianceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = c
+            .list_egress(apb::ListEgressRequest {
+                from_sequence: 1,
+                limit: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.chain_ok, "the egress ledger's chain must verify");
+        if r.entries.len() >= min && r.entries.iter().all(|e| e.delivered_at.is_some()) {
+            return r.entries;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reports not delivered within {timeout:?}: {} written, {} delivered",
+            r.entries.len(),
+            r.entries
+                .iter()
+                .filter(|e| e.delivered_at.is_some())
+                .count()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn ledger(addr: SocketAddr) -> Vec<apb::EgressEntry> {
+    let mut c = ComplianceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    c.list_egress(apb::ListEgressRequest {
+        from_sequence: 1,
+        limit: 0,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .entries
+}
+
+fn stop(p: &mut Process) {
+    p.terminate();
+    assert!(
+        p.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        p.output()
+    );
+}
+
+/// The controller's stored reports (the controller must be stopped), decoded.
+fn stored_reports(dir: &Path) -> Vec<serde_json::Value> {
+    let cfg = dir.join("controller.toml");
+    let (code, out, err) = run_to_end(
+        &binary("readi-controller"),
+        &["reports", "--json", "--config", cfg.to_str().unwrap()],
+        dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("JSON report"))
+        .collect()
+}
+
+/// Sum over reports of one agent of a released count cell.
+fn total(
+    reports: &[serde_json::Value],
+    agent: &str,
+    app: &str,
+    metric: &str,
+    labels: Option<serde_json::Value>,
+) -> i64 {
+    reports
+        .iter()
+        .filter(|r| r["agent_id"] == agent)
+        .flat_map(|r| r["apps"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["app_id"] == app)
+        .flat_map(|a| a["cells"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["metric"] == metric && c.get("labels").cloned() == labels)
+        .map(|c| c["count"].as_i64().unwrap_or(0))
+        .sum()
+}
+
+fn assert_near(got: i64, want: i64, what: &str) {
+    // One suppressed single-call window, or a rare unit of noise at epsilon 10.
+    assert!((got - want).abs() <= 2, "{what}: got {got}, want {want}");
+}
+
+/// Every file under `dir`, as bytes.
+fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out
+}
+
+fn assert_no_canary(what: &str, bytes: &[u8]) {
+    for c in CANARIES {
+        assert!(
+            !bytes.windows(c.len()).any(|w| w == c.as_bytes()),
+            "canary {c:?} found in {what}"
+        );
+    }
+}
+
+fn agent_id_of(entries: &[apb::EgressEntry]) -> String {
+    entries[0].report.as_ref().unwrap().agent_id.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
+    let cdir = tempfile::tempdir().unwrap();
+    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", true);
+    let ca = cdir.path().join("data/tls/ca.pem");
+    let url = format!("https://127.0.0.1:{}", caddr.port());
+
+    let mut agents = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let token = enroll_token(cdir.path());
+        let (p, addr) = start_agent(dir.path(), &agent_extra(&url, Some(&ca), 2), &token);
+        p.wait_for_log("Enrolled with the controller", Duration::from_secs(30));
+        agents.push((dir, p, addr));
+    }
+    let mut sent = Vec::new();
+    for (i, (_, _, addr)) in agents.iter().enumerate() {
+        sent.push(traffic(*addr, APPS[i % 2], 20 + 4 * i as i64).await);
+    }
+    // Let the last windows close, then wait for every report to arrive.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut ids = Vec::new();
+    let mut wire = Vec::new();
+    for (_, _, addr) in &agents {
+        let entries = wait_delivered(*addr, 1, Duration::from_secs(60)).await;
+        ids.push(agent_id_of(&entries));
+        for e in &entries {
+            wire.extend_from_slice(&e.payload);
+        }
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert_no_canary("the reports' bytes", &wire);
+
+    // Without a client certificate nothing can be submitted, even over TLS.
+    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(
+        tonic::transport::Certificate::from_pem(std::fs::read(&ca).unwrap()),
+    );
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let entry = ledger(agents[0].2).await.remove(0);
+    let err = ControllerClient::new(channel)
+        .submit_report(cpb::SubmitReportRequest {
+            report: Some(pb::SignedReport::decode(entry.payload.as_slice()).unwrap()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+
+    let mut agent_logs = String::new();
+    for (_, p, _) in &mut agents {
+        stop(p);
+        agent_logs.push_str(&p.output());
+    }
+    stop(&mut controller);
+    let controller_log = controller.output();
+    assert_no_canary("the controller's log", controller_log.as_bytes());
+    assert_no_canary("the agents' logs", agent_logs.as_bytes());
+    for (path, bytes) in all_bytes(cdir.path()) {
+        assert_no_canary(&path.display().to_string(), &bytes);
+    }
+
+    let reports = stored_reports(cdir.path());
+    assert_no_canary(
+        "the stored reports",
+        serde_json::to_string(&reports).unwrap().as_bytes(),
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let app = APPS[i % 2];
+        let s = sent[i];
+        let requests = s.redacts + s.risky + s.benign;
+        assert_near(
+            total(&reports, id, app, "METRIC_REQUESTS", None),
+            requests,
+            "requests",
+        );
+        assert_near(
+            total(&reports, id, app, "METRIC_ESCALATIONS_RAISED", None),
+            s.risky,
+            "escalations",
+        );
+        assert_near(
+            total(
+                &reports,
+                id,
+                app,
+                "METRIC_PHI_REDACTED",
+                Some(serde_json::json!({"phi_type": 1})),
+            ),
+            s.redacts,
+            "names redacted",
+        );
+        assert_near(
+            total(
+                &reports,
+                id,
+                app,
+                "METRIC_EXCHANGES",
+                Some(serde_json::json!({"segment_id": "seg-a"})),
+            ),
+            s.risky,
+            "exchanges in the registered segment",
+        );
+        // The other application saw no traffic from this agent: only zeros or nothing.
+        let other = APPS[(i + 1) % 2];
+        assert_eq!(total(&reports, id, other, "METRIC_REQUESTS", None), 0);
+    }
+    // Labels are only the normalised language and the registered segment.
+    let text = serde_json::to_string(&reports).unwrap();
+    assert!(
+        text.contains("\"language\":\"es-MX\""),
+        "languages are normalised"
+    );
+    assert!(!text.contains("Quackenbush-seg"));
+}
+
+/// Relays TCP to `target`, recording every byte in both directions.
+fn recording_relay(target: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { break };
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wire_bytes_hold_no_canary_and_tampered_replayed_or_revoked_reports_are_refused() {
+    let cdir = tempfile::tempdir().unwrap();
+    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", false);
+    let (relay, wire) = recording_relay(caddr);
+    let adir = tempfile::tempdir().unwrap();
+    let token = enroll_token(cdir.path());
+    let (mut agent, aaddr) = start_agent(
+        adir.path(),
+        &agent_extra(&format!("http://{relay}"), None, 1),
+        &token,
+    );
+    traffic(aaddr, "notes-app", 15).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let entries = wait_delivered(aaddr, 1, Duration::from_secs(60)).await;
+    assert_no_canary("the bytes on the wire", &wire.lock().unwrap());
+    assert!(
+        !wire.lock().unwrap().is_empty(),
+        "the relay saw the reports"
+    );
+
+    let mut c = ControllerClient::connect(format!("http://{caddr}"))
+        .await
+        .unwrap();
+    let submit = |signed: pb::SignedReport| cpb::SubmitReportRequest {
+        report: Some(signed),
+    };
+    let original = pb::SignedReport::decode(entries[0].payload.as_slice()).unwrap();
+
+    // A replay of the same bytes is acknowledged as a duplicate and stored nothing new.
+    let r = c
+        .submit_report(submit(original.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.duplicate);
+
+    // One flipped byte: the signature no longer verifies.
+    let mut tampered = original.clone();
+    let at = tampered.report.len() - 3;
+    tampered.report[at] ^= 0x01;
+    let err = c.submit_report(submit(tampered)).await.unwrap_err();
+    assert!(
+        matches!(
+            err.code(),
+            tonic::Code::Unauthenticated | tonic::Code::InvalidArgument
+        ),
+        "{err:?}"
+    );
+
+    // An unknown field appended: refused before anything else.
+    let mut extended = original.clone();
+    extended.report.extend_from_slice(&[0x98, 0x06, 0x01]);
+    let err = c.submit_report(submit(extended)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("unknown"), "{}", err.message());
+
+    // A different report under a used sequence number from a key enrolled for it: a replay.
+    let rng = ring::rand::SystemRandom::new();
+    let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let key = ring::signature::Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+    let public = ring::signature::KeyPair::public_key(&key).as_ref().to_vec();
+    let enrolled = c
+        .enroll(cpb::EnrollRequest {
+            enrollment_token: enroll_token(cdir.path()),
+            public_key: public,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let own = |start: i64| {
+        let report = pb::Report {
+            schema_version: 1,
+            agent_id: enrolled.agent_id.clone(),
+            sequence: 1,
+            window_start: Some(prost_types::Timestamp {
+                seconds: start,
+                nanos: 0,
+            }),
+            window_end: Some(prost_types::Timestamp {
+                seconds: start + 60,
+                nanos: 0,
+            }),
+            apps: Vec::new(),
+            privacy: None,
+        }
+        .encode_to_vec();
+        pb::SignedReport {
+            signature: key.sign(&report).as_ref().to_vec(),
+            report,
+        }
+    };
+    c.submit_report(submit(own(now - 600))).await.unwrap();
+    let err = c.submit_report(submit(own(now - 300))).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err:?}");
+    // An enrollment token works once.
+    let token_again = enroll_token(cdir.path());
+    c.enroll(cpb::EnrollRequest {
+        enrollment_token: token_again.clone(),
+        public_key: vec![7u8; 32],
+    })
+    .await
+    .unwrap();
+    let err = c
+        .enroll(cpb::EnrollRequest {
+            enrollment_token: token_again,
+            public_key: vec![8u8; 32],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+
+    // Revoked: the agent's next report is refused and stays in its outbox.
+    let id = agent_id_of(&entries);
+    let cfg = cdir.path().join("controller.toml");
+    let (code, _, err_text) = run_to_end(
+        &binary("readi-controller"),
+        &["agents", "revoke", "--config", cfg.to_str().unwrap(), &id],
+        cdir.path(),
+    );
+    assert_eq!(code, 0, "{err_text}");
+    let err = c.submit_report(submit(original)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    let before = ledger(aaddr).await.len();
+    traffic(aaddr, "notes-app", 3).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let undelivered = loop {
+        let l = ledger(aaddr).await;
+        if l.len() > before {
+            break l.into_iter().filter(|e| e.delivered_at.is_none()).count();
+        }
+        assert!(Instant::now() < deadline, "no report after revocation");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(undelivered >= 1);
+    assert!(
+        ledger(aaddr).await.iter().any(|e| e.delivered_at.is_none()),
+        "a refused report stays in the outbox"
+    );
+
+    stop(&mut agent);
+    stop(&mut controller);
+    let (code, _, counters) = run_to_end(
+        &binary("readi-controller"),
+        &["reports", "--json", "--config", cfg.to_str().unwrap()],
+        cdir.path(),
+    );
+    assert_eq!(code, 0);
+    for counter in [
+        "duplicates: ",
+        "rejected.unknown_fields: 1",
+        "rejected.replay: 1",
+        "rejected.enrollment: 1",
+    ] {
+        assert!(counters.contains(counter), "{counter} in {counters}");
+    }
+    assert!(counters.contains("rejected.revoked"), "{counters}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_and_crashes_deliver_every_report_exactly_once() {
+    let cdir = tempfile::tempdir().unwrap();
+    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", false);
+    let listen = caddr.to_string();
+    let adir = tempfile::tempdir().unwrap();
+    let token = enroll_token(cdir.path());
+    let extra = agent_extra(&format!("http://{caddr}"), None, 1);
+    let (mut agent, aaddr) = start_agent(adir.path(), &extra, &token);
+    traffic(aaddr, "notes-app", 4).await;
+    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+
+    // The controller goes away for several windows; every window with traffic makes a report.
+    stop(&mut controller);
+    for _ in 0..4 {
+        traffic(aaddr, "chat-app", 2).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let queued = ledger(aaddr).await;
+    let waiting = queued.iter().filter(|e| e.delivered_at.is_none()).count();
+    assert!(
+        waiting >= 3,
+        "reports wait in the outbox while the controller is down: {waiting}"
+    );
+
+    let (mut controller, _) = start_controller(cdir.path(), &listen, false);
+    let delivered = wait_delivered(aaddr, queued.len(), Duration::from_secs(60)).await;
+    assert!(delivered.len() >= queued.len());
+
+    // The agent dies hard right after writing a report, with its upload likely in flight.
+    traffic(aaddr, "notes-app", 3).await;
+    agent.wait_for_log(
+        "Report written to the egress ledger",
+        Duration::from_secs(20),
+    );
+    agent.kill_hard();
+    let (mut agent, aaddr) = start_agent(adir.path(), &extra, "");
+    traffic(aaddr, "notes-app", 2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let entries = wait_delivered(aaddr, delivered.len() + 1, Duration::from_secs(60)).await;
+    let id = agent_id_of(&entries);
+
+    stop(&mut agent);
+    stop(&mut controller);
+    let reports = stored_reports(cdir.path());
+    let mut stored: Vec<u64> = reports
+        .iter()
+        .filter(|r| r["agent_id"] == id.as_str())
+        .map(|r| r["sequence"].as_u64().unwrap())
+        .collect();
+    stored.sort_unstable();
+    let written: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        stored, written,
+        "every written report stored exactly once, no gaps"
+    );
+    assert_eq!(written, (1..=written.len() as u64).collect::<Vec<_>>());
+}
