@@ -65,6 +65,8 @@ pub struct RetentionConfig {
     pub escalations_days: u64,
     /// Days adverse-event records are kept.
     pub adverse_events_days: u64,
+    /// Days outcome baselines (first score of an episode) are kept.
+    pub outcomes_days: u64,
     /// Days audit records are kept (removed from the start of the chain behind a signed marker).
     pub audit_days: u64,
 }
@@ -77,6 +79,8 @@ impl Default for RetentionConfig {
             // Six years: HIPAA's documentation retention (45 CFR 164.316(b)(2)).
             escalations_days: 2190,
             adverse_events_days: 2190,
+            // Two years: longer than a course of treatment, so change over an episode is measurable.
+            outcomes_days: 730,
             audit_days: 2190,
         }
     }
@@ -84,11 +88,12 @@ impl Default for RetentionConfig {
 
 impl RetentionConfig {
     /// (data class, days kept) for every class under retention.
-    pub fn classes(&self) -> [(&'static str, u64); 3] {
+    pub fn classes(&self) -> [(&'static str, u64); 4] {
         [
             ("vault", self.vault_days),
             ("escalations", self.escalations_days),
             ("adverse_events", self.adverse_events_days),
+            ("outcomes", self.outcomes_days),
         ]
     }
 }
@@ -660,6 +665,33 @@ mod tests {
     fn unknown_key_is_refused() {
         let err = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn reporting_problems_are_named() {
+        let err = Config::from_toml(
+            "[controller]\nurl = \"http://controller.example.org:1\"\n\
+             [reporting]\nk = 1\nsegments = [\"John Smith\"]\nepsilon_per_cell = 0\n",
+        )
+        .unwrap_err();
+        for key in [
+            "controller.url",
+            "reporting.apps",
+            "reporting.k",
+            "reporting.segments",
+            "reporting.epsilon_per_cell",
+        ] {
+            assert!(err.names(key), "{key} missing from: {err}");
+        }
+        let err = Config::from_toml(
+            "[controller]\nurl = \"https://c.example.org\"\n[reporting]\napps = [\"notes\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.names("controller.ca"), "{err}");
+        Config::from_toml(
+            "[controller]\nurl = \"http://127.0.0.1:9\"\n[reporting]\napps = [\"notes\"]\n",
+        )
+        .expect("plaintext to a loopback controller is allowed");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod keyring;
 pub mod keys;
 pub mod metrics;
 pub mod noise;
+pub mod outcomes;
 pub mod phi;
 pub mod privacy;
 pub mod redact;

@@ -575,6 +575,16 @@ impl Metrics {
         }
     }
 
+    /// The keyed hash an outcome episode and measure are stored under.
+    pub fn episode_key(&self, app: &str, episode: &str, measure: u32) -> String {
+        self.session_id(app, &format!("episode\u{0}{episode}\u{0}{measure}"))
+    }
+
+    /// Start of the open window, unix seconds.
+    pub fn window_start(&self) -> u64 {
+        self.lock().start
+    }
+
     /// Number of sessions in flight.
     pub fn sessions_in_flight(&self) -> usize {
         self.lock().sessions.len()

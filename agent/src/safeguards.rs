@@ -313,12 +313,13 @@ pub fn report(
         CheckStatus::Pass,
         format!(
             "keys roll every {} day(s); session maps kept {} days, escalations {} days, adverse \
-             events {} days, then their keys are destroyed; audit records kept {} days behind a \
-             signed prune marker; last shred: {}",
+             events {} days, outcome baselines {} days, then their keys are destroyed; audit \
+             records kept {} days behind a signed prune marker; last shred: {}",
             r.epoch_days,
             r.vault_days,
             r.escalations_days,
             r.adverse_events_days,
+            r.outcomes_days,
             r.audit_days,
             last_shred.map_or("none yet".to_owned(), |s| s)
         ),

@@ -61,6 +61,9 @@ pub enum Error {
     /// A webhook could not be set up.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    /// The outcome store could not be opened.
+    #[error(transparent)]
+    Outcomes(crate::outcomes::OutcomeError),
     /// The egress ledger could not be opened.
     #[error(transparent)]
     Egress(#[from] EgressError),
@@ -131,6 +134,13 @@ pub async fn run(
             adverse: Arc::clone(&adverse),
             shutdown: trigger.clone(),
             metrics: reporter.as_ref().map(|r| Arc::clone(r.metrics())),
+            outcomes: match &reporter {
+                Some(_) => Some(Arc::new(
+                    crate::outcomes::Outcomes::open(store.db(), Arc::clone(&keys))
+                        .map_err(Error::Outcomes)?,
+                )),
+                None => None,
+            },
         },
     ))
     .max_decoding_message_size(max)

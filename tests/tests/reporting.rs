@@ -150,6 +150,56 @@ async fn traffic(addr: SocketAddr, app: &str, n: i64) -> Sent {
     sent
 }
 
+/// Baseline and follow-up PHQ-9 scores for a few episodes; returns how many changes were recorded.
+async fn record_outcomes(addr: SocketAddr, app: &str) -> i64 {
+    let mut gw = GatewayClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let score = |score, at| apb::OutcomeScore {
+        measure: apb::Measure::Phq9 as i32,
+        score,
+        taken_at: Some(prost_types::Timestamp {
+            seconds: at,
+            nanos: 0,
+        }),
+    };
+    let episodes = 4;
+    for e in 0..episodes {
+        for (value, at) in [(19, now - 86_400 * 40), (11 - e as i32, now - 3600)] {
+            gw.record_outcome(apb::RecordOutcomeRequest {
+                app_id: app.into(),
+                session_id: "sess-Quackenbush-0".into(),
+                episode_id: format!("episode-Quackenbush-{e}"),
+                arm: apb::CareArm::AiAssisted as i32,
+                observation: Some(apb::record_outcome_request::Observation::Score(score(
+                    value, at,
+                ))),
+            })
+            .await
+            .unwrap();
+        }
+    }
+    // Out of range and missing arm are the caller's errors.
+    let err = gw
+        .record_outcome(apb::RecordOutcomeRequest {
+            app_id: app.into(),
+            session_id: "s".into(),
+            episode_id: "e".into(),
+            arm: apb::CareArm::AiAssisted as i32,
+            observation: Some(apb::record_outcome_request::Observation::Score(score(
+                28, now,
+            ))),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    episodes
+}
+
 /// Waits until the agent has written at least `min` reports and delivered every one.
 async fn wait_delivered(addr: SocketAddr, min: usize, timeout: Duration) -> Vec<apb::EgressEntry> {
     let mut c = ComplianceClient::connect(format!("http://{addr}"))
@@ -292,6 +342,7 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
     for (i, (_, _, addr)) in agents.iter().enumerate() {
         sent.push(traffic(*addr, APPS[i % 2], 20 + 4 * i as i64).await);
     }
+    let outcomes = record_outcomes(agents[0].2, APPS[0]).await;
     // Let the last windows close, then wait for every report to arrive.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut ids = Vec::new();
@@ -384,6 +435,23 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
         let other = APPS[(i + 1) % 2];
         assert_eq!(total(&reports, id, other, "METRIC_REQUESTS", None), 0);
     }
+    // Effectiveness: change over each episode, by measure and arm, never the episode.
+    let changes: i64 = reports
+        .iter()
+        .filter(|r| r["agent_id"] == ids[0].as_str())
+        .flat_map(|r| r["apps"].as_array().cloned().unwrap_or_default())
+        .flat_map(|a| a["cells"].as_array().cloned().unwrap_or_default())
+        .filter(|c| {
+            c["metric"] == "METRIC_OUTCOME_CHANGE"
+                && c["labels"] == serde_json::json!({"measure": 1, "arm": 1})
+        })
+        .map(|c| {
+            c["histogram"]["counts"]
+                .as_array()
+                .map_or(0, |v| v.iter().map(|x| x.as_i64().unwrap()).sum())
+        })
+        .sum();
+    assert_near(changes, outcomes, "PHQ-9 changes in the AI-assisted arm");
     // Labels are only the normalised language and the registered segment.
     let text = serde_json::to_string(&reports).unwrap();
     assert!(

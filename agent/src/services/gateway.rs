@@ -36,6 +36,8 @@ pub struct SafetySinks {
     pub shutdown: Trigger,
     /// The metric windows, when the agent reports to a controller.
     pub metrics: Option<Arc<Metrics>>,
+    /// Outcome baselines, when the agent reports to a controller.
+    pub outcomes: Option<Arc<crate::outcomes::Outcomes>>,
 }
 
 /// Serves `readi.agent.v1.Gateway`.
@@ -551,9 +553,89 @@ impl Gateway for GatewayService {
 
     async fn record_outcome(
         &self,
-        _: Request<pb::RecordOutcomeRequest>,
+        req: Request<pb::RecordOutcomeRequest>,
     ) -> Result<Response<pb::RecordOutcomeResponse>, Status> {
-        Err(not_yet("RecordOutcome", "effectiveness metrics"))
+        let app = req.get_ref().app_id.clone();
+        authorize(
+            &req,
+            "RecordOutcome",
+            &[TokenRole::App],
+            Some(&app),
+            &self.audit,
+        )?;
+        let r = req.into_inner();
+        check_id("app_id", &r.app_id)?;
+        check_id("session_id", &r.session_id)?;
+        let (Some(metrics), Some(outcomes)) = (&self.sinks.metrics, &self.sinks.outcomes) else {
+            return Err(Status::failed_precondition(
+                "outcomes are counted only when the agent reports to a controller ([controller])",
+            ));
+        };
+        match r.observation {
+            Some(pb::record_outcome_request::Observation::Score(score)) => {
+                check_id("episode_id", &r.episode_id)?;
+                let arm = pb::CareArm::try_from(r.arm).unwrap_or(pb::CareArm::Unspecified);
+                if arm == pb::CareArm::Unspecified {
+                    return Err(Status::invalid_argument(
+                        "arm is required (CARE_ARM_AI_ASSISTED or CARE_ARM_STANDARD_CARE)",
+                    ));
+                }
+                let max = match pb::Measure::try_from(score.measure) {
+                    Ok(pb::Measure::Phq9) => 27,
+                    Ok(pb::Measure::Gad7) => 21,
+                    _ => {
+                        return Err(Status::invalid_argument(
+                            "score.measure is required (MEASURE_PHQ9 or MEASURE_GAD7)",
+                        ));
+                    }
+                };
+                if !(0..=max).contains(&score.score) {
+                    return Err(Status::invalid_argument(format!(
+                        "score.score must be from 0 to {max} for this measure"
+                    )));
+                }
+                let Some(taken) = score.taken_at.map(|t| t.seconds) else {
+                    return Err(Status::invalid_argument("score.taken_at is required"));
+                };
+                if taken > unix_now() as i64 + 86_400 {
+                    return Err(Status::invalid_argument("score.taken_at is in the future"));
+                }
+                let key = metrics.episode_key(&r.app_id, &r.episode_id, score.measure as u32);
+                let store = Arc::clone(outcomes);
+                let value = score.score;
+                let change = tokio::task::spawn_blocking(move || store.observe(&key, value, taken))
+                    .await
+                    .map_err(|_| Status::internal("recording the outcome failed"))?
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "Outcome store failure");
+                        Status::internal("the outcome could not be stored")
+                    })?;
+                if let Some(change) = change {
+                    metrics.outcome_change(&r.app_id, score.measure as u32, arm as u32, change);
+                }
+            }
+            Some(pb::record_outcome_request::Observation::NoteEdit(edit)) => {
+                let longest = edit.draft_chars.max(edit.signed_chars).max(1);
+                if edit.edit_distance > longest {
+                    return Err(Status::invalid_argument(
+                        "note_edit.edit_distance cannot exceed the longer of the two texts",
+                    ));
+                }
+                let permille = u64::from(edit.edit_distance) * 1000 / u64::from(longest);
+                metrics.note_edit(&r.app_id, permille);
+            }
+            None => {
+                return Err(Status::invalid_argument(
+                    "an observation is required: score or note_edit",
+                ));
+            }
+        }
+        Ok(Response::new(pb::RecordOutcomeResponse {
+            window_start: Some(prost_types::Timestamp {
+                seconds: metrics.window_start() as i64,
+                nanos: 0,
+            }),
+        }))
     }
 
     type WatchEscalationsStream = BoxStream<pb::Escalation>;
@@ -718,6 +800,7 @@ mod tests {
             adverse: Arc::new(AdverseEvents::open(&db, Arc::clone(&keys)).unwrap()),
             shutdown: Trigger::spawn(std::future::pending()),
             metrics: None,
+            outcomes: None,
         };
         let gw = GatewayService::new(vault, audit, RedactionConfig::default(), 1 << 20, sinks);
         let req = |text: &str| {
