@@ -420,12 +420,10 @@ impl Metrics {
             if facts.missed {
                 add(cells, Metric::MissedEscalations, LabelKey::default(), 1);
             }
-            observe(
-                cells,
-                Metric::AgentLatencyUs,
-                LabelKey::default(),
-                latency_us as i64,
-            );
+            // Latency overall and by language and segment, so slower service for a group shows.
+            for g in &groups {
+                observe(cells, Metric::AgentLatencyUs, g.clone(), latency_us as i64);
+            }
             self.touch(inner, app, session, now);
         });
     }
@@ -727,6 +725,13 @@ mod tests {
         };
         assert_eq!(count(&w, Metric::Exchanges, seg), 1);
         assert_eq!(count(&w, Metric::EscalationsRaised, LabelKey::default()), 1);
+        let latency = CellKey {
+            metric: Metric::AgentLatencyUs as i32,
+            labels: lang("es-MX"),
+        };
+        assert!(
+            matches!(&w.apps["app"][&latency], Value::Histogram(h) if h.iter().sum::<u64>() == 1)
+        );
         assert!(
             w.apps["app"]
                 .keys()

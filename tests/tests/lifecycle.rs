@@ -182,7 +182,7 @@ async fn agent_without_config_starts_on_embedded_defaults() {
 
 #[tokio::test]
 async fn unbuilt_rpcs_answer_unimplemented_naming_the_capability() {
-    use readi_proto::agent::v1::{RecordOutcomeRequest, gateway_client::GatewayClient};
+    use readi_proto::agent::v1::{SubmitFeedbackRequest, gateway_client::GatewayClient};
     use readi_proto::controller::v1::{
         ListApplicationsRequest, controller_client::ControllerClient,
     };
@@ -193,11 +193,15 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_capability() {
         .await
         .unwrap();
     let err = gw
-        .record_outcome(RecordOutcomeRequest::default())
+        .submit_feedback(SubmitFeedbackRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert!(err.message().contains("RecordOutcome"), "{}", err.message());
+    assert!(
+        err.message().contains("SubmitFeedback"),
+        "{}",
+        err.message()
+    );
     let mut ctl = ControllerClient::connect(format!("http://{ctl_addr}"))
         .await
         .unwrap();

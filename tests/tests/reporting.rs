@@ -377,6 +377,41 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
 
+    // The compliance officer sees what left and what the privacy budget paid for today.
+    let mut comp = ComplianceClient::connect(format!("http://{}", agents[0].2))
+        .await
+        .unwrap();
+    let sg = comp
+        .safeguards(apb::SafeguardsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sg.agent_id, ids[0]);
+    let egress = sg
+        .safeguards
+        .iter()
+        .find(|g| g.id == "egress.reports")
+        .unwrap();
+    assert_eq!(
+        egress.status,
+        apb::CheckStatus::Pass as i32,
+        "{}",
+        egress.evidence
+    );
+    assert!(
+        egress.evidence.contains("mutual TLS"),
+        "{}",
+        egress.evidence
+    );
+    let budget = sg
+        .privacy_budgets
+        .iter()
+        .find(|b| b.app_id == APPS[0])
+        .expect("a budget line per reported application");
+    assert!(
+        budget.spent_micro_epsilon > 0 && budget.spent_micro_epsilon <= budget.budget_micro_epsilon
+    );
+
     let mut agent_logs = String::new();
     for (_, p, _) in &mut agents {
         stop(p);
