@@ -171,6 +171,10 @@ pub struct AssessFacts {
     pub missed: bool,
     /// The output was blocked.
     pub blocked: bool,
+    /// The model's latency in ms, when the caller measured it.
+    pub llm_latency_ms: Option<u64>,
+    /// Tokens the model call used, when known.
+    pub llm_tokens: Option<u64>,
 }
 
 /// Languages are reported as a primary subtag (2-3 letters) and an optional region (2 letters or 3
@@ -419,6 +423,12 @@ impl Metrics {
             }
             if facts.missed {
                 add(cells, Metric::MissedEscalations, LabelKey::default(), 1);
+            }
+            if let Some(ms) = facts.llm_latency_ms {
+                observe(cells, Metric::LlmLatencyMs, LabelKey::default(), ms as i64);
+            }
+            if let Some(t) = facts.llm_tokens {
+                add(cells, Metric::Tokens, LabelKey::default(), t);
             }
             // Latency overall and by language and segment, so slower service for a group shows.
             for g in &groups {

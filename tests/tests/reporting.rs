@@ -137,6 +137,8 @@ async fn traffic(addr: SocketAddr, app: &str, n: i64) -> Sent {
                 "Quackenbush-seg"
             }
             .into(),
+            llm_latency_ms: 800,
+            llm_tokens: 100,
             ..Default::default()
         })
         .await
@@ -465,6 +467,11 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
             ),
             s.risky,
             "exchanges in the registered segment",
+        );
+        let tokens = total(&reports, id, app, "METRIC_TOKENS", None);
+        assert!(
+            (tokens - 100 * (s.risky + s.benign)).abs() <= 4,
+            "tokens {tokens}"
         );
         // The other application saw no traffic from this agent: only zeros or nothing.
         let other = APPS[(i + 1) % 2];

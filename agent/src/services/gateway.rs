@@ -493,6 +493,8 @@ impl Gateway for GatewayService {
         let r = req.get_ref();
         let (app, session) = (r.app_id.clone(), r.session_id.clone());
         let (language, segment) = (r.language.clone(), r.segment_id.clone());
+        let llm_latency_ms = (r.llm_latency_ms > 0).then_some(u64::from(r.llm_latency_ms));
+        let llm_tokens = (r.llm_tokens > 0).then_some(u64::from(r.llm_tokens));
         let result = self.assess_inner(req).await;
         if let Some(m) = &self.sinks.metrics {
             match &result {
@@ -525,6 +527,8 @@ impl Gateway for GatewayService {
                             .iter()
                             .any(|f| f.category == pb::Category::MissedEscalation as i32),
                         blocked: verdict == pb::Verdict::Block,
+                        llm_latency_ms,
+                        llm_tokens,
                     };
                     m.assess(
                         &app,
