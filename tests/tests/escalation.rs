@@ -124,6 +124,7 @@ fn assess(app: &str, input: &[(Role, &str)], output: Option<&str>) -> AssessRequ
         }),
         language: "en".into(),
         segment_id: String::new(),
+        ..Default::default()
     }
 }
 
