@@ -66,19 +66,7 @@ pub enum Value {
     Histogram(Vec<u64>),
 }
 
-/// Fixed bucket upper bounds (inclusive) of each histogram metric; the last bucket is unbounded.
-pub fn bounds(metric: Metric) -> Option<&'static [i64]> {
-    Some(match metric {
-        Metric::SecondsToAcknowledge => &[60, 300, 900, 1800, 3600, 14_400, 86_400],
-        Metric::MessagesPerSession => &[1, 2, 5, 10, 20, 50, 100],
-        Metric::SessionSeconds => &[60, 300, 900, 1800, 3600, 7200],
-        Metric::EditRatioPermille => &[50, 100, 200, 300, 500, 750, 1000],
-        Metric::OutcomeChange => &[-10, -5, -3, -1, 0, 2, 4],
-        Metric::LlmLatencyMs => &[100, 250, 500, 1000, 2000, 5000, 10_000],
-        Metric::AgentLatencyUs => &[250, 500, 1000, 2000, 5000, 10_000, 50_000],
-        _ => return None,
-    })
-}
+pub use readi_proto::histogram_bounds as bounds;
 
 /// One application's cells in one window.
 pub type AppCells = BTreeMap<CellKey, Value>;

@@ -21,6 +21,27 @@ pub struct Config {
     pub log: LogConfig,
     /// When figures may be released to vendors.
     pub release: ReleaseConfig,
+    /// The thresholds behind scorecard statuses.
+    pub thresholds: crate::scorecard::Thresholds,
+    /// The vendor dashboard.
+    pub dashboard: DashboardConfig,
+}
+
+/// The vendor dashboard (HTTP).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// `host:port` for the dashboard; empty turns it off. Loopback only (put it behind a TLS proxy
+    /// to serve vendors elsewhere).
+    pub listen: String,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            listen: "127.0.0.1:50062".to_owned(),
+        }
+    }
 }
 
 /// gRPC serving.
@@ -135,6 +156,27 @@ impl Config {
             p.push("server.max_message_bytes", "must be at least 1024");
         }
         check_data_dir(&mut p, "storage.data_dir", &self.storage.data_dir);
+        if !self.dashboard.listen.is_empty()
+            && let Some(addr) = check_addr(&mut p, "dashboard.listen", &self.dashboard.listen)
+            && !addr.ip().is_loopback()
+        {
+            p.push(
+                "dashboard.listen",
+                format!(
+                    "{addr} is not loopback: serve the dashboard to vendors through a TLS proxy"
+                ),
+            );
+        }
+        let t = &self.thresholds;
+        for (key, v) in [
+            ("thresholds.max_flag_rate_gap", t.max_flag_rate_gap),
+            ("thresholds.max_over_use_share", t.max_over_use_share),
+            ("thresholds.max_error_rate", t.max_error_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                p.push(key, "must be a share from 0 to 1");
+            }
+        }
         self.log.check(&mut p);
         if self.release.min_clinics < 2 {
             p.push(

@@ -1,8 +1,11 @@
 //! readi controller: enrolls agents, ingests their aggregate reports and scores READI readiness.
 
+pub mod aggregate;
 pub mod config;
 pub mod enrollment;
 pub mod ingest;
+pub mod registry;
+pub mod scorecard;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -59,6 +59,40 @@ pub struct StoredReport {
     pub signed: Vec<u8>,
 }
 
+/// The clinics behind figures released for an application over some days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cohort {
+    /// First UTC day (inclusive).
+    pub from_day: i64,
+    /// Last UTC day (inclusive).
+    pub to_day: i64,
+    /// Agent ids, sorted.
+    pub agents: Vec<String>,
+}
+
+impl Cohort {
+    /// How many clinics are in one cohort and not the other.
+    pub fn symmetric_difference(&self, other: &Cohort) -> usize {
+        let a: std::collections::BTreeSet<&String> = self.agents.iter().collect();
+        let b: std::collections::BTreeSet<&String> = other.agents.iter().collect();
+        a.symmetric_difference(&b).count()
+    }
+
+    fn key(&self, app: &str) -> Vec<u8> {
+        let mut k = app.as_bytes().to_vec();
+        k.push(0);
+        k.extend_from_slice(&self.from_day.to_be_bytes());
+        k.extend_from_slice(&self.to_day.to_be_bytes());
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for a in &self.agents {
+            ctx.update(a.as_bytes());
+            ctx.update(b"\0");
+        }
+        k.extend_from_slice(&ctx.finish().as_ref()[..8]);
+        k
+    }
+}
+
 /// Storage for a controller.
 pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     /// Adds or replaces an agent.
@@ -71,6 +105,10 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     fn insert_report(&self, report: &StoredReport) -> Result<Stored, StoreError>;
     /// Every stored report of an agent (all agents when `None`), in (agent, sequence) order.
     fn reports(&self, agent: Option<&str>) -> Result<Vec<StoredReport>, StoreError>;
+    /// Cohorts already released for an application.
+    fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError>;
+    /// Records a released cohort (idempotent).
+    fn record_cohort(&self, app: &str, cohort: &Cohort) -> Result<(), StoreError>;
     /// Adds one to a named counter (rejections, duplicates) and returns the new value.
     fn bump(&self, counter: &str) -> Result<u64, StoreError>;
     /// Every counter.
@@ -84,6 +122,7 @@ pub struct SledStore {
     agents: sled::Tree,
     reports: sled::Tree,
     counters: sled::Tree,
+    cohorts: sled::Tree,
 }
 
 impl SledStore {
@@ -94,6 +133,7 @@ impl SledStore {
             agents: db.open_tree("agents")?,
             reports: db.open_tree("reports")?,
             counters: db.open_tree("counters")?,
+            cohorts: db.open_tree("released_cohorts")?,
         })
     }
 }
@@ -178,6 +218,27 @@ impl ReportStore for SledStore {
         .collect()
     }
 
+    fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError> {
+        let mut prefix = app.as_bytes().to_vec();
+        prefix.push(0);
+        self.cohorts
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (_, v) = item?;
+                serde_json::from_slice(&v).map_err(|_| StoreError::Damaged("cohort".into()))
+            })
+            .collect()
+    }
+
+    fn record_cohort(&self, app: &str, cohort: &Cohort) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(cohort).map_err(|e| StoreError::Backend(e.to_string()))?;
+        // Must be durable before the figures are shown: a restart must not forget what was released.
+        if self.cohorts.insert(cohort.key(app), v)?.is_none() {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
     fn bump(&self, counter: &str) -> Result<u64, StoreError> {
         let v = self.counters.update_and_fetch(counter.as_bytes(), |old| {
             let n = old.map_or(0, |b| {
@@ -242,6 +303,15 @@ pub(crate) fn check_backend(store: &dyn ReportStore) {
     let all = store.reports(Some("agt-1")).unwrap();
     assert_eq!(all, vec![r(1, b"one"), r(2, b"two")]);
     assert!(store.reports(Some("agt-")).unwrap().is_empty());
+    let cohort = Cohort {
+        from_day: 1,
+        to_day: 7,
+        agents: vec!["a".into(), "b".into()],
+    };
+    store.record_cohort("app", &cohort).unwrap();
+    store.record_cohort("app", &cohort).unwrap();
+    assert_eq!(store.released_cohorts("app").unwrap(), vec![cohort]);
+    assert!(store.released_cohorts("ap").unwrap().is_empty());
     assert_eq!(store.bump("rejected.signature").unwrap(), 1);
     assert_eq!(store.bump("rejected.signature").unwrap(), 2);
     assert_eq!(

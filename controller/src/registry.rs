@@ -1,0 +1,326 @@
+//! Vendors, their applications, and access tokens: small JSON files under `<data_dir>/registry`,
+//! written atomically by the CLI and read by the running controller, so operators can register
+//! vendors and applications without stopping it. Tokens are stored only as SHA-256 digests.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Token prefix, recognisable in a leak scan.
+const PREFIX: &str = "rdc_";
+
+/// Why the registry could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A file could not be read or written.
+    #[error("registry {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A value is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A vendor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vendor {
+    /// Its id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+}
+
+/// A registered application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    /// Its id, as agents report it.
+    pub id: String,
+    /// The vendor that owns it.
+    pub vendor_id: String,
+    /// Its display name.
+    pub name: String,
+}
+
+/// Who a token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Principal {
+    /// Sees every application.
+    Operator,
+    /// Sees its own applications.
+    Vendor(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TokenRecord {
+    digest: String,
+    principal: Principal,
+}
+
+/// Registered ids: lower-case letters, digits, `-`, `_`, `.`; 1 to 64 characters.
+pub fn is_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), RegistryError> {
+    if is_id(id) {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "{what} {id:?}: ids are 1-64 characters of a-z, 0-9, '-', '_', '.'"
+        )))
+    }
+}
+
+fn check_name(name: &str) -> Result<(), RegistryError> {
+    if name.trim().is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        return Err(RegistryError::Invalid(
+            "names are 1-120 printable characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn digest(secret: &str) -> String {
+    readi_common::identity::hex(
+        ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref(),
+    )
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn random_hex(n: usize) -> String {
+    use ring::rand::SecureRandom as _;
+    let mut b = vec![0u8; n];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("operating-system randomness");
+    readi_common::identity::hex(&b)
+}
+
+/// The registry under a data directory.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    root: PathBuf,
+}
+
+impl Registry {
+    /// The registry of `data_dir` (nothing is created until something is written).
+    pub fn new(data_dir: &Path) -> Registry {
+        Registry {
+            root: data_dir.join("registry"),
+        }
+    }
+
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+        move |source| RegistryError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    fn write<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<(), RegistryError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        let dir = self.root.join(kind);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(Self::io(&dir))?;
+        let tmp = dir.join(format!(".{id}.tmp"));
+        let path = dir.join(format!("{id}.json"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(Self::io(&tmp))?;
+        let body = serde_json::to_vec_pretty(value).expect("registry values serialise");
+        f.write_all(&body)
+            .and_then(|()| f.sync_all())
+            .map_err(Self::io(&tmp))?;
+        // The rename makes the new record appear whole to a reader.
+        std::fs::rename(&tmp, &path).map_err(Self::io(&path))
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(&self, kind: &str, id: &str) -> Option<T> {
+        if !is_id(id) {
+            return None;
+        }
+        let body = std::fs::read(self.root.join(kind).join(format!("{id}.json"))).ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    fn all<T: for<'de> Deserialize<'de>>(&self, kind: &str) -> Vec<T> {
+        let Ok(entries) = std::fs::read_dir(self.root.join(kind)) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
+            .collect()
+    }
+
+    /// Adds (or renames) a vendor.
+    pub fn add_vendor(&self, id: &str, name: &str) -> Result<Vendor, RegistryError> {
+        check_id("vendor", id)?;
+        check_name(name)?;
+        let v = Vendor {
+            id: id.to_owned(),
+            name: name.to_owned(),
+        };
+        self.write("vendors", id, &v)?;
+        Ok(v)
+    }
+
+    /// Registers an application to an existing vendor.
+    pub fn add_app(&self, id: &str, vendor_id: &str, name: &str) -> Result<App, RegistryError> {
+        check_id("application", id)?;
+        check_name(name)?;
+        if self.vendor(vendor_id).is_none() {
+            return Err(RegistryError::Invalid(format!(
+                "vendor {vendor_id:?} is not registered (readi-controller vendor add)"
+            )));
+        }
+        if let Some(existing) = self.app(id)
+            && existing.vendor_id != vendor_id
+        {
+            return Err(RegistryError::Invalid(format!(
+                "application {id:?} belongs to another vendor"
+            )));
+        }
+        let a = App {
+            id: id.to_owned(),
+            vendor_id: vendor_id.to_owned(),
+            name: name.to_owned(),
+        };
+        self.write("apps", id, &a)?;
+        Ok(a)
+    }
+
+    /// A vendor by id.
+    pub fn vendor(&self, id: &str) -> Option<Vendor> {
+        self.read("vendors", id)
+    }
+
+    /// An application by id.
+    pub fn app(&self, id: &str) -> Option<App> {
+        self.read("apps", id)
+    }
+
+    /// Every application, by id.
+    pub fn apps(&self) -> Vec<App> {
+        self.all("apps")
+    }
+
+    /// Every vendor, by id.
+    pub fn vendors(&self) -> Vec<Vendor> {
+        self.all("vendors")
+    }
+
+    /// Issues a token for `principal` and returns it (shown once, stored as a digest).
+    pub fn add_token(&self, principal: Principal) -> Result<String, RegistryError> {
+        if let Principal::Vendor(v) = &principal
+            && self.vendor(v).is_none()
+        {
+            return Err(RegistryError::Invalid(format!(
+                "vendor {v:?} is not registered"
+            )));
+        }
+        let (id, secret) = (random_hex(6), random_hex(24));
+        self.write(
+            "tokens",
+            &id,
+            &TokenRecord {
+                digest: digest(&secret),
+                principal,
+            },
+        )?;
+        Ok(format!("{PREFIX}{id}_{secret}"))
+    }
+
+    /// Revokes a token by id.
+    pub fn revoke_token(&self, id: &str) -> Result<bool, RegistryError> {
+        if !is_id(id) {
+            return Ok(false);
+        }
+        let path = self.root.join("tokens").join(format!("{id}.json"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Self::io(&path)(e)),
+        }
+    }
+
+    /// Who a bearer token speaks for, if it is valid.
+    pub fn check(&self, token: &str) -> Option<Principal> {
+        let (id, secret) = token.strip_prefix(PREFIX)?.split_once('_')?;
+        let rec: TokenRecord = self.read("tokens", id)?;
+        same(&digest(secret), &rec.digest).then_some(rec.principal)
+    }
+
+    /// Whether `who` may see the application.
+    pub fn may_see(&self, who: &Principal, app: &App) -> bool {
+        match who {
+            Principal::Operator => true,
+            Principal::Vendor(v) => *v == app.vendor_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendors_see_their_own_applications_only() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Registry::new(d.path());
+        r.add_vendor("acme", "Acme Health").unwrap();
+        r.add_vendor("other", "Other Co").unwrap();
+        let notes = r.add_app("notes-app", "acme", "Notes").unwrap();
+        let chat = r.add_app("chat-app", "other", "Chat").unwrap();
+        assert!(r.add_app("x", "nobody", "X").is_err());
+        assert!(r.add_app("notes-app", "other", "Stolen").is_err());
+        let t = r.add_token(Principal::Vendor("acme".into())).unwrap();
+        let who = r.check(&t).unwrap();
+        assert!(r.may_see(&who, &notes) && !r.may_see(&who, &chat));
+        let op = r.check(&r.add_token(Principal::Operator).unwrap()).unwrap();
+        assert!(r.may_see(&op, &chat));
+        assert_eq!(r.check(&format!("{t}x")), None);
+        assert_eq!(r.check("rdc_../../x_y"), None);
+        let id = t.trim_start_matches(PREFIX).split('_').next().unwrap();
+        assert!(r.revoke_token(id).unwrap());
+        assert_eq!(r.check(&t), None);
+        assert_eq!(r.apps().len(), 2);
+    }
+
+    #[test]
+    fn bad_ids_and_names_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Registry::new(d.path());
+        assert!(r.add_vendor("Acme Health", "x").is_err());
+        assert!(r.add_vendor("acme", "").is_err());
+        assert!(r.add_vendor("acme", "line\nbreak").is_err());
+    }
+}
