@@ -2,9 +2,11 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod dashboard;
 pub mod enrollment;
 pub mod ingest;
 pub mod registry;
+pub mod render;
 pub mod scorecard;
 pub mod server;
 pub mod service;

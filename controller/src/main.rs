@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use readi_common::config::LogFormat;
+use readi_controller::registry::{Principal, Registry, RegistryError};
 use readi_controller::{Config, config::EXAMPLE};
 
 #[derive(Debug, Parser)]
@@ -57,6 +58,40 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         ttl_hours: u32,
     },
+    /// Vendors (works while the controller runs).
+    Vendor {
+        #[command(subcommand)]
+        command: VendorCommand,
+    },
+    /// Applications (works while the controller runs).
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    /// Access tokens for the API and the dashboard (works while the controller runs).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// An application's READI scorecard. Reads the store, or asks the running controller (with
+    /// READI_CONTROLLER_TOKEN) when it holds the store.
+    Scorecard {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The application.
+        #[arg(long)]
+        app: String,
+        /// `day`, `week` or `30d`.
+        #[arg(long, default_value = "30d")]
+        period: String,
+        /// `text` or `json`.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// The running controller's gRPC address, when it is not `server.listen`.
+        #[arg(long)]
+        addr: Option<String>,
+    },
     /// Enrolled agents.
     Agents {
         #[command(subcommand)]
@@ -71,6 +106,65 @@ enum Command {
         /// One JSON object per report.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VendorCommand {
+    /// Register a vendor and print a token scoped to it.
+    Add {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Its id (a-z, 0-9, '-', '_', '.').
+        #[arg(long)]
+        id: String,
+        /// Its display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Register an application to a vendor.
+    Add {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Its id, as agents report it.
+        #[arg(long)]
+        id: String,
+        /// The vendor that owns it.
+        #[arg(long)]
+        vendor: String,
+        /// Its display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token: `--operator` sees everything, `--vendor ID` its own applications.
+    Add {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// An operator token.
+        #[arg(long, conflicts_with = "vendor")]
+        operator: bool,
+        /// A token scoped to this vendor.
+        #[arg(long)]
+        vendor: Option<String>,
+    },
+    /// Revoke a token by id (the part after `rdc_`, before the second `_`).
+    Revoke {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The token id.
+        id: String,
     },
 }
 
@@ -110,6 +204,68 @@ fn main() -> ExitCode {
             command: AgentsCommand::List { config },
         } => list_agents(config.as_deref()),
         Command::Reports { config, json } => reports(config.as_deref(), json),
+        Command::Vendor {
+            command: VendorCommand::Add { config, id, name },
+        } => registry_command(config.as_deref(), |r| {
+            r.add_vendor(&id, &name)?;
+            let token = r.add_token(Principal::Vendor(id.clone()))?;
+            println!("{token}");
+            eprintln!(
+                "Vendor {id} registered; the token above sees its applications only (shown once)."
+            );
+            Ok(())
+        }),
+        Command::App {
+            command:
+                AppCommand::Add {
+                    config,
+                    id,
+                    vendor,
+                    name,
+                },
+        } => registry_command(config.as_deref(), |r| {
+            r.add_app(&id, &vendor, &name)?;
+            eprintln!("Application {id} registered to vendor {vendor}.");
+            Ok(())
+        }),
+        Command::Token {
+            command:
+                TokenCommand::Add {
+                    config,
+                    operator,
+                    vendor,
+                },
+        } => registry_command(config.as_deref(), |r| {
+            let principal = match (operator, vendor) {
+                (true, _) => Principal::Operator,
+                (false, Some(v)) => Principal::Vendor(v),
+                (false, None) => {
+                    return Err(RegistryError::Invalid(
+                        "say whose token: --operator or --vendor ID".into(),
+                    ));
+                }
+            };
+            println!("{}", r.add_token(principal)?);
+            eprintln!("Token issued (shown once; stored as a SHA-256 digest).");
+            Ok(())
+        }),
+        Command::Token {
+            command: TokenCommand::Revoke { config, id },
+        } => registry_command(config.as_deref(), |r| {
+            if r.revoke_token(&id)? {
+                eprintln!("Token {id} revoked.");
+                Ok(())
+            } else {
+                Err(RegistryError::Invalid(format!("no token {id}")))
+            }
+        }),
+        Command::Scorecard {
+            config,
+            app,
+            period,
+            format,
+            addr,
+        } => scorecard(config.as_deref(), &app, &period, &format, addr),
     };
     match result {
         Ok(code) => code,
@@ -261,4 +417,99 @@ fn reports(path: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
         eprintln!("{name}: {n}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn registry_command(
+    path: Option<&Path>,
+    f: impl FnOnce(&Registry) -> Result<(), RegistryError>,
+) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    match f(&Registry::new(&config.storage.data_dir)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(RegistryError::Invalid(why)) => {
+            eprintln!("readi-controller: {why}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn scorecard(
+    path: Option<&Path>,
+    app: &str,
+    period: &str,
+    format: &str,
+    addr: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use readi_proto::controller::v1 as pb;
+    let period = match period {
+        "day" => pb::Period::Day,
+        "week" => pb::Period::Week,
+        "30d" => pb::Period::Days30,
+        other => {
+            eprintln!("readi-controller: --period {other:?}: use day, week or 30d");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if !matches!(format, "text" | "json") {
+        eprintln!("readi-controller: --format must be text or json");
+        return Ok(ExitCode::from(2));
+    }
+    let config = load(path)?;
+    let local = || -> anyhow::Result<pb::Scorecard> {
+        let store = open_store(&config)?;
+        let registry = Registry::new(&config.storage.data_dir);
+        if registry.app(app).is_none() {
+            anyhow::bail!("application {app:?} is not registered (readi-controller app add)");
+        }
+        let scoring = readi_controller::service::Scoring::load(
+            &store,
+            registry,
+            config.release.min_clinics,
+            config.thresholds.clone(),
+        )?;
+        Ok(scoring.scorecard(&store, app, period, now())?)
+    };
+    let card = match local() {
+        Ok(c) => c,
+        Err(local_err) => {
+            let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+            let token = std::env::var("READI_CONTROLLER_TOKEN").map_err(|_| {
+                anyhow::anyhow!(
+                    "{local_err:#}; to ask the running controller at {addr}, set READI_CONTROLLER_TOKEN"
+                )
+            })?;
+            remote_scorecard(&addr, &token, app, period)?
+        }
+    };
+    if format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&readi_controller::render::json(&card))?
+        );
+    } else {
+        print!("{}", readi_controller::render::text(&card));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remote_scorecard(
+    addr: &str,
+    token: &str,
+    app: &str,
+    period: readi_proto::controller::v1::Period,
+) -> anyhow::Result<readi_proto::controller::v1::Scorecard> {
+    use readi_proto::controller::v1::{GetScorecardRequest, controller_client::ControllerClient};
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async {
+        let mut client = ControllerClient::connect(format!("http://{addr}")).await?;
+        let mut req = tonic::Request::new(GetScorecardRequest {
+            app_id: app.to_owned(),
+            period: period as i32,
+            until: None,
+        });
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        Ok(client.get_scorecard(req).await?.into_inner())
+    })
 }

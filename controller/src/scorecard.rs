@@ -350,7 +350,7 @@ fn engagement(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -> V
 
 /// Representative value of each outcome-change bucket: its upper bound (never overstating
 /// improvement), and two past the last bound for the open bucket.
-fn outcome_mean(h: &Hist) -> Option<(f64, f64, i64)> {
+pub fn outcome_mean(h: &Hist) -> Option<(f64, f64, i64)> {
     let bounds = histogram_bounds(Metric::OutcomeChange)?;
     let n = h.total();
     if n <= 0 {

@@ -9,7 +9,8 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use crate::Config;
-use crate::service::ControllerService;
+use crate::registry::Registry;
+use crate::service::{ControllerService, Scoring};
 use crate::store::SledStore;
 use crate::tls::AgentCa;
 use std::sync::Arc;
@@ -58,7 +59,41 @@ pub async fn run(
         )?)),
         None => None,
     };
-    let service = ControllerService::new(reports, config.storage.data_dir.clone(), ca.clone());
+    let scoring = Arc::new(
+        Scoring::load(
+            reports.as_ref(),
+            Registry::new(&config.storage.data_dir),
+            config.release.min_clinics,
+            config.thresholds.clone(),
+        )
+        .map_err(Error::Reports)?,
+    );
+    let service = ControllerService::new(
+        reports.clone(),
+        config.storage.data_dir.clone(),
+        ca.clone(),
+        Arc::clone(&scoring),
+    );
+    if !config.dashboard.listen.is_empty() {
+        let l = TcpListener::bind(&config.dashboard.listen)
+            .await
+            .map_err(Error::Listener)?;
+        let dash_addr = l.local_addr().map_err(Error::Listener)?;
+        let app = crate::dashboard::router(crate::dashboard::Dashboard::new(
+            Arc::clone(&scoring),
+            reports.clone(),
+        ));
+        let stop = trigger.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(l, app)
+                .with_graceful_shutdown(async move { stop.fired().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "Dashboard stopped");
+            }
+        });
+        tracing::info!(dashboard_addr = %dash_addr, "Dashboard");
+    }
     let max = config.server.max_message_bytes;
     let controller = ControllerServer::new(service)
         .max_decoding_message_size(max)

@@ -7,8 +7,11 @@ use readi_common::identity::{agent_id_of, hex};
 use readi_proto::controller::v1::{self as pb, controller_server::Controller};
 use tonic::{Request, Response, Status};
 
+use crate::aggregate::Aggregates;
 use crate::enrollment::{self, EnrollError};
 use crate::ingest;
+use crate::registry::{Principal, Registry};
+use crate::scorecard::Thresholds;
 use crate::store::{AgentRecord, ReportStore, Stored, StoredReport};
 use crate::tls::AgentCa;
 
@@ -18,12 +21,87 @@ pub struct ControllerService {
     store: Arc<dyn ReportStore>,
     data_dir: PathBuf,
     ca: Option<Arc<AgentCa>>,
+    scoring: Arc<Scoring>,
 }
 
-fn not_yet(rpc: &str, capability: &str) -> Status {
-    Status::unimplemented(format!(
-        "{rpc} is not available in this controller version: {capability} has not been built yet"
-    ))
+/// What scorecards are computed from.
+#[derive(Debug)]
+pub struct Scoring {
+    /// The rollups.
+    pub aggregates: Aggregates,
+    /// Vendors, applications, tokens.
+    pub registry: Registry,
+    /// Clinics needed before figures are released.
+    pub min_clinics: u32,
+    /// Status thresholds.
+    pub thresholds: Thresholds,
+}
+
+impl Scoring {
+    /// Rollups rebuilt from every stored report.
+    pub fn load(
+        store: &dyn ReportStore,
+        registry: Registry,
+        min_clinics: u32,
+        thresholds: Thresholds,
+    ) -> Result<Scoring, crate::store::StoreError> {
+        use prost::Message as _;
+        let aggregates = Aggregates::default();
+        for r in store.reports(None)? {
+            let decoded = readi_proto::report::v1::SignedReport::decode(r.signed.as_slice())
+                .ok()
+                .and_then(|s| readi_proto::report::v1::Report::decode(s.report.as_slice()).ok());
+            match decoded {
+                Some(report) => aggregates.add(&report),
+                None => {
+                    tracing::error!(agent_id = %r.agent_id, sequence = r.sequence, "Stored report does not decode; left out of scorecards")
+                }
+            }
+        }
+        Ok(Scoring {
+            aggregates,
+            registry,
+            min_clinics,
+            thresholds,
+        })
+    }
+
+    /// A scorecard for someone allowed to see it.
+    pub fn scorecard(
+        &self,
+        store: &dyn ReportStore,
+        app: &str,
+        period: pb::Period,
+        until: i64,
+    ) -> Result<pb::Scorecard, crate::store::StoreError> {
+        crate::scorecard::scorecard(
+            &self.aggregates,
+            store,
+            app,
+            period,
+            until,
+            self.min_clinics,
+            &self.thresholds,
+        )
+    }
+}
+
+/// The caller a bearer token speaks for; UNAUTHENTICATED without a valid one.
+fn principal<T>(req: &Request<T>, registry: &Registry) -> Result<Principal, Status> {
+    let header = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Status::unauthenticated(
+                "a bearer token is required (authorization: Bearer rdc_...); operators issue them \
+                 with `readi-controller token add`",
+            )
+        })?;
+    let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+    registry
+        .check(token)
+        .ok_or_else(|| Status::unauthenticated("the bearer token is not valid"))
 }
 
 fn now() -> i64 {
@@ -40,11 +118,17 @@ fn store_status(e: crate::store::StoreError) -> Status {
 impl ControllerService {
     /// A service over `store`; enrollment tokens and revocations live under `data_dir`; `ca` issues
     /// agents' client certificates when the controller serves TLS.
-    pub fn new(store: Arc<dyn ReportStore>, data_dir: PathBuf, ca: Option<Arc<AgentCa>>) -> Self {
+    pub fn new(
+        store: Arc<dyn ReportStore>,
+        data_dir: PathBuf,
+        ca: Option<Arc<AgentCa>>,
+        scoring: Arc<Scoring>,
+    ) -> Self {
         ControllerService {
             store,
             data_dir,
             ca,
+            scoring,
         }
     }
 
@@ -201,6 +285,7 @@ impl Controller for ControllerService {
         let outcome = self.blocking(move |s| s.insert_report(&stored)).await?;
         match outcome {
             Stored::New => {
+                self.scoring.aggregates.add(&report);
                 tracing::info!(agent_id = %id, sequence, "Report stored");
             }
             Stored::Duplicate => {
@@ -227,18 +312,58 @@ impl Controller for ControllerService {
 
     async fn get_scorecard(
         &self,
-        _: Request<pb::GetScorecardRequest>,
+        req: Request<pb::GetScorecardRequest>,
     ) -> Result<Response<pb::Scorecard>, Status> {
-        Err(not_yet("GetScorecard", "READI scorecards"))
+        let who = principal(&req, &self.scoring.registry)?;
+        let r = req.into_inner();
+        let app = self.scoring.registry.app(&r.app_id);
+        let app = match (app, &who) {
+            (Some(a), Principal::Operator) => a,
+            (Some(a), w) if self.scoring.registry.may_see(w, &a) => a,
+            // A vendor learns nothing about applications that are not theirs, not even existence.
+            (_, Principal::Vendor(_)) => {
+                return Err(Status::permission_denied(
+                    "this token may not see that application",
+                ));
+            }
+            (None, Principal::Operator) => {
+                return Err(Status::not_found(format!(
+                    "application {:?} is not registered (readi-controller app add)",
+                    r.app_id
+                )));
+            }
+        };
+        let period = pb::Period::try_from(r.period).unwrap_or(pb::Period::Unspecified);
+        let until = r.until.map_or_else(now, |t| t.seconds);
+        let (scoring, store) = (Arc::clone(&self.scoring), Arc::clone(&self.store));
+        let card = tokio::task::spawn_blocking(move || {
+            scoring.scorecard(store.as_ref(), &app.id, period, until)
+        })
+        .await
+        .map_err(|_| Status::internal("the scorecard failed"))?
+        .map_err(store_status)?;
+        Ok(Response::new(card))
     }
 
     async fn list_applications(
         &self,
-        _: Request<pb::ListApplicationsRequest>,
+        req: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
-        Err(not_yet(
-            "ListApplications",
-            "vendor and application registry",
-        ))
+        let who = principal(&req, &self.scoring.registry)?;
+        let today = crate::aggregate::day_of(now());
+        let applications = self
+            .scoring
+            .registry
+            .apps()
+            .into_iter()
+            .filter(|a| self.scoring.registry.may_see(&who, a))
+            .map(|a| pb::Application {
+                clinics: self.scoring.aggregates.clinics(&a.id, today - 30, today) as u32,
+                app_id: a.id,
+                vendor_id: a.vendor_id,
+                name: a.name,
+            })
+            .collect();
+        Ok(Response::new(pb::ListApplicationsResponse { applications }))
     }
 }

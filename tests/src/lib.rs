@@ -17,6 +17,27 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A directory for test artifacts (screenshots) under the target directory, created on demand.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = target_dir()
+        .parent()
+        .map_or_else(target_dir, Path::to_path_buf)
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("creating the test artifact directory");
+    dir
+}
+
+/// The value of the string field `field` in a JSON log line.
+pub fn log_field(line: &str, field: &str) -> String {
+    let key = format!("\"{field}\":\"");
+    let start = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("{field} in {line}"))
+        + key.len();
+    let end = start + line[start..].find('"').expect("closing quote");
+    line[start..end].to_owned()
+}
+
 /// The path of a workspace binary (`readi-agent`, `readi-controller`), built once per test run so the
 /// tests never run a stale binary.
 pub fn binary(name: &str) -> PathBuf {
