@@ -1,0 +1,147 @@
+//! Scorecard latency with a realistic history: 1,000 clinics' hourly reports for 30 days (720,000
+//! reports) rolled up in memory, then a 30-day scorecard, a 7-day one and one day's trend point.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use readi_controller::aggregate::Aggregates;
+use readi_controller::scorecard::{Thresholds, scorecard};
+use readi_controller::store::SledStore;
+use readi_proto::controller::v1::Period;
+use readi_proto::report::v1::{self as pb, Metric};
+
+const AGENTS: usize = 1000;
+const DAYS: i64 = 30;
+
+fn count(metric: Metric, n: i64, labels: Option<pb::Labels>) -> pb::Cell {
+    pb::Cell {
+        metric: metric as i32,
+        labels,
+        value: Some(pb::cell::Value::Count(n)),
+        suppressed: false,
+    }
+}
+
+/// An hour of a busy application at one clinic: about the cells a real agent sends.
+fn cells() -> Vec<pb::Cell> {
+    let lang = |l: &str| {
+        Some(pb::Labels {
+            language: l.into(),
+            ..Default::default()
+        })
+    };
+    let mut out = vec![
+        count(Metric::Exchanges, 40, None),
+        count(Metric::Exchanges, 30, lang("en")),
+        count(Metric::Exchanges, 10, lang("es")),
+        count(Metric::FlaggedExchanges, 4, None),
+        count(Metric::MissedEscalations, 0, None),
+        count(Metric::EscalationsRaised, 1, None),
+        count(Metric::Requests, 90, None),
+        count(Metric::Errors, 0, None),
+        count(Metric::Sessions, 6, None),
+        count(Metric::OverUse, 0, None),
+        count(Metric::PhiRedacted, 70, None),
+    ];
+    for c in 1..=9 {
+        out.push(count(
+            Metric::SafetyFindings,
+            1,
+            Some(pb::Labels {
+                category: c,
+                ..Default::default()
+            }),
+        ));
+    }
+    for t in 1..=18 {
+        out.push(count(
+            Metric::PhiRedacted,
+            4,
+            Some(pb::Labels {
+                phi_type: t,
+                ..Default::default()
+            }),
+        ));
+    }
+    out.push(pb::Cell {
+        metric: Metric::AgentLatencyUs as i32,
+        labels: None,
+        value: Some(pb::cell::Value::Histogram(pb::Histogram {
+            upper_bounds: vec![500, 1000, 2000],
+            counts: vec![20, 40, 20, 10],
+        })),
+        suppressed: false,
+    });
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let today = now / 86_400;
+    let aggregates = Aggregates::default();
+    let template = pb::Report {
+        schema_version: 1,
+        agent_id: String::new(),
+        sequence: 0,
+        window_start: None,
+        window_end: None,
+        apps: vec![pb::AppMetrics {
+            app_id: "notes-app".into(),
+            cells: cells(),
+            budget_exhausted: false,
+            micro_epsilon_spent: 0,
+        }],
+        privacy: Some(pb::PrivacyParameters {
+            k: 11,
+            mechanism: 1,
+            micro_epsilon: 500_000,
+            scale_numerator: 1_000_000,
+            scale_denominator: 500_000,
+        }),
+    };
+    let started = std::time::Instant::now();
+    let mut report = template.clone();
+    for a in 0..AGENTS {
+        report.agent_id = format!("agt-{a:016x}");
+        for hour in 0..DAYS * 24 {
+            let start = (today - DAYS) * 86_400 + hour * 3600;
+            report.window_start = Some(prost_types::Timestamp {
+                seconds: start,
+                nanos: 0,
+            });
+            aggregates.add(&report);
+        }
+    }
+    eprintln!(
+        "rolled up {} reports in {:.1} s",
+        AGENTS as i64 * DAYS * 24,
+        started.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    let store = SledStore::open(&db).unwrap();
+    let t = Thresholds::default();
+    let mut group = c.benchmark_group("scorecard_1000_clinics_30_days");
+    for (name, period) in [
+        ("30_days", Period::Days30),
+        ("7_days", Period::Week),
+        ("1_day", Period::Day),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let card = scorecard(&aggregates, &store, "notes-app", period, now, 5, &t).unwrap();
+                assert!(card.released);
+                card
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);
