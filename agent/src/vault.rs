@@ -66,6 +66,25 @@ fn record_key(app: &str, session: &str) -> [u8; 32] {
     out
 }
 
+/// Where a live buffer may be cut: `hold` bytes before its end or earlier, just after whitespace, and
+/// before any span that would otherwise be split.
+pub fn stream_cut(buffer: &str, spans: &[crate::phi::Span], hold: usize) -> usize {
+    let mut cut = buffer.len().saturating_sub(hold);
+    loop {
+        while cut > 0 && !buffer.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // Back to just after the last whitespace, so no word is cut.
+        cut = buffer[..cut].rfind(char::is_whitespace).map_or(0, |i| {
+            i + buffer[i..].chars().next().map_or(1, char::len_utf8)
+        });
+        match spans.iter().find(|s| s.start < cut && cut < s.end) {
+            Some(s) => cut = s.start,
+            None => return cut,
+        }
+    }
+}
+
 impl Vault {
     /// Opens the vault tree.
     pub fn open(db: &sled::Db, keys: Arc<Keys>, ttl: Duration) -> Result<Vault, VaultError> {
@@ -119,6 +138,44 @@ impl Vault {
         self.tree
             .insert(key, self.keys.sealer.seal(TREE, &key, &plain)?)?;
         Ok((redacted, reps, map.expires_at))
+    }
+
+    /// Redacts the part of a live transcript's pending `buffer` that can no longer change: detection
+    /// runs over the whole buffer, but only text before a cut point is released. The cut leaves at
+    /// least `hold` bytes of look-ahead, falls on whitespace, and never splits a span, so PHI that
+    /// straddles chunks is decided with the text after it. With no `hold`, everything is released.
+    /// Returns the cut (bytes of `buffer` consumed), the redacted text and the replacements.
+    pub fn redact_stream(
+        &self,
+        app: &str,
+        session: &str,
+        buffer: &str,
+        hold: Option<usize>,
+        detector: &Detector,
+        policy: &Policy,
+    ) -> Result<(usize, String, Vec<Replacement>), VaultError> {
+        let key = record_key(app, session);
+        let _guard = self.lock(&key);
+        let now = now_secs();
+        let mut map = self.load(&key, now)?.unwrap_or_default();
+        let mut known = map.tags.known_terms(detector.lexicon());
+        known.extend(policy.deny.iter().cloned());
+        let mut spans = detector.detect_with(buffer, &known);
+        policy.retain_allowed(buffer, &mut spans);
+        let cut = match hold {
+            None => buffer.len(),
+            Some(hold) => stream_cut(buffer, &spans, hold),
+        };
+        if cut == 0 {
+            return Ok((0, String::new(), Vec::new()));
+        }
+        spans.retain(|s| s.end <= cut);
+        let (redacted, reps) = redact::apply(&buffer[..cut], &spans, policy, None, &mut map.tags);
+        map.expires_at = now + self.ttl.as_secs();
+        let plain = serde_json::to_vec(&map).map_err(|_| VaultError::Decode)?;
+        self.tree
+            .insert(key, self.keys.sealer.seal(TREE, &key, &plain)?)?;
+        Ok((cut, redacted, reps))
     }
 
     /// Makes every map written so far durable (blocking: call it off the async workers).

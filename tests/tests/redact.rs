@@ -283,3 +283,94 @@ fn a_store_refuses_to_start_with_a_wrong_or_missing_key() {
     );
     assert!(!original.is_empty());
 }
+
+#[tokio::test]
+async fn a_live_transcript_streams_out_redacted_whatever_the_chunking() {
+    use readi_proto::agent::v1::TranscriptChunk;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut agent, addr) = start(dir.path());
+    let mut c = client(addr).await;
+    // Split inside the name, the MRN and the phone number.
+    let cuts = [7, 18, 35, 41, 98, 103];
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for cut in cuts {
+        pieces.push(&NOTE[at..cut]);
+        at = cut;
+    }
+    pieces.push(&NOTE[at..]);
+    let chunks: Vec<TranscriptChunk> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| TranscriptChunk {
+            app_id: if i == 0 {
+                "scribe".into()
+            } else {
+                String::new()
+            },
+            session_id: if i == 0 {
+                "live-1".into()
+            } else {
+                String::new()
+            },
+            text: (*p).to_owned(),
+            flush: false,
+        })
+        .collect();
+    let mut out = c
+        .stream_redact(tokio_stream::iter(chunks))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    while let Some(chunk) = out.message().await.unwrap() {
+        assert_eq!(
+            chunk.offset as usize,
+            text.chars().count(),
+            "offsets are contiguous"
+        );
+        text.push_str(&chunk.text);
+        spans.extend(chunk.spans);
+    }
+    for canary in CANARIES {
+        assert!(!text.contains(canary), "{canary} leaked: {text}");
+    }
+    assert!(spans.len() >= 4, "{spans:?}");
+    let chars: Vec<char> = NOTE.chars().collect();
+    let out_chars: Vec<char> = text.chars().collect();
+    for s in &spans {
+        let original: String = chars[s.start as usize..s.end as usize].iter().collect();
+        assert!(NOTE.contains(&original));
+        let replaced: String = out_chars[s.redacted_start as usize..s.redacted_end as usize]
+            .iter()
+            .collect();
+        assert_eq!(replaced, s.replacement);
+    }
+    // The tags are the session's: Reidentify restores the transcript.
+    let back = c
+        .reidentify(ReidentifyRequest {
+            text: text.clone(),
+            app_id: "scribe".into(),
+            session_id: "live-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(back.text, NOTE);
+
+    // A stream without a first chunk naming the application is refused.
+    let err = c
+        .stream_redact(tokio_stream::iter(vec![TranscriptChunk {
+            text: "hello".into(),
+            ..Default::default()
+        }]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    agent.terminate();
+    agent.wait_exit(Duration::from_secs(30));
+    for canary in CANARIES {
+        assert!(!agent.output().contains(canary));
+    }
+}

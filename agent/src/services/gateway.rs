@@ -207,6 +207,141 @@ fn finding_pb(exchange_id: &str, i: usize, f: &safety::Finding) -> pb::Finding {
     }
 }
 
+/// Bytes of look-ahead a live transcript keeps unreleased, so PHI split across chunks (or needing the
+/// words after it) is decided with its context.
+pub const STREAM_HOLD: usize = 160;
+
+/// One StreamRedact call: pending original text, and offsets released so far.
+struct TranscriptStream {
+    vault: Arc<Vault>,
+    policy: Arc<Policy>,
+    metrics: Option<Arc<Metrics>>,
+    app: String,
+    session: String,
+    max_pending: usize,
+}
+
+impl TranscriptStream {
+    async fn run(
+        self,
+        first: pb::TranscriptChunk,
+        mut input: Streaming<pb::TranscriptChunk>,
+        tx: tokio::sync::mpsc::Sender<Result<pb::RedactedChunk, Status>>,
+    ) {
+        let me = Arc::new(self);
+        let mut pending = String::new();
+        // Characters of the original and of the redacted transcript released so far.
+        let (mut original_chars, mut redacted_chars) = (0u64, 0u64);
+        let mut next = Some(first);
+        loop {
+            let (text, flush, ended) = match next.take() {
+                Some(c) => (c.text, c.flush, false),
+                None => match input.message().await {
+                    Ok(Some(c)) => {
+                        if (!c.app_id.is_empty() && c.app_id != me.app)
+                            || (!c.session_id.is_empty() && c.session_id != me.session)
+                        {
+                            let _ = tx
+                                .send(Err(Status::invalid_argument(
+                                    "a stream carries one application and session, named in the first chunk",
+                                )))
+                                .await;
+                            return;
+                        }
+                        (c.text, c.flush, false)
+                    }
+                    Ok(None) => (String::new(), true, true),
+                    Err(status) => {
+                        // The client's stream failed: nothing more can be released safely.
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                },
+            };
+            pending.push_str(&text);
+            if pending.len() > me.max_pending + STREAM_HOLD {
+                let _ = tx
+                    .send(Err(Status::resource_exhausted(format!(
+                        "more than {} bytes are pending without a word break (limits.max_text_bytes)",
+                        me.max_pending
+                    ))))
+                    .await;
+                return;
+            }
+            let started = std::time::Instant::now();
+            let job = Arc::clone(&me);
+            let buffer = std::mem::take(&mut pending);
+            let done = tokio::task::spawn_blocking(move || {
+                let r = job.vault.redact_stream(
+                    &job.app,
+                    &job.session,
+                    &buffer,
+                    (!flush).then_some(STREAM_HOLD),
+                    Detector::global(),
+                    &job.policy,
+                );
+                if r.as_ref().is_ok_and(|(cut, _, _)| *cut > 0) {
+                    job.vault.flush()?;
+                }
+                r.map(|out| (buffer, out))
+            })
+            .await;
+            let (buffer, (cut, redacted, reps)) = match done {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    let _ = tx.send(Err(vault_status(e))).await;
+                    return;
+                }
+                Err(_) => {
+                    tracing::error!("PHI detection failed in a live transcript; stream ended");
+                    let _ = tx
+                        .send(Err(Status::internal(
+                            "PHI detection failed; nothing more of this transcript was released",
+                        )))
+                        .await;
+                    return;
+                }
+            };
+            pending = buffer[cut..].to_owned();
+            if cut > 0 {
+                let released = &buffer[..cut];
+                let mut orig = CharOffsets::new(released);
+                let mut out = CharOffsets::new(&redacted);
+                let spans = reps
+                    .iter()
+                    .map(|rep| pb::PhiSpan {
+                        start: (original_chars + orig.at(rep.span.start) as u64) as u32,
+                        end: (original_chars + orig.at(rep.span.end) as u64) as u32,
+                        r#type: rep.span.kind.to_proto() as i32,
+                        rule_id: rep.span.rule.to_owned(),
+                        redacted_start: (redacted_chars + out.at(rep.out_start) as u64) as u32,
+                        redacted_end: (redacted_chars + out.at(rep.out_end) as u64) as u32,
+                        replacement: rep.text.clone(),
+                    })
+                    .collect();
+                if let Some(m) = &me.metrics {
+                    let types: Vec<u32> =
+                        reps.iter().map(|r| r.span.kind.to_proto() as u32).collect();
+                    m.redact(&me.app, &me.session, &types, micros(started), unix_now());
+                }
+                let chunk = pb::RedactedChunk {
+                    offset: redacted_chars,
+                    text: redacted.clone(),
+                    spans,
+                };
+                original_chars += released.chars().count() as u64;
+                redacted_chars += redacted.chars().count() as u64;
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return;
+                }
+            }
+            if ended {
+                return;
+            }
+        }
+    }
+}
+
 fn micros(since: std::time::Instant) -> u64 {
     since.elapsed().as_micros().min(u128::from(u64::MAX)) as u64
 }
@@ -550,9 +685,40 @@ impl Gateway for GatewayService {
 
     async fn stream_redact(
         &self,
-        _: Request<Streaming<pb::TranscriptChunk>>,
+        req: Request<Streaming<pb::TranscriptChunk>>,
     ) -> Result<Response<Self::StreamRedactStream>, Status> {
-        Err(not_yet("StreamRedact", "live-transcript redaction"))
+        // The role is checked now; the application scope once the first chunk names it.
+        authorize(&req, "StreamRedact", &[TokenRole::App], None, &self.audit)?;
+        let caller = req.extensions().get::<crate::tokens::Caller>().cloned();
+        let mut input = req.into_inner();
+        let first = match input.message().await? {
+            Some(c) => c,
+            None => return Err(Status::invalid_argument("the stream carried no chunk")),
+        };
+        check_id("app_id", &first.app_id)?;
+        check_id("session_id", &first.session_id)?;
+        let mut scoped = Request::new(());
+        if let Some(c) = caller {
+            scoped.extensions_mut().insert(c);
+        }
+        authorize(
+            &scoped,
+            "StreamRedact",
+            &[TokenRole::App],
+            Some(&first.app_id),
+            &self.audit,
+        )?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let stream = TranscriptStream {
+            vault: Arc::clone(&self.vault),
+            policy: Arc::clone(&self.policy),
+            metrics: self.sinks.metrics.clone(),
+            app: first.app_id.clone(),
+            session: first.session_id.clone(),
+            max_pending: self.max_text_bytes,
+        };
+        tokio::spawn(stream.run(first, input, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn record_outcome(
