@@ -214,10 +214,14 @@ pub fn run_to_end_env(
 /// Writes a config that serves on an ephemeral loopback port with data in `dir/data`.
 pub fn ephemeral_config(dir: &Path, file: &str) -> PathBuf {
     let path = dir.join(file);
-    let text = format!(
+    let mut text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n",
         dir.join("data").display()
     );
+    if file.contains("controller") {
+        // The dashboard too, so controllers in parallel tests never share a port.
+        text.push_str("[dashboard]\nlisten = \"127.0.0.1:0\"\n");
+    }
     std::fs::write(&path, text).expect("writing config");
     path
 }

@@ -29,7 +29,8 @@ const APPS: &[&str] = &["notes-app", "chat-app"];
 fn controller_config(dir: &Path, listen: &str, tls: bool) -> PathBuf {
     let path = dir.join("controller.toml");
     let mut text = format!(
-        "[server]\nlisten = \"{listen}\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n",
+        "[server]\nlisten = \"{listen}\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n\
+         [dashboard]\nlisten = \"127.0.0.1:0\"\n",
         dir.join("data").display()
     );
     if tls {
