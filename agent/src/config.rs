@@ -41,6 +41,44 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Metric windows and privacy before egress.
     pub reporting: ReportingConfig,
+    /// The OpenAI-compatible HTTP proxy.
+    pub proxy: ProxyConfig,
+}
+
+/// The OpenAI-compatible proxy (`POST /v1/chat/completions`, `GET /v1/models`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// `host:port` to serve on; empty (the default) turns the proxy off. Loopback only: it speaks
+    /// plain HTTP.
+    pub listen: String,
+    /// The model provider's base URL (`https://api.openai.com`; `http://` on loopback only).
+    pub upstream_url: String,
+    /// The provider's API key, from a secret source.
+    pub upstream_key: Option<SecretSource>,
+    /// Seconds to wait for the provider (each request, and between streamed events).
+    pub timeout_secs: u64,
+    /// Header naming the application when API tokens are not in use.
+    pub app_header: String,
+    /// Header naming the session (tags and surrogates are consistent within it); one per request
+    /// when absent.
+    pub session_header: String,
+    /// The application when neither a token nor the header names one.
+    pub default_app: Option<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: String::new(),
+            upstream_url: "https://api.openai.com".to_owned(),
+            upstream_key: None,
+            timeout_secs: 60,
+            app_header: "x-readi-app".to_owned(),
+            session_header: "x-readi-session".to_owned(),
+            default_app: None,
+        }
+    }
 }
 
 /// Caller authentication by API token.
@@ -586,12 +624,67 @@ impl Config {
             check_controller(&mut p, c);
         }
         self.reporting.check(&mut p, self.controller.is_some());
+        check_proxy(&mut p, &self.proxy);
         p.into_result()
     }
 
     /// The grace period after a shutdown signal.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.server.shutdown_grace_secs)
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn url_host(rest: &str) -> &str {
+    let authority = rest.split('/').next().unwrap_or("");
+    match authority.rsplit_once(':') {
+        Some((h, port)) if port.parse::<u16>().is_ok() => h,
+        _ => authority,
+    }
+}
+
+fn check_proxy(p: &mut Problems, c: &ProxyConfig) {
+    if c.listen.is_empty() {
+        return;
+    }
+    if let Some(addr) = check_addr(p, "proxy.listen", &c.listen)
+        && !addr.ip().is_loopback()
+    {
+        p.push(
+            "proxy.listen",
+            format!(
+                "{addr} is not loopback: the proxy speaks plain HTTP; put a TLS proxy in front"
+            ),
+        );
+    }
+    if let Some(rest) = c.upstream_url.strip_prefix("http://") {
+        if !is_loopback_host(url_host(rest)) {
+            p.push(
+                "proxy.upstream_url",
+                "plaintext http:// is allowed to a loopback upstream only; use https://",
+            );
+        }
+    } else if !c.upstream_url.starts_with("https://") || url_host(&c.upstream_url[8..]).is_empty() {
+        p.push("proxy.upstream_url", "must be an https:// URL with a host");
+    }
+    if c.timeout_secs == 0 || c.timeout_secs > 600 {
+        p.push("proxy.timeout_secs", "must be from 1 to 600");
+    }
+    for (key, h) in [
+        ("proxy.app_header", &c.app_header),
+        ("proxy.session_header", &c.session_header),
+    ] {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+            p.push(key, "must be a lower-case header name");
+        }
     }
 }
 

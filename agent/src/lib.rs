@@ -13,6 +13,7 @@ pub mod noise;
 pub mod outcomes;
 pub mod phi;
 pub mod privacy;
+pub mod proxy;
 pub mod redact;
 pub mod reporting;
 pub mod safeguards;

@@ -64,6 +64,9 @@ pub enum Error {
     /// The outcome store could not be opened.
     #[error(transparent)]
     Outcomes(crate::outcomes::OutcomeError),
+    /// The proxy could not be set up.
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The egress ledger could not be opened.
     #[error(transparent)]
     Egress(#[from] EgressError),
@@ -124,7 +127,7 @@ pub async fn run(
     let tokens = crate::tokens::Tokens::open(store.db(), config.auth.required)
         .map_err(|e| Error::Tokens(e.to_string()))?;
     let max = config.limits.max_message_bytes;
-    let gateway = GatewayServer::new(GatewayService::new(
+    let gateway_service = Arc::new(GatewayService::new(
         vault,
         Arc::clone(&audit),
         config.redaction.clone(),
@@ -142,9 +145,32 @@ pub async fn run(
                 None => None,
             },
         },
-    ))
-    .max_decoding_message_size(max)
-    .max_encoding_message_size(max);
+    ));
+    if !config.proxy.listen.is_empty() {
+        let proxy = crate::proxy::Proxy::new(
+            Arc::clone(&gateway_service),
+            tokens.clone(),
+            config.proxy.clone(),
+        )?;
+        let l = TcpListener::bind(&config.proxy.listen)
+            .await
+            .map_err(Error::Listener)?;
+        let proxy_addr = l.local_addr().map_err(Error::Listener)?;
+        let app = crate::proxy::router(proxy, config.limits.max_message_bytes);
+        let stop = trigger.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(l, app)
+                .with_graceful_shutdown(async move { stop.fired().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "Proxy stopped");
+            }
+        });
+        tracing::info!(proxy_addr = %proxy_addr, upstream = %config.proxy.upstream_url, "OpenAI-compatible proxy");
+    }
+    let gateway = GatewayServer::from_arc(gateway_service)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let compliance = ComplianceServer::new(ComplianceService::new(
         adverse,
         Arc::clone(&audit),

@@ -184,7 +184,8 @@ impl Dispatcher {
     }
 }
 
-fn connector() -> Https {
+/// An HTTPS (or loopback HTTP) client connector with the host's CA store.
+pub(crate) fn connector() -> Https {
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match builder.with_native_roots() {
         Ok(b) => b,
