@@ -159,6 +159,11 @@ pub async fn run(
         let app = crate::proxy::router(proxy, config.limits.max_message_bytes);
         let stop = trigger.clone();
         tokio::spawn(async move {
+            use axum::serve::ListenerExt as _;
+            // Streamed events leave as they are written, not after a Nagle delay.
+            let l = l.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let served = axum::serve(l, app)
                 .with_graceful_shutdown(async move { stop.fired().await })
                 .await;

@@ -198,7 +198,11 @@ pub(crate) fn connector() -> Https {
             )
         }
     };
-    builder.https_or_http().enable_http1().build()
+    // No Nagle delay: streamed replies go out event by event.
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    builder.https_or_http().enable_http1().wrap_connector(http)
 }
 
 async fn deliver(
