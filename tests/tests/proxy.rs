@@ -64,6 +64,15 @@ fn serve(mut conn: TcpStream, log: &Mutex<Vec<String>>) {
         return;
     };
     log.lock().unwrap().push(format!("{head}\n\n{body}"));
+    if head.starts_with("GET /v1/models") {
+        let list = r#"{"object":"list","data":[{"id":"gpt-test","object":"model"}]}"#;
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{list}",
+            list.len()
+        );
+        return;
+    }
     let req: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let last = req["messages"]
         .as_array()
@@ -294,6 +303,19 @@ async fn the_proxy_redacts_upstream_restores_the_reply_and_checks_it() {
     .unwrap();
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("invalid_request_error"));
+
+    // The model list passes through.
+    let (code, body) = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(proxy).unwrap();
+        write!(s, "GET /v1/models HTTP/1.1\r\nHost: x\r\nx-readi-app: chat-app\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        (out[9..12].parse::<u16>().unwrap(), out)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"gpt-test\""), "{body}");
 
     let recorded = seen.lock().unwrap().join("\n");
     assert!(
