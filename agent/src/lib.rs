@@ -4,6 +4,7 @@ pub mod adverse;
 pub mod audit;
 pub mod batch;
 pub mod config;
+pub mod demo;
 pub mod egress;
 pub mod escalation;
 pub mod keyring;

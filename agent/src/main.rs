@@ -102,6 +102,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// See readi work: a controller and two clinic agents on loopback with temporary stores, sample
+    /// traffic with PHI and risk, and what happened at every step. Waits for Ctrl-C (the dashboard
+    /// stays up) unless --exit.
+    Demo {
+        /// Stop after the tour.
+        #[arg(long)]
+        exit: bool,
+    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
@@ -188,6 +196,7 @@ fn main() -> ExitCode {
             format,
         } => safeguards(config.as_deref(), addr, &format),
         Command::Tokens { action } => tokens_command(action),
+        Command::Demo { exit } => demo(exit),
         Command::Egress {
             config,
             addr,
@@ -679,4 +688,14 @@ fn egress_remote(
         }
         Ok((all, ok))
     })
+}
+
+fn demo(exit: bool) -> anyhow::Result<ExitCode> {
+    readi_common::telemetry::init(&readi_common::config::LogConfig {
+        level: "warn".into(),
+        ..Default::default()
+    });
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(readi_agent::demo::run(exit))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -173,25 +173,33 @@ fn safety(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -> Vec<J
                 n,
             ));
         }
-        match p95 {
-            Some(p) if p <= limit => judged(
-                "safety.acknowledged_within",
-                Status::Meets,
-                format!(
-                    "95% of escalations acknowledged within {} min (limit {})",
-                    p / 60,
-                    t.ack_p95_minutes
-                ),
-            ),
-            _ => judged(
-                "safety.acknowledged_within",
-                Status::Concern,
-                format!(
-                    "the 95th percentile of time to acknowledge is over {} min",
-                    t.ack_p95_minutes
-                ),
-            ),
+        // The share acknowledged later than the limit, judged against its noise: a noised count in
+        // an empty slow bucket alone must not make a concern.
+        let bounds = histogram_bounds(Metric::SecondsToAcknowledge).unwrap_or(&[]);
+        let (mut late, mut late_var) = (0i64, 0.0);
+        for (i, c) in hist.counts.iter().enumerate() {
+            if bounds.get(i).is_none_or(|b| *b > limit) {
+                late += (*c).max(0);
+                late_var += hist.variance[i];
+            }
         }
+        let total = hist.total().max(1) as f64;
+        let share = late as f64 / total;
+        let err = 1.96 * late_var.sqrt() / total;
+        let status = against_bound(share, err, 0.05);
+        judged(
+            "safety.acknowledged_within",
+            status,
+            format!(
+                "{:.1}% of escalations acknowledged after {} min (± {:.1}); at most 5% may be \
+                 (95th percentile within the limit){}",
+                share * 100.0,
+                t.ack_p95_minutes,
+                err * 100.0,
+                p95.map(|p| format!("; 95% within {} min or less", (p + 59) / 60))
+                    .unwrap_or_default()
+            ),
+        )
     });
     out
 }
