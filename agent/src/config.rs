@@ -43,6 +43,16 @@ pub struct Config {
     pub reporting: ReportingConfig,
     /// The OpenAI-compatible HTTP proxy.
     pub proxy: ProxyConfig,
+    /// Metrics about the agent itself, for the clinic's monitoring.
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics about the agent (never about patients) and a health document.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` for `/metrics` and `/healthz`; empty (the default) turns them off. Loopback only.
+    pub listen: String,
 }
 
 /// The OpenAI-compatible proxy (`POST /v1/chat/completions`, `GET /v1/models`).
@@ -625,6 +635,12 @@ impl Config {
         }
         self.reporting.check(&mut p, self.controller.is_some());
         check_proxy(&mut p, &self.proxy);
+        if !self.metrics.listen.is_empty()
+            && let Some(addr) = check_addr(&mut p, "metrics.listen", &self.metrics.listen)
+            && !addr.ip().is_loopback()
+        {
+            p.push("metrics.listen", format!("{addr} is not loopback"));
+        }
         p.into_result()
     }
 

@@ -297,6 +297,15 @@ impl Egress {
         Ok((outbox.len(), oldest))
     }
 
+    /// The sequence number of the newest report written.
+    pub fn last_sequence(&self) -> Result<u64, EgressError> {
+        Ok(self
+            .db
+            .open_tree(META)?
+            .get(LAST_SEQUENCE)?
+            .map_or(0, |v| be_u64(&v)))
+    }
+
     /// Marks a report delivered: out of the outbox, delivery time recorded, in one transaction.
     pub fn delivered(&self, sequence: u64) -> Result<(), EgressError> {
         let outbox = self.db.open_tree(OUTBOX)?;

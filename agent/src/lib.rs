@@ -20,6 +20,7 @@ pub mod reporting;
 pub mod safeguards;
 pub mod safety;
 pub mod seal;
+pub mod selfmetrics;
 pub mod server;
 pub mod services;
 pub mod surrogate;

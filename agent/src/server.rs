@@ -127,6 +127,7 @@ pub async fn run(
     let tokens = crate::tokens::Tokens::open(store.db(), config.auth.required)
         .map_err(|e| Error::Tokens(e.to_string()))?;
     let max = config.limits.max_message_bytes;
+    let pending = Arc::clone(&escalations);
     let gateway_service = Arc::new(GatewayService::new(
         vault,
         Arc::clone(&audit),
@@ -172,6 +173,26 @@ pub async fn run(
             }
         });
         tracing::info!(proxy_addr = %proxy_addr, upstream = %config.proxy.upstream_url, "OpenAI-compatible proxy");
+    }
+    if !config.metrics.listen.is_empty() {
+        let l = TcpListener::bind(&config.metrics.listen)
+            .await
+            .map_err(Error::Listener)?;
+        let metrics_addr = l.local_addr().map_err(Error::Listener)?;
+        let app = crate::selfmetrics::router(crate::selfmetrics::SelfMetrics::new(
+            reporter.clone(),
+            pending,
+        ));
+        let stop = trigger.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(l, app)
+                .with_graceful_shutdown(async move { stop.fired().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "Metrics listener stopped");
+            }
+        });
+        tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
     }
     let gateway = GatewayServer::from_arc(gateway_service)
         .max_decoding_message_size(max)
