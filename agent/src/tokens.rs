@@ -3,6 +3,8 @@
 //! one; a bad token is UNAUTHENTICATED, a token of the wrong role or application PERMISSION_DENIED,
 //! and both are audited.
 
+use readi_common::identity::hex;
+use readi_common::token::{digest, same};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -92,23 +94,6 @@ pub enum TokenError {
     /// No token with that id.
     #[error("no token {0}")]
     NotFound(String),
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn digest(secret: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
-}
-
-/// Compares without leaking where two digests differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The token store.

@@ -7,3 +7,4 @@ pub mod identity;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
+pub mod token;

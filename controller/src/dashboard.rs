@@ -166,14 +166,7 @@ async fn login(State(d): State<Arc<Dashboard>>, Form(f): Form<LoginForm>) -> Res
              <p><a href=\"/login\">Try again</a></p>",
         );
     };
-    let sid = {
-        use ring::rand::SecureRandom as _;
-        let mut b = [0u8; 32];
-        ring::rand::SystemRandom::new()
-            .fill(&mut b)
-            .expect("operating-system randomness");
-        readi_common::identity::hex(&b)
-    };
+    let sid = readi_common::token::random_hex(32);
     d.sessions
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -2,6 +2,7 @@
 //! file under the data directory holding only the token's SHA-256 and the applications it grants, so
 //! it works while the controller runs. Redeeming it renames the file, so it works once.
 
+use readi_common::token::{digest, random_hex, same};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,31 +41,6 @@ pub struct Grant {
     pub apps: Vec<String>,
     /// Unix seconds after which the token is refused.
     pub expires_at: i64,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn random_hex(n: usize) -> String {
-    use ring::rand::SecureRandom as _;
-    let mut b = vec![0u8; n];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("operating-system randomness");
-    hex(&b)
-}
-
-fn digest(secret: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The directory tokens live in.

@@ -2,6 +2,7 @@
 //! written atomically by the CLI and read by the running controller, so operators can register
 //! vendors and applications without stopping it. Tokens are stored only as SHA-256 digests.
 
+use readi_common::token::{digest, random_hex, same};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -86,29 +87,6 @@ fn check_name(name: &str) -> Result<(), RegistryError> {
         ));
     }
     Ok(())
-}
-
-fn digest(secret: &str) -> String {
-    readi_common::identity::hex(
-        ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref(),
-    )
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-fn random_hex(n: usize) -> String {
-    use ring::rand::SecureRandom as _;
-    let mut b = vec![0u8; n];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("operating-system randomness");
-    readi_common::identity::hex(&b)
 }
 
 /// The registry under a data directory.
