@@ -310,6 +310,14 @@ impl Metrics {
         });
     }
 
+    /// PHI found in text on its way out of the clinic after redaction (the proxy checks what it
+    /// sends); a zero is recorded too, so a measured zero differs from no measurement.
+    pub fn residual_phi(&self, app: &str, n: u64) {
+        self.with_app(app, |cells, _| {
+            add(cells, Metric::ResidualPhi, LabelKey::default(), n);
+        });
+    }
+
     /// A Reidentify call.
     pub fn reidentify(&self, app: &str, latency_us: u64) {
         self.with_app(app, |cells, _| {
@@ -784,6 +792,18 @@ mod tests {
         m.redact("app", "s", &[], 10, 10_001);
         assert!(m.close_if_due(5).is_none());
         assert!(m.close_if_due(7200 + 3600).is_some());
+    }
+
+    #[test]
+    fn a_measured_zero_of_residual_phi_is_reported() {
+        let m = metrics(0);
+        m.residual_phi("app", 0);
+        let w = m.close_if_due(3600).unwrap();
+        let key = CellKey {
+            metric: Metric::ResidualPhi as i32,
+            labels: LabelKey::default(),
+        };
+        assert_eq!(w.apps["app"].get(&key), Some(&Value::Count(0)));
     }
 
     #[test]

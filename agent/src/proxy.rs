@@ -312,7 +312,36 @@ async fn redact_text(p: &Proxy, app: &str, session: &str, text: &str) -> Result<
                 format!("not sent upstream: {}", s.message()),
             )
         })?;
-    Ok(r.into_inner().redacted_text)
+    let r = r.into_inner();
+    // What leaves is checked once more: PHI found outside the replacements is residual PHI, the
+    // privacy criterion's measure. Counted (zero included) only where outbound text is known.
+    if let Some(m) = p.gateway.metrics() {
+        let replaced: Vec<(u32, u32)> = r
+            .spans
+            .iter()
+            .map(|s| (s.redacted_start, s.redacted_end))
+            .collect();
+        let outbound = r.redacted_text.clone();
+        let residual = tokio::task::spawn_blocking(move || residual_spans(&outbound, &replaced))
+            .await
+            .unwrap_or(0);
+        if residual > 0 {
+            tracing::warn!(residual, "PHI found in redacted text on its way upstream");
+        }
+        m.residual_phi(app, residual as u64);
+    }
+    Ok(r.redacted_text)
+}
+
+/// Spans the detector finds in redacted text outside the replacements (character ranges).
+fn residual_spans(redacted: &str, replaced: &[(u32, u32)]) -> usize {
+    let mut chars = crate::phi::CharOffsets::new(redacted);
+    crate::phi::Detector::global()
+        .detect(redacted)
+        .iter()
+        .map(|s| (chars.at(s.start) as u32, chars.at(s.end) as u32))
+        .filter(|(a, b)| !replaced.iter().any(|(x, y)| a < y && x < b))
+        .count()
 }
 
 async fn reidentify(p: &Proxy, app: &str, session: &str, text: &str) -> String {
@@ -671,6 +700,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phi_outside_the_replacements_is_residual() {
+        let text = "Seen by [NAME_1] today; call 617-555-0199.";
+        // The tag is a replacement; the phone number was missed.
+        assert_eq!(residual_spans(text, &[(8, 16)]), 1);
+        assert_eq!(residual_spans(text, &[(8, 16), (29, 41)]), 0);
+        assert_eq!(residual_spans("Nothing identifying here.", &[]), 0);
+    }
 
     #[test]
     fn streamed_text_is_released_whole_words_and_whole_tags() {

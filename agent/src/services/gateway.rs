@@ -68,6 +68,11 @@ impl GatewayService {
         }
     }
 
+    /// The metric windows, when the agent reports to a controller.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.sinks.metrics.as_ref()
+    }
+
     fn check_text(&self, field: &str, text: &str) -> Result<(), Status> {
         if text.len() > self.max_text_bytes {
             return Err(Status::resource_exhausted(format!(
