@@ -25,6 +25,16 @@ pub struct Config {
     pub thresholds: crate::scorecard::Thresholds,
     /// The vendor dashboard.
     pub dashboard: DashboardConfig,
+    /// Metrics about the controller itself.
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics about the controller and a health document.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` for `/metrics` and `/healthz`; empty (the default) turns them off. Loopback only.
+    pub listen: String,
 }
 
 /// The vendor dashboard (HTTP).
@@ -166,6 +176,12 @@ impl Config {
                     "{addr} is not loopback: serve the dashboard to vendors through a TLS proxy"
                 ),
             );
+        }
+        if !self.metrics.listen.is_empty()
+            && let Some(addr) = check_addr(&mut p, "metrics.listen", &self.metrics.listen)
+            && !addr.ip().is_loopback()
+        {
+            p.push("metrics.listen", format!("{addr} is not loopback"));
         }
         let t = &self.thresholds;
         for (key, v) in [

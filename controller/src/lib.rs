@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod registry;
 pub mod render;
 pub mod scorecard;
+pub mod selfmetrics;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -74,6 +74,23 @@ pub async fn run(
         ca.clone(),
         Arc::clone(&scoring),
     );
+    if !config.metrics.listen.is_empty() {
+        let l = TcpListener::bind(&config.metrics.listen)
+            .await
+            .map_err(Error::Listener)?;
+        let metrics_addr = l.local_addr().map_err(Error::Listener)?;
+        let app = crate::selfmetrics::router(reports.clone());
+        let stop = trigger.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(l, app)
+                .with_graceful_shutdown(async move { stop.fired().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "Metrics listener stopped");
+            }
+        });
+        tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
+    }
     if !config.dashboard.listen.is_empty() {
         let l = TcpListener::bind(&config.dashboard.listen)
             .await

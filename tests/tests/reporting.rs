@@ -30,7 +30,7 @@ fn controller_config(dir: &Path, listen: &str, tls: bool) -> PathBuf {
     let path = dir.join("controller.toml");
     let mut text = format!(
         "[server]\nlisten = \"{listen}\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n\
-         [dashboard]\nlisten = \"127.0.0.1:0\"\n",
+         [dashboard]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
         dir.join("data").display()
     );
     if tls {
@@ -681,6 +681,38 @@ async fn wire_bytes_hold_no_canary_and_tampered_replayed_or_revoked_reports_are_
         ledger(aaddr).await.iter().any(|e| e.delivered_at.is_none()),
         "a refused report stays in the outbox"
     );
+
+    // The controller's own metrics count the refusals, and say nothing of what was in the reports.
+    let out = controller.output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("\"message\":\"Self-metrics\""))
+        .expect("the controller's metrics address is logged");
+    let metrics: SocketAddr = readi_tests::log_field(line, "metrics_addr")
+        .parse()
+        .unwrap();
+    let text = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(metrics).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    for want in [
+        "readi_controller_events_total{event=\"rejected.replay\"} 1",
+        "readi_controller_events_total{event=\"rejected.unknown_fields\"} 1",
+        "readi_controller_agents ",
+        "readi_controller_reports_stored ",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert_no_canary("the controller's metrics", text.as_bytes());
 
     stop(&mut agent);
     stop(&mut controller);

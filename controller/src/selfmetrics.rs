@@ -1,0 +1,90 @@
+//! Metrics about the controller itself in the Prometheus text format, and a health document, on a
+//! separate loopback listener: agents, reports stored, refusals by reason. Never report contents.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::store::ReportStore;
+
+/// What the endpoints read.
+#[derive(Debug)]
+pub struct SelfMetrics {
+    started: Instant,
+    store: Arc<dyn ReportStore>,
+}
+
+/// The routes: `/metrics` and `/healthz`.
+pub fn router(store: Arc<dyn ReportStore>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(health))
+        .with_state(Arc::new(SelfMetrics {
+            started: Instant::now(),
+            store,
+        }))
+}
+
+/// (agents, revoked agents, reports stored, counters) read from the store.
+fn figures(store: &dyn ReportStore) -> Option<(usize, usize, usize, Vec<(String, u64)>)> {
+    let agents = store.agents().ok()?;
+    let revoked = agents.iter().filter(|a| a.revoked).count();
+    let reports = store.reports(None).ok()?.len();
+    Some((agents.len(), revoked, reports, store.counters().ok()?))
+}
+
+async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
+    let store = Arc::clone(&m.store);
+    let got = tokio::task::spawn_blocking(move || figures(store.as_ref()))
+        .await
+        .ok()
+        .flatten();
+    let mut s = format!(
+        "# HELP readi_controller_build_info Controller version.\n# TYPE readi_controller_build_info gauge\n\
+         readi_controller_build_info{{version=\"{}\"}} 1\n\
+         # HELP readi_controller_uptime_seconds Seconds since the controller started.\n\
+         # TYPE readi_controller_uptime_seconds gauge\nreadi_controller_uptime_seconds {}\n",
+        env!("CARGO_PKG_VERSION"),
+        m.started.elapsed().as_secs()
+    );
+    if let Some((agents, revoked, reports, counters)) = got {
+        s.push_str(&format!(
+            "# HELP readi_controller_agents Enrolled agents.\n# TYPE readi_controller_agents gauge\n\
+             readi_controller_agents {agents}\nreadi_controller_agents_revoked {revoked}\n\
+             # HELP readi_controller_reports_stored Reports stored.\n\
+             # TYPE readi_controller_reports_stored gauge\nreadi_controller_reports_stored {reports}\n\
+             # HELP readi_controller_events_total Refused reports by reason, duplicates and refused enrollments.\n\
+             # TYPE readi_controller_events_total counter\n"
+        ));
+        for (name, n) in counters {
+            // Counter names are fixed strings of the controller (`rejected.signature`).
+            s.push_str(&format!(
+                "readi_controller_events_total{{event=\"{name}\"}} {n}\n"
+            ));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
+}
+
+async fn health(State(m): State<Arc<SelfMetrics>>) -> Response {
+    let store = Arc::clone(&m.store);
+    let got = tokio::task::spawn_blocking(move || figures(store.as_ref()))
+        .await
+        .ok()
+        .flatten();
+    let body = serde_json::json!({
+        "status": if got.is_some() { "serving" } else { "store_unavailable" },
+        "agents": got.as_ref().map(|g| g.0),
+        "reports_stored": got.as_ref().map(|g| g.2),
+        "uptime_seconds": m.started.elapsed().as_secs(),
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
