@@ -29,12 +29,22 @@ pub fn router(store: Arc<dyn ReportStore>) -> axum::Router {
         }))
 }
 
-/// (agents, revoked agents, reports stored, counters) read from the store.
-fn figures(store: &dyn ReportStore) -> Option<(usize, usize, usize, Vec<(String, u64)>)> {
+/// What the store says about the controller's work.
+struct Figures {
+    agents: usize,
+    revoked: usize,
+    reports: usize,
+    counters: Vec<(String, u64)>,
+}
+
+fn figures(store: &dyn ReportStore) -> Option<Figures> {
     let agents = store.agents().ok()?;
-    let revoked = agents.iter().filter(|a| a.revoked).count();
-    let reports = store.reports(None).ok()?.len();
-    Some((agents.len(), revoked, reports, store.counters().ok()?))
+    Some(Figures {
+        revoked: agents.iter().filter(|a| a.revoked).count(),
+        agents: agents.len(),
+        reports: store.reports(None).ok()?.len(),
+        counters: store.counters().ok()?,
+    })
 }
 
 async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
@@ -51,7 +61,13 @@ async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
         env!("CARGO_PKG_VERSION"),
         m.started.elapsed().as_secs()
     );
-    if let Some((agents, revoked, reports, counters)) = got {
+    if let Some(Figures {
+        agents,
+        revoked,
+        reports,
+        counters,
+    }) = got
+    {
         s.push_str(&format!(
             "# HELP readi_controller_agents Enrolled agents.\n# TYPE readi_controller_agents gauge\n\
              readi_controller_agents {agents}\nreadi_controller_agents_revoked {revoked}\n\
@@ -78,8 +94,8 @@ async fn health(State(m): State<Arc<SelfMetrics>>) -> Response {
         .flatten();
     let body = serde_json::json!({
         "status": if got.is_some() { "serving" } else { "store_unavailable" },
-        "agents": got.as_ref().map(|g| g.0),
-        "reports_stored": got.as_ref().map(|g| g.2),
+        "agents": got.as_ref().map(|g| g.agents),
+        "reports_stored": got.as_ref().map(|g| g.reports),
         "uptime_seconds": m.started.elapsed().as_secs(),
     });
     (
