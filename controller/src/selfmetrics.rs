@@ -42,7 +42,7 @@ fn figures(store: &dyn ReportStore) -> Option<Figures> {
     Some(Figures {
         revoked: agents.iter().filter(|a| a.revoked).count(),
         agents: agents.len(),
-        reports: store.reports(None).ok()?.len(),
+        reports: store.report_count().ok()?,
         counters: store.counters().ok()?,
     })
 }

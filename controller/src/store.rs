@@ -105,6 +105,10 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     fn insert_report(&self, report: &StoredReport) -> Result<Stored, StoreError>;
     /// Every stored report of an agent (all agents when `None`), in (agent, sequence) order.
     fn reports(&self, agent: Option<&str>) -> Result<Vec<StoredReport>, StoreError>;
+    /// How many reports are stored.
+    fn report_count(&self) -> Result<usize, StoreError> {
+        Ok(self.reports(None)?.len())
+    }
     /// Cohorts already released for an application.
     fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError>;
     /// Records a released cohort (idempotent).
@@ -218,6 +222,10 @@ impl ReportStore for SledStore {
         .collect()
     }
 
+    fn report_count(&self) -> Result<usize, StoreError> {
+        Ok(self.reports.len())
+    }
+
     fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError> {
         let mut prefix = app.as_bytes().to_vec();
         prefix.push(0);
@@ -303,6 +311,7 @@ pub(crate) fn check_backend(store: &dyn ReportStore) {
     let all = store.reports(Some("agt-1")).unwrap();
     assert_eq!(all, vec![r(1, b"one"), r(2, b"two")]);
     assert!(store.reports(Some("agt-")).unwrap().is_empty());
+    assert_eq!(store.report_count().unwrap(), 2);
     let cohort = Cohort {
         from_day: 1,
         to_day: 7,
