@@ -594,8 +594,18 @@ async fn browser(http: SocketAddr, token: &str) {
         serde_json::json!({}),
     )
     .await;
-    let source = wd.get(&format!("{s}/source")).await;
-    let html = source["value"].as_str().unwrap();
+    // The form submission navigates on its own time: wait for the overview.
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = wd.get(&format!("{s}/source")).await["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if html.contains("<h1>Applications</h1>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         html.contains("Acme Notes") && !html.contains("Other Chat"),
         "overview: {html}"
