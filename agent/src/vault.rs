@@ -123,21 +123,9 @@ impl Vault {
         policy: &Policy,
         forced: Option<Style>,
     ) -> Result<(String, Vec<Replacement>, u64), VaultError> {
-        let key = record_key(app, session);
-        let _guard = self.lock(&key);
-        let now = now_secs();
-        let mut map = self.load(&key, now)?.unwrap_or_default();
-        // What the session already revealed is looked for again ("Quackenbush called back").
-        let mut known = map.tags.known_terms(detector.lexicon());
-        known.extend(policy.deny.iter().cloned());
-        let mut spans = detector.detect_with(text, &known);
-        policy.retain_allowed(text, &mut spans);
-        let (redacted, reps) = redact::apply(text, &spans, policy, forced, &mut map.tags);
-        map.expires_at = now + self.ttl.as_secs();
-        let plain = serde_json::to_vec(&map).map_err(|_| VaultError::Decode)?;
-        self.tree
-            .insert(key, self.keys.sealer.seal(TREE, &key, &plain)?)?;
-        Ok((redacted, reps, map.expires_at))
+        let (_, redacted, reps, expires) =
+            self.redact_up_to(app, session, text, None, detector, policy, forced)?;
+        Ok((redacted, reps, expires))
     }
 
     /// Redacts the part of a live transcript's pending `buffer` that can no longer change: detection
@@ -154,28 +142,48 @@ impl Vault {
         detector: &Detector,
         policy: &Policy,
     ) -> Result<(usize, String, Vec<Replacement>), VaultError> {
+        let (cut, redacted, reps, _) =
+            self.redact_up_to(app, session, buffer, hold, detector, policy, None)?;
+        Ok((cut, redacted, reps))
+    }
+
+    /// Detects over all of `text` with the session's known terms, redacts up to the cut `hold`
+    /// allows (all of it without one), and stores the updated map unless nothing was released.
+    /// Returns the cut, the redacted text, the replacements and the map's new expiry.
+    #[allow(clippy::too_many_arguments)]
+    fn redact_up_to(
+        &self,
+        app: &str,
+        session: &str,
+        text: &str,
+        hold: Option<usize>,
+        detector: &Detector,
+        policy: &Policy,
+        forced: Option<Style>,
+    ) -> Result<(usize, String, Vec<Replacement>, u64), VaultError> {
         let key = record_key(app, session);
         let _guard = self.lock(&key);
         let now = now_secs();
         let mut map = self.load(&key, now)?.unwrap_or_default();
+        // What the session already revealed is looked for again ("Quackenbush called back").
         let mut known = map.tags.known_terms(detector.lexicon());
         known.extend(policy.deny.iter().cloned());
-        let mut spans = detector.detect_with(buffer, &known);
-        policy.retain_allowed(buffer, &mut spans);
+        let mut spans = detector.detect_with(text, &known);
+        policy.retain_allowed(text, &mut spans);
         let cut = match hold {
-            None => buffer.len(),
-            Some(hold) => stream_cut(buffer, &spans, hold),
+            None => text.len(),
+            Some(hold) => stream_cut(text, &spans, hold),
         };
-        if cut == 0 {
-            return Ok((0, String::new(), Vec::new()));
+        if hold.is_some() && cut == 0 {
+            return Ok((0, String::new(), Vec::new(), map.expires_at));
         }
         spans.retain(|s| s.end <= cut);
-        let (redacted, reps) = redact::apply(&buffer[..cut], &spans, policy, None, &mut map.tags);
+        let (redacted, reps) = redact::apply(&text[..cut], &spans, policy, forced, &mut map.tags);
         map.expires_at = now + self.ttl.as_secs();
         let plain = serde_json::to_vec(&map).map_err(|_| VaultError::Decode)?;
         self.tree
             .insert(key, self.keys.sealer.seal(TREE, &key, &plain)?)?;
-        Ok((cut, redacted, reps))
+        Ok((cut, redacted, reps, map.expires_at))
     }
 
     /// Makes every map written so far durable (blocking: call it off the async workers).
