@@ -158,7 +158,7 @@ pub async fn run(
             .map_err(Error::Listener)?;
         let proxy_addr = l.local_addr().map_err(Error::Listener)?;
         let app = crate::proxy::router(proxy, config.limits.max_message_bytes);
-        spawn_http(l, app, &trigger, "Proxy");
+        readi_common::http::spawn(l, app, &trigger, "Proxy");
         tracing::info!(proxy_addr = %proxy_addr, upstream = %config.proxy.upstream_url, "OpenAI-compatible proxy");
     }
     if !config.metrics.listen.is_empty() {
@@ -170,7 +170,7 @@ pub async fn run(
             reporter.clone(),
             pending,
         ));
-        spawn_http(l, app, &trigger, "Metrics listener");
+        readi_common::http::spawn(l, app, &trigger, "Metrics listener");
         tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
     }
     let gateway = GatewayServer::from_arc(gateway_service)
@@ -328,24 +328,6 @@ pub fn apply_retention(
 
 /// A signed audit checkpoint every this many records (and every minute, and at shutdown).
 const AUDIT_CHECKPOINT_EVERY: u64 = 64;
-
-/// Serves an HTTP router on `listener` until shutdown; `what` names it in a failure's log line.
-fn spawn_http(listener: TcpListener, app: axum::Router, trigger: &Trigger, what: &'static str) {
-    use axum::serve::ListenerExt as _;
-    let stop = trigger.clone();
-    tokio::spawn(async move {
-        // Streamed events leave as they are written, not after a Nagle delay.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.fired().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "{what} stopped");
-        }
-    });
-}
 
 /// Runs `job` off the async workers every `period` until shutdown, logging its failures as `what`.
 fn spawn_every<E, F>(period: std::time::Duration, trigger: Trigger, what: &'static str, job: F)

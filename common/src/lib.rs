@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod embedded;
+pub mod http;
 pub mod identity;
 pub mod secret;
 pub mod shutdown;

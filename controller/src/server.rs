@@ -80,15 +80,7 @@ pub async fn run(
             .map_err(Error::Listener)?;
         let metrics_addr = l.local_addr().map_err(Error::Listener)?;
         let app = crate::selfmetrics::router(reports.clone());
-        let stop = trigger.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(l, app)
-                .with_graceful_shutdown(async move { stop.fired().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "Metrics listener stopped");
-            }
-        });
+        readi_common::http::spawn(l, app, &trigger, "Metrics listener");
         tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
     }
     if !config.dashboard.listen.is_empty() {
@@ -100,15 +92,7 @@ pub async fn run(
             Arc::clone(&scoring),
             reports.clone(),
         ));
-        let stop = trigger.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(l, app)
-                .with_graceful_shutdown(async move { stop.fired().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "Dashboard stopped");
-            }
-        });
+        readi_common::http::spawn(l, app, &trigger, "Dashboard");
         tracing::info!(dashboard_addr = %dash_addr, "Dashboard");
     }
     let max = config.server.max_message_bytes;
