@@ -3,6 +3,7 @@
 // Fx hashing: the keys are the product's own word lists, not attacker-chosen, so DoS-resistant
 // SipHash buys nothing and costs ~8% of detection time.
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 const FIRST_NAMES: &str = include_str!("../../data/first_names.tsv");
@@ -14,25 +15,74 @@ const US_COUNTIES: &str = include_str!("../../data/us_counties.txt");
 const CLINICAL_ALLOW: &str = include_str!("../../data/clinical_allow.txt");
 const FACILITIES: &str = include_str!("../../data/facilities.txt");
 
-/// Lower-case word sets used by the name and place rules.
+/// What the word lists say about one lower-case word, found with a single lookup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// How many people were given it as a first name (SSA), a measure of how name-like it is.
+    pub(crate) first: u32,
+    flags: u8,
+}
+
+impl Entry {
+    const SURNAME: u8 = 1;
+    const COMMON: u8 = 2;
+    const EXTENDED: u8 = 4;
+    const CLINICAL: u8 = 8;
+    const PLACE_HEAD: u8 = 16;
+
+    /// A Census surname.
+    pub(crate) fn surname(self) -> bool {
+        self.flags & Self::SURNAME != 0
+    }
+
+    /// A common English word (SCOWL default size).
+    pub(crate) fn common(self) -> bool {
+        self.flags & Self::COMMON != 0
+    }
+
+    /// An English word, common or rare.
+    pub(crate) fn word(self) -> bool {
+        self.flags & (Self::COMMON | Self::EXTENDED) != 0
+    }
+
+    /// Clinical vocabulary never taken for a name.
+    pub(crate) fn clinical(self) -> bool {
+        self.flags & Self::CLINICAL != 0
+    }
+
+    /// The first word of a known place or facility: no place can start at a word without it.
+    pub(crate) fn place_head(self) -> bool {
+        self.flags & Self::PLACE_HEAD != 0
+    }
+}
+
+/// Lower-case word lists used by the name and place rules.
 #[derive(Debug)]
 pub struct Lexicon {
-    /// First name -> how many people were given it (SSA), a measure of how name-like it is.
-    pub(crate) first: HashMap<&'static str, u32>,
-    /// Surnames (Census).
-    pub(crate) last: HashSet<&'static str>,
-    /// Common English words (SCOWL default size).
-    pub(crate) common: HashSet<&'static str>,
-    /// Rarer English words (SCOWL huge minus common).
-    pub(crate) extended: HashSet<&'static str>,
-    /// Clinical vocabulary never taken for a name.
-    pub(crate) allow: HashSet<String>,
+    /// Every listed word with what each list says about it: one hash per token, not one per list.
+    words: HashMap<Cow<'static, str>, Entry>,
     /// US cities and counties, lower case, whole names ("san francisco").
     pub(crate) places: HashSet<String>,
     /// Facilities known without a facility word, exact case.
     pub(crate) facilities: HashSet<&'static str>,
     /// Longest place or facility name, in words.
     pub(crate) max_place_words: usize,
+}
+
+/// The first word of `name` as the token pass cuts words: letters with inner apostrophes or hyphens.
+fn first_word(name: &str) -> &str {
+    let mut end = 0;
+    let mut chars = name.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let joins = (c == '\'' || c == '\u{2019}' || c == '-')
+            && end > 0
+            && chars.peek().is_some_and(|&(_, d)| d.is_alphabetic());
+        if !(c.is_alphabetic() || joins) {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    &name[..end]
 }
 
 fn lines(text: &'static str) -> impl Iterator<Item = &'static str> {
@@ -49,21 +99,34 @@ impl Lexicon {
     }
 
     fn load() -> Lexicon {
-        let first = lines(FIRST_NAMES)
-            .filter_map(|l| {
-                let (n, c) = l.split_once('\t')?;
-                Some((n, c.parse().ok()?))
-            })
-            .collect();
-        let allow: HashSet<String> = lines(CLINICAL_ALLOW)
+        let mut words: HashMap<Cow<'static, str>, Entry> = HashMap::default();
+        for l in lines(FIRST_NAMES) {
+            if let Some((n, c)) = l.split_once('\t')
+                && let Ok(c) = c.parse()
+            {
+                words.entry(Cow::Borrowed(n)).or_default().first = c;
+            }
+        }
+        let mut flag = |w: Cow<'static, str>, f: u8| words.entry(w).or_default().flags |= f;
+        lines(SURNAMES).for_each(|w| flag(Cow::Borrowed(w), Entry::SURNAME));
+        lines(WORDS_COMMON).for_each(|w| flag(Cow::Borrowed(w), Entry::COMMON));
+        lines(WORDS_EXTENDED).for_each(|w| flag(Cow::Borrowed(w), Entry::EXTENDED));
+        lines(CLINICAL_ALLOW)
             .flat_map(str::split_whitespace)
-            .map(str::to_lowercase)
-            .collect();
+            .for_each(|w| flag(Cow::Owned(w.to_lowercase()), Entry::CLINICAL));
         let places: HashSet<String> = lines(US_CITIES)
             .chain(lines(US_COUNTIES))
             .map(str::to_lowercase)
             .collect();
         let facilities: HashSet<&'static str> = lines(FACILITIES).collect();
+        for name in places
+            .iter()
+            .map(String::as_str)
+            .chain(facilities.iter().copied())
+        {
+            let head = first_word(name).to_lowercase();
+            words.entry(Cow::Owned(head)).or_default().flags |= Entry::PLACE_HEAD;
+        }
         let max_place_words = places
             .iter()
             .map(|p| p.split_whitespace().count())
@@ -71,50 +134,57 @@ impl Lexicon {
             .max()
             .unwrap_or(1);
         Lexicon {
-            first,
-            last: lines(SURNAMES).collect(),
-            common: lines(WORDS_COMMON).collect(),
-            extended: lines(WORDS_EXTENDED).collect(),
-            allow,
+            words,
             places,
             facilities,
             max_place_words,
         }
     }
 
+    /// What the lists say about `lower` (all false and zero when it is in none).
+    pub(crate) fn entry(&self, lower: &str) -> Entry {
+        self.words.get(lower).copied().unwrap_or_default()
+    }
+
     /// How many people bear `lower` as a first name (0 if it is not one).
     pub fn first_name_count(&self, lower: &str) -> u32 {
-        self.first.get(lower).copied().unwrap_or(0)
+        self.entry(lower).first
     }
 
     /// Whether `lower` is a Census surname.
     pub fn is_surname(&self, lower: &str) -> bool {
-        self.last.contains(lower)
+        self.entry(lower).surname()
     }
 
     /// Whether `lower` is an English word (common or rare).
     pub fn is_word(&self, lower: &str) -> bool {
-        self.common.contains(lower) || self.extended.contains(lower)
+        self.entry(lower).word()
     }
 
     /// First names and surnames to draw surrogates from: frequent, not English words, sorted.
     pub fn surrogate_names(&self) -> (&[&'static str], &[&'static str]) {
         static NAMES: OnceLock<(Vec<&'static str>, Vec<&'static str>)> = OnceLock::new();
         let (f, l) = NAMES.get_or_init(|| {
+            let borrowed = |(w, e): (&Cow<'static, str>, &Entry)| match w {
+                Cow::Borrowed(w) => Some((*w, *e)),
+                Cow::Owned(_) => None,
+            };
             let mut first: Vec<&str> = self
-                .first
+                .words
                 .iter()
-                .filter(|(n, c)| **c >= 200_000 && !self.is_word(n))
-                .map(|(n, _)| *n)
+                .filter_map(borrowed)
+                .filter(|(_, e)| e.first >= 200_000 && !e.word())
+                .map(|(n, _)| n)
                 .collect();
             first.sort_unstable();
             let mut last: Vec<&str> = self
-                .last
+                .words
                 .iter()
-                .filter(|n| {
-                    (4..=9).contains(&n.len()) && !self.is_word(n) && !self.first.contains_key(*n)
+                .filter_map(borrowed)
+                .filter(|(n, e)| {
+                    e.surname() && (4..=9).contains(&n.len()) && !e.word() && e.first == 0
                 })
-                .copied()
+                .map(|(n, _)| n)
                 .collect();
             last.sort_unstable();
             let last = last.into_iter().step_by(37).collect();
@@ -135,11 +205,11 @@ impl Lexicon {
 
     /// Whether `lower` is a common English word.
     pub fn is_common_word(&self, lower: &str) -> bool {
-        self.common.contains(lower)
+        self.entry(lower).common()
     }
 
     /// Whether `lower` is clinical vocabulary that must survive redaction.
     pub fn is_clinical(&self, lower: &str) -> bool {
-        self.allow.contains(lower)
+        self.entry(lower).clinical()
     }
 }

@@ -268,7 +268,7 @@ impl Patterns {
             vin: re(&format!(r"{b}[A-HJ-NPR-Z0-9]{{17}}{b}")),
             dea: re(&format!(r"{b}[A-Z]{{2}}\d{{7}}{b}")),
             keyed: re(&format!(
-                r"(?i){b}(social security(?: number| no\.?| #)?|ssn|ss#|medical record(?: number| no\.?| #)?|med rec|mrn|record(?: number| no\.?| #)?|chart(?: number| no\.?| #)?|hospital(?: number| id)|unit(?: number| no\.?)|patient(?: number| id| #)|pt(?: id| #)|insurance(?: id| number| no\.?| plan| policy| member id)?|policy(?: number| no\.?| #| id)?|member(?: id| number| #)?|subscriber(?: id| number)?|plan(?: id| number| #)|health plan(?: id| number)?|medicare(?: number| id| #)?|medicaid(?: number| id| #)?|beneficiary(?: number| id)?|group(?: number| no\.?| #)|hicn|mbi|account(?: number| no\.?| #)?|acct\.?(?: number| no\.?| #)?|billing(?: number| id)|card(?: number| no\.?| #)|iban|routing number|licen[cs]e(?: number| no\.?| #| plate)?|lic\.?(?: #| no\.?)?|dea(?: number| no\.?| #)?|npi|certificate(?: number| no\.?| #)?|driver'?s licen[cs]e|dl(?: #| no\.?)|vin|vehicle(?: id| identification number)|plate(?: number| #)|serial(?: number| no\.?| #)?|s/n|device(?: id| serial| number)|udi|imei|implant(?: id| serial)|model(?: number| no\.?)|fingerprint(?: id)?|retina(?:l)? scan(?: id)?|iris scan(?: id)?|voice ?print(?: id)?|biometric(?: id)?|palm ?print(?: id)?|(?:subject|participant|study|trial|site|case|claim|reference|confirmation|employee|visit|encounter|accession|specimen|sample|order|requisition)(?: id| number| no\.?| #)|claim|id|identifier){b}([ \t]*(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]*)?[:#=][ \t]*|[ \t]+(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]+)*)(#?[A-Z0-9]+(?:[-.][A-Z0-9]+)*)"
+                r"(?i){b}(social security(?: number| no\.?| #)?|ssn|ss#|medical record(?: number| no\.?| #)?|med rec|mrn|record(?: number| no\.?| #)?|chart(?: number| no\.?| #)?|hospital(?: number| id)|unit(?: number| no\.?)|patient(?: number| id| #)|pt(?: id| #)|insurance(?: id| number| no\.?| plan| policy| member id)?|policy(?: number| no\.?| #| id)?|member(?: id| number| #)?|subscriber(?: id| number)?|plan(?: id| number| #)|health plan(?: id| number)?|medicare(?: number| id| #)?|medicaid(?: number| id| #)?|beneficiary(?: number| id)?|group(?: number| no\.?| #)|hicn|mbi|account(?: number| no\.?| #)?|acct\.?(?: number| no\.?| #)?|billing(?: number| id)|card(?: number| no\.?| #)|iban|routing number|licen[cs]e(?: number| no\.?| #| plate)?|lic\.?(?: #| no\.?)?|dea(?: number| no\.?| #)?|npi|certificate(?: number| no\.?| #)?|driver'?s licen[cs]e|dl(?: #| no\.?)|vin|vehicle(?: id| identification number)|plate(?: number| #)|serial(?: number| no\.?| #)?|s/n|device(?: id| serial| number)|udi|imei|implant(?: id| serial)|model(?: number| no\.?)|fingerprint(?: id)?|retina(?:l)? scan(?: id)?|iris scan(?: id)?|voice ?print(?: id)?|biometric(?: id)?|palm ?print(?: id)?|(?:subject|participant|study|trial|site|case|claim|reference|confirmation|employee|visit|encounter|accession|specimen|sample|order|requisition)(?: id| number| no\.?| #)|claim|id|identifier){b}([ \t]*(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]*)?[:#=][ \t]*|[ \t]+(?:(?:number|num|no\.?|nbr|id|code|is|was|of)[ \t]+)*)(#?(?:[A-Z0-9]+[-.])*[A-Z]*[0-9][A-Z0-9]*(?:[-.][A-Z0-9]+)*)"
             )),
             shape_alpha_num: re(&format!(
                 r"(?:#|{b})[A-Z]{{1,6}}-?\d{{3,}}[A-Z0-9]*(?:-[A-Z0-9]+)*{b}"
@@ -342,8 +342,10 @@ impl Patterns {
         if st.digits > 0 {
             // Self-contained identifiers only need their own word and its neighbours; rules led by a
             // keyword get 40 bytes of context. Each window has its own statistics (tighter gates).
+            // A window over most of the text gains little from its own statistics: reuse the text's
+            // (looser gates, same matches).
             let of = |a: usize, b: usize| {
-                if a == 0 && b == text.len() {
+                if (b - a) * 3 >= text.len() * 2 {
                     st
                 } else {
                     Stats::of(&text[a..b])
@@ -1032,6 +1034,11 @@ impl Stats {
         let mut st = Stats::default();
         let (mut run, mut tok) = (0usize, 0usize);
         for (i, &c) in b.iter().enumerate() {
+            // Most bytes are lower-case letters, which only lengthen the current token.
+            if c.is_ascii_lowercase() && c != b'b' {
+                tok += 1;
+                continue;
+            }
             if c.is_ascii_digit() {
                 st.digits += 1;
                 run += 1;
@@ -1160,6 +1167,8 @@ fn shift(cands: &mut [Candidate], by: usize) {
 
 /// Merged byte ranges around every run of digits, snapped to whitespace so no word is cut: the
 /// digit-bearing word and its neighbouring words, widened by `context` bytes.
+const MERGE_GAP: usize = 0;
+
 fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let mut out: Vec<(usize, usize)> = Vec::new();
@@ -1195,7 +1204,8 @@ fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
             _ => {
                 let lo = word_start(word_start(s).saturating_sub(1).saturating_sub(context));
                 match out.last_mut() {
-                    Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+                    // Windows a few words apart share one call per rule: a call costs more than the bytes.
+                    Some(last) if lo <= last.1 + MERGE_GAP => last.1 = last.1.max(hi),
                     _ => out.push((lo, hi)),
                 }
             }
@@ -1203,7 +1213,7 @@ fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
     }
     // Each window costs a call per rule: when windows cover most of the text, one pass is cheaper.
     let covered: usize = out.iter().map(|(a, b)| b - a).sum();
-    if out.len() > 1 && covered * 2 > b.len() {
+    if out.len() > 1 && covered * 4 > b.len() * 3 {
         out.clear();
         out.push((0, b.len()));
     }

@@ -1,6 +1,6 @@
 //! The token pass: names of people and places, found with dictionaries and the words around them.
 
-use super::lexicon::Lexicon;
+use super::lexicon::{Entry, Lexicon};
 use super::patterns::{P_NAME, P_PLACE, P_SHAPE};
 use super::{Candidate, PhiType};
 
@@ -19,33 +19,50 @@ struct Tok<'a> {
     sent_start: bool,
     /// Overlaps a formatted identifier found by the pattern pass.
     covered: bool,
+    /// What the word lists say about `lower`, looked up on first use: most words are never asked
+    /// about, and each lookup in the large word map is a likely cache miss.
+    entry: std::cell::OnceCell<Entry>,
+}
+
+/// The character starting at byte `i` (a char boundary) and its length, with an ASCII fast path.
+fn char_at(text: &str, i: usize) -> (char, usize) {
+    let b = text.as_bytes()[i];
+    if b.is_ascii() {
+        return (char::from(b), 1);
+    }
+    let c = text[i..].chars().next().unwrap_or(' ');
+    (c, c.len_utf8())
 }
 
 fn is_apostrophe(c: char) -> bool {
     c == '\'' || c == '\u{2019}'
 }
 
-fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
-    let mut toks = Vec::new();
+/// Words of `text`; `lowered` is `text` with ASCII letters lower-cased (same offsets), so ASCII words
+/// borrow their lower case instead of allocating it.
+fn tokenize<'a>(text: &'a str, lowered: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
+    let mut toks = Vec::with_capacity(text.len() / 5);
     let mut next_taken = 0;
-    let mut it = text.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
+    let mut i = 0;
+    while i < text.len() {
+        let (c, len) = char_at(text, i);
         if !c.is_alphabetic() {
+            i += len;
             continue;
         }
         let start = i;
-        let mut end = i + c.len_utf8();
-        while let Some(&(j, d)) = it.peek() {
+        i += len;
+        let mut end = i;
+        while i < text.len() {
+            let (d, len) = char_at(text, i);
             if d.is_alphabetic() {
-                end = j + d.len_utf8();
-                it.next();
+                i += len;
+                end = i;
             } else if (is_apostrophe(d) || d == '-')
-                && text[j + d.len_utf8()..]
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_alphabetic)
+                && i + len < text.len()
+                && char_at(text, i + len).0.is_alphabetic()
             {
-                it.next();
+                i += len;
             } else {
                 break;
             }
@@ -68,17 +85,19 @@ fn tokenize<'a>(text: &'a str, taken: &[(usize, usize)]) -> Vec<Tok<'a>> {
             .iter()
             .take_while(|&&(a, _)| a < end)
             .any(|&(_, b)| start < b);
+        let lower = if !any_upper && s.is_ascii() {
+            std::borrow::Cow::Borrowed(s)
+        } else if s.is_ascii() {
+            std::borrow::Cow::Borrowed(&lowered[start..end])
+        } else {
+            std::borrow::Cow::Owned(fold(&s.to_lowercase()))
+        };
         toks.push(Tok {
             s,
             start,
             end,
-            lower: if !any_upper && s.is_ascii() {
-                std::borrow::Cow::Borrowed(s)
-            } else if s.is_ascii() {
-                std::borrow::Cow::Owned(s.to_ascii_lowercase())
-            } else {
-                std::borrow::Cow::Owned(fold(&s.to_lowercase()))
-            },
+            entry: std::cell::OnceCell::new(),
+            lower,
             cap,
             upper,
             sent_start,
@@ -715,20 +734,29 @@ impl<'t, 'a> Ctx<'t, 'a> {
         t.s.chars().count() == 1 && t.s.chars().all(char::is_uppercase)
     }
 
+    fn entry(&self, i: usize) -> Entry {
+        let t = &self.toks[i];
+        *t.entry.get_or_init(|| self.lex.entry(&t.lower))
+    }
+
     fn first_count(&self, i: usize) -> u32 {
-        self.lex.first_name_count(&self.toks[i].lower)
+        self.entry(i).first
     }
 
     fn common(&self, i: usize) -> bool {
-        self.lex.common.contains(self.toks[i].lower.as_ref())
+        self.entry(i).common()
     }
 
     fn word(&self, i: usize) -> bool {
-        self.lex.is_word(&self.toks[i].lower)
+        self.entry(i).word()
     }
 
     fn clinical(&self, i: usize) -> bool {
-        self.lex.is_clinical(&self.toks[i].lower)
+        self.entry(i).clinical()
+    }
+
+    fn surname(&self, i: usize) -> bool {
+        self.entry(i).surname()
     }
 
     /// A capitalised token that can be part of a name at all.
@@ -744,12 +772,16 @@ impl<'t, 'a> Ctx<'t, 'a> {
             && !self.word(i)
             && !self.clinical(i)
             && self.first_count(i) == 0
-            && !self.lex.is_surname(&t.lower)
+            && !self.entry(i).surname()
     }
 
     fn surname_like(&self, i: usize) -> bool {
-        let l = self.toks[i].lower.trim_end_matches("'s");
-        !self.clinical(i) && (self.lex.is_surname(l) || self.unknown(i))
+        let l = &self.toks[i].lower;
+        let surname = match l.strip_suffix("'s") {
+            Some(stem) => self.lex.is_surname(stem),
+            None => self.surname(i),
+        };
+        !self.clinical(i) && (surname || self.unknown(i))
     }
 
     fn strong_first(&self, i: usize) -> bool {
@@ -802,7 +834,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             if self.surname_like(j)
                 || self.is_initial(j)
                 || self.any_first(j)
-                || self.lex.is_surname(&self.toks[j].lower) && !self.clinical(j)
+                || self.surname(j) && !self.clinical(j)
             {
                 j += 1;
             } else {
@@ -951,6 +983,10 @@ impl<'t, 'a> Ctx<'t, 'a> {
     fn place_at(&self, i: usize) -> Option<(usize, bool)> {
         let n = self.toks.len();
         if i >= n || !self.is_capital(i) || self.toks[i].covered {
+            return None;
+        }
+        // Folded (non-ASCII) words are matched below without the head index.
+        if self.toks[i].s.is_ascii() && !self.entry(i).place_head() {
             return None;
         }
         let max = self.lex.max_place_words.min(5);
@@ -1147,8 +1183,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i = j;
                 continue;
             }
-            let dictionary_name =
-                self.first_count(i) >= 100 || self.lex.is_surname(&self.toks[i].lower);
+            let dictionary_name = self.first_count(i) >= 100 || self.surname(i);
             if strong_cue
                 && (dictionary_name || self.unknown(i))
                 && (!self.common(i) || two_word_cue || self.first_count(i) >= 1000)
@@ -1187,7 +1222,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             }
             if weak_cue
                 && !self.toks[i].sent_start
-                && self.lex.is_surname(&self.toks[i].lower)
+                && self.surname(i)
                 && !self.word(i)
                 && self.described_after(i)
             {
@@ -1240,7 +1275,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             let prev = self.prev_word(i);
             let cue = prev.is_some_and(|p| in_titles(p) || LABELS.contains(&p));
             // Dictionary names only: capitals after a label are as often abbreviations ("Pt: NPO").
-            let named = self.first_count(i) >= 100 || self.lex.is_surname(&self.toks[i].lower);
+            let named = self.first_count(i) >= 100 || self.surname(i);
             if !cue || !named {
                 i += 1;
                 continue;
@@ -1365,7 +1400,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 for w in self.text[c.span.start..c.span.end].split([' ', '.', ',']) {
                     let l = w.to_lowercase();
                     if l.chars().count() >= 3
-                        && !self.lex.common.contains(l.as_str())
+                        && !self.lex.is_common_word(&l)
                         && !self.lex.is_clinical(&l)
                         && !found.contains(&l)
                     {
@@ -1400,7 +1435,8 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
         .map(|c| (c.span.start, c.span.end))
         .collect();
     spans.sort_unstable();
-    let toks = tokenize(text, &spans);
+    let lowered = text.to_ascii_lowercase();
+    let toks = tokenize(text, &lowered, &spans);
     let mut ctx = Ctx {
         text,
         claimed: vec![false; toks.len()],
