@@ -22,6 +22,8 @@ struct Tok<'a> {
     /// What the word lists say about `lower`, looked up on first use: most words are never asked
     /// about, and each lookup in the large word map is a likely cache miss.
     entry: std::cell::OnceCell<Entry>,
+    /// Which cue lists hold `lower`.
+    cues: u16,
 }
 
 /// The character starting at byte `i` (a char boundary) and its length, with an ASCII fast path.
@@ -97,6 +99,7 @@ fn tokenize<'a>(text: &'a str, lowered: &'a str, taken: &[(usize, usize)]) -> Ve
             start,
             end,
             entry: std::cell::OnceCell::new(),
+            cues: cue_bits(&lower),
             lower,
             cap,
             upper,
@@ -175,7 +178,7 @@ fn ends_with_abbrev(before: &str) -> bool {
         return word.chars().all(char::is_uppercase);
     }
     let lower = word.to_ascii_lowercase();
-    in_titles(&lower) || matches!(lower.as_str(), "st" | "mt" | "ft" | "jr" | "sr")
+    in_titles(lower.as_str()) || matches!(lower.as_str(), "st" | "mt" | "ft" | "jr" | "sr")
 }
 
 const TITLES: &[&str] = &[
@@ -263,8 +266,8 @@ const PERSON_CUES: &[&str] = &[
 ];
 
 /// A word right before a name that says a person is meant.
-fn is_person_cue(w: &str) -> bool {
-    in_relations(w) || in_other_person_cues(w)
+fn is_person_cue(w: impl Cue) -> bool {
+    w.bits() & (cue::RELATIONS | cue::PERSON_CUES) != 0
 }
 
 /// Relations: a person cue, and after them even a lower-case first name is a name ("wife mary").
@@ -399,8 +402,8 @@ const WEAK_FACILITY_WORDS: &[&str] = &[
 ];
 
 /// Any word that ends a facility name.
-fn in_facility_words(w: &str) -> bool {
-    in_strong_facility_words(w) || in_weak_facility_words(w)
+fn in_facility_words(w: impl Cue) -> bool {
+    w.bits() & (cue::STRONG_FACILITY_WORDS | cue::WEAK_FACILITY_WORDS) != 0
 }
 
 /// Facility words that also count in lower case right after a place ("our Boston clinic").
@@ -659,27 +662,87 @@ const PLACE_CUES: &[&str] = &[
     "visiting", "resident", "lives", "living", "moved", "born", "raised", "via",
 ];
 
-/// Membership tests over the word lists above, each hashed once.
+/// Which of the word lists above hold a word, as bits: one lookup answers every list.
+mod cue {
+    pub(super) const TITLES: u16 = 1 << 0;
+    pub(super) const PERSON_CUES: u16 = 1 << 1;
+    pub(super) const WEAK_CUES: u16 = 1 << 2;
+    pub(super) const CREDENTIALS: u16 = 1 << 3;
+    pub(super) const STRONG_FACILITY_WORDS: u16 = 1 << 4;
+    pub(super) const WEAK_FACILITY_WORDS: u16 = 1 << 5;
+    pub(super) const LOWER_FACILITY_WORDS: u16 = 1 << 6;
+    pub(super) const EPONYM_HEADS: u16 = 1 << 7;
+    pub(super) const STATES: u16 = 1 << 8;
+    pub(super) const GENERIC: u16 = 1 << 9;
+    pub(super) const FACILITY_JOINERS: u16 = 1 << 10;
+    pub(super) const LEADING_NOISE: u16 = 1 << 11;
+    pub(super) const PLACE_CUES: u16 = 1 << 12;
+    pub(super) const RELATIONS: u16 = 1 << 13;
+}
+
+fn cue_bits(w: &str) -> u16 {
+    static MAP: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, u16>> =
+        std::sync::OnceLock::new();
+    let map = MAP.get_or_init(|| {
+        let mut map = rustc_hash::FxHashMap::default();
+        for (list, bit) in [
+            (TITLES, cue::TITLES),
+            (PERSON_CUES, cue::PERSON_CUES),
+            (WEAK_CUES, cue::WEAK_CUES),
+            (CREDENTIALS, cue::CREDENTIALS),
+            (STRONG_FACILITY_WORDS, cue::STRONG_FACILITY_WORDS),
+            (WEAK_FACILITY_WORDS, cue::WEAK_FACILITY_WORDS),
+            (LOWER_FACILITY_WORDS, cue::LOWER_FACILITY_WORDS),
+            (EPONYM_HEADS, cue::EPONYM_HEADS),
+            (STATES, cue::STATES),
+            (GENERIC, cue::GENERIC),
+            (FACILITY_JOINERS, cue::FACILITY_JOINERS),
+            (LEADING_NOISE, cue::LEADING_NOISE),
+            (PLACE_CUES, cue::PLACE_CUES),
+            (RELATIONS, cue::RELATIONS),
+        ] {
+            for w in list {
+                *map.entry(*w).or_default() |= bit;
+            }
+        }
+        map
+    });
+    map.get(w).copied().unwrap_or(0)
+}
+
+/// A word asked about: a bare string is looked up, a token answers from the bits it was given once.
+trait Cue {
+    fn bits(&self) -> u16;
+}
+
+impl Cue for &str {
+    fn bits(&self) -> u16 {
+        cue_bits(self)
+    }
+}
+
+impl Cue for &Tok<'_> {
+    fn bits(&self) -> u16 {
+        self.cues
+    }
+}
+
 macro_rules! word_sets {
     ($($f:ident => $list:ident),* $(,)?) => {$(
-        fn $f(w: &str) -> bool {
-            static SET: std::sync::OnceLock<rustc_hash::FxHashSet<&'static str>> = std::sync::OnceLock::new();
-            SET.get_or_init(|| $list.iter().copied().collect()).contains(w)
+        fn $f(w: impl Cue) -> bool {
+            w.bits() & cue::$list != 0
         }
     )*};
 }
 
 word_sets! {
     in_titles => TITLES,
-    in_other_person_cues => PERSON_CUES,
     in_weak_cues => WEAK_CUES,
     in_credentials => CREDENTIALS,
-    in_strong_facility_words => STRONG_FACILITY_WORDS,
     in_weak_facility_words => WEAK_FACILITY_WORDS,
     in_lower_facility_words => LOWER_FACILITY_WORDS,
     in_eponym_heads => EPONYM_HEADS,
     in_states => STATES,
-    in_generic => GENERIC,
     in_facility_joiners => FACILITY_JOINERS,
     in_leading_noise => LEADING_NOISE,
     in_place_cues => PLACE_CUES,
@@ -712,7 +775,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     }
 
     /// The lower-case word before token `i` when only spaces, commas or colons separate them.
-    fn prev_word(&self, i: usize) -> Option<&'t str> {
+    fn prev_word(&self, i: usize) -> Option<&'t Tok<'a>> {
         let toks: &'t [Tok<'a>] = self.toks;
         if i == 0 {
             return None;
@@ -723,7 +786,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             || g == ". "
             || g == "."
         {
-            Some(toks[i - 1].lower.as_ref())
+            Some(&toks[i - 1])
         } else {
             None
         }
@@ -856,26 +919,29 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         }
         let l = t.lower.as_ref();
-        if !in_facility_words(l) && !in_lower_facility_words(l) {
+        if !in_facility_words(t) && !in_lower_facility_words(t) {
             return false;
         }
         if l == "er" || l == "ed" {
             return t.upper && k > 0 && self.gap(k - 1) == " " && self.is_capital(k - 1);
         }
         if self.is_capital(k) {
-            return in_facility_words(l);
+            return in_facility_words(t);
         }
-        in_lower_facility_words(l) && k > 0 && self.gap(k - 1) == " " && self.is_capital(k - 1)
+        in_lower_facility_words(t) && k > 0 && self.gap(k - 1) == " " && self.is_capital(k - 1)
     }
 
     /// Whether `i` is a distinctive capitalised word in a facility name (not "Mental", "The").
     fn distinctive(&self, i: usize) -> bool {
-        let l = self.toks[i].lower.as_ref();
+        let t = &self.toks[i];
         self.is_capital(i)
-            && !in_generic(l)
-            && !in_facility_words(l)
-            && !in_facility_joiners(l)
-            && !in_leading_noise(l)
+            && t.cues
+                & (cue::GENERIC
+                    | cue::STRONG_FACILITY_WORDS
+                    | cue::WEAK_FACILITY_WORDS
+                    | cue::FACILITY_JOINERS
+                    | cue::LEADING_NOISE)
+                == 0
     }
 
     fn facilities(&mut self) {
@@ -894,7 +960,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 if !ok_gap || self.toks[s].sent_start && s != k || t.covered {
                     break;
                 }
-                let joiner = in_facility_joiners(t.lower.as_ref()) && !t.cap && !t.upper;
+                let joiner = in_facility_joiners(t) && !t.cap && !t.upper;
                 if self.is_capital(p) || joiner && p > 0 && self.is_capital(p - 1) {
                     s = p;
                     if t.sent_start {
@@ -904,7 +970,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                     break;
                 }
             }
-            while s < k && (in_leading_noise(self.toks[s].lower.as_ref()) || !self.is_capital(s)) {
+            while s < k && (in_leading_noise(&self.toks[s]) || !self.is_capital(s)) {
                 s += 1;
             }
             // Walk right: "Hospital of the University of Pennsylvania", "Medical Center".
@@ -934,10 +1000,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             let last = self.toks[e - 1].lower.as_ref();
             let weak = in_weak_facility_words(last) || !self.is_capital(e - 1);
             if distinctive
-                || !weak
-                    && (s..k).any(|i| {
-                        self.is_capital(i) && !in_leading_noise(self.toks[i].lower.as_ref())
-                    })
+                || !weak && (s..k).any(|i| self.is_capital(i) && !in_leading_noise(&self.toks[i]))
             {
                 let e = self.place_tail(e);
                 self.push(s, e, PhiType::Location, "location.facility", P_PLACE);
@@ -1122,10 +1185,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         };
         let g = self.gap(i);
-        (g == " " || g == "-") && in_eponym_heads(next.lower.as_ref())
-            || (self.toks[i].lower.ends_with("'s")
-                && g == " "
-                && in_eponym_heads(next.lower.as_ref()))
+        (g == " " || g == "-") && in_eponym_heads(next)
+            || (self.toks[i].lower.ends_with("'s") && g == " " && in_eponym_heads(next))
     }
 
     fn names(&mut self) {
@@ -1136,13 +1197,14 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i += 1;
                 continue;
             }
-            let prev = self.prev_word(i);
+            let prev_tok = self.prev_word(i);
+            let prev = prev_tok.map(|t| t.lower.as_ref());
             let prev2 = if i >= 2 && prev.is_some() {
-                self.prev_word(i - 1)
+                self.prev_word(i - 1).map(|t| t.lower.as_ref())
             } else {
                 None
             };
-            let titled = prev.is_some_and(in_titles) && i > 0 && self.toks[i - 1].cap;
+            let titled = prev_tok.is_some_and(in_titles) && i > 0 && self.toks[i - 1].cap;
             let two_word_cue = matches!(
                 (prev2, prev),
                 (Some("name"), Some("is"))
@@ -1153,8 +1215,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
                     | (Some("social"), Some("worker"))
                     | (Some("goes"), Some("by"))
             );
-            let strong_cue = two_word_cue || prev.is_some_and(is_person_cue);
-            let weak_cue = prev.is_some_and(in_weak_cues);
+            let strong_cue = two_word_cue || prev_tok.is_some_and(is_person_cue);
+            let weak_cue = prev_tok.is_some_and(in_weak_cues);
             let clinical = self.clinical(i);
             let next_joined = i + 1 < n && self.joined(i) && self.nameable(i + 1);
 
@@ -1207,7 +1269,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 i += 1;
                 continue;
             }
-            let place_here = prev.is_some_and(in_place_cues) && self.place_at(i).is_some();
+            let place_here = prev_tok.is_some_and(in_place_cues) && self.place_at(i).is_some();
             if self.strong_first(i)
                 && (!self.word(i) || self.first_count(i) >= 5000)
                 && !place_here
@@ -1273,7 +1335,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 continue;
             }
             let prev = self.prev_word(i);
-            let cue = prev.is_some_and(|p| in_titles(p) || LABELS.contains(&p));
+            let cue = prev.is_some_and(|p| in_titles(p) || LABELS.contains(&p.lower.as_ref()));
             // Dictionary names only: capitals after a label are as often abbreviations ("Pt: NPO").
             let named = self.first_count(i) >= 100 || self.surname(i);
             if !cue || !named {
@@ -1310,7 +1372,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     /// dictionary first names that are not English words.
     fn lower_names(&mut self) {
         for r in 0..self.toks.len().saturating_sub(1) {
-            if !(in_relations(&self.toks[r].lower) || self.toks[r].lower == "named") {
+            if !(in_relations(&self.toks[r]) || self.toks[r].lower == "named") {
                 continue;
             }
             let i = r + 1;
@@ -1341,7 +1403,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             && self.joined(j - 1)
             && self.nameable(j)
             && !self.clinical(j)
-            && !in_facility_words(self.toks[j].lower.as_ref())
+            && !in_facility_words(&self.toks[j])
         {
             j += 1;
         }
@@ -1354,7 +1416,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return false;
         };
         let g = self.gap(i);
-        (g == ", " || g == " ") && next.upper && in_credentials(next.lower.as_ref())
+        (g == ", " || g == " ") && next.upper && in_credentials(next)
     }
 
     /// A speaker label or a vocative at the start of a line: "Maria: I feel...", "Kuba, can I ...".
