@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use readi_common::config::{LogConfig, Problems, check_addr, check_data_dir, parse_toml};
 use readi_common::secret::SecretSource;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::phi::{KnownTerm, PhiType};
 use crate::redact::{Policy, Style};
@@ -16,7 +16,7 @@ pub const EXAMPLE: &str = include_str!("../../deploy/config/agent.toml");
 
 /// The agent's configuration. `Config::default()` is the safe embedded default: loopback only, data
 /// under `./readi-data`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the gRPC API listens.
@@ -48,7 +48,7 @@ pub struct Config {
 }
 
 /// Prometheus metrics about the agent (never about patients) and a health document.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` for `/metrics` and `/healthz`; empty (the default) turns them off. Loopback only.
@@ -56,7 +56,7 @@ pub struct MetricsConfig {
 }
 
 /// The OpenAI-compatible proxy (`POST /v1/chat/completions`, `GET /v1/models`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProxyConfig {
     /// `host:port` to serve on; empty (the default) turns the proxy off. Loopback only: it speaks
@@ -92,7 +92,7 @@ impl Default for ProxyConfig {
 }
 
 /// Caller authentication by API token.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Require a token on every call even before any token exists. Tokens are always required once
@@ -102,7 +102,7 @@ pub struct AuthConfig {
 
 /// Retention by crypto-shredding: every data class is sealed under a key that changes every
 /// `epoch_days`; a key is destroyed once everything sealed under it is older than the class's limit.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Days between data keys of a class.
@@ -147,7 +147,7 @@ impl RetentionConfig {
 }
 
 /// Escalation delivery.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EscalationConfig {
     /// Seconds before an unacknowledged escalation is sent again to watchers and webhooks.
@@ -166,7 +166,7 @@ impl Default for EscalationConfig {
 }
 
 /// One webhook receiving escalations as JSON (ids, categories, rules and spans; never text).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// `https://...` (or `http://` on loopback and test networks).
@@ -191,7 +191,7 @@ fn default_webhook_attempts() -> u32 {
 }
 
 /// Key material.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeysConfig {
     /// The key-encryption key (64 hex characters). Absent: generated once into `<data_dir>/kek`.
@@ -199,7 +199,7 @@ pub struct KeysConfig {
 }
 
 /// Redaction policy.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedactionConfig {
     /// The style for every type not listed in `styles`: `tag`, `surrogate` or `mask`.
@@ -264,7 +264,7 @@ impl RedactionConfig {
 }
 
 /// gRPC serving.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// `host:port` for the gRPC API and health service.
@@ -286,7 +286,7 @@ impl Default for ServerConfig {
 }
 
 /// TLS for the gRPC listener (rustls).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain.
@@ -299,7 +299,7 @@ pub struct TlsConfig {
 }
 
 /// Local storage.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Directory of the embedded database; created (mode 0700) on first start.
@@ -315,7 +315,7 @@ impl Default for StorageConfig {
 }
 
 /// Size limits on requests.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest text accepted in one Redact or Assess call, in bytes.
@@ -334,7 +334,7 @@ impl Default for LimitsConfig {
 }
 
 /// The controller this agent reports to.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerLink {
     /// The controller's gRPC URL (`https://controller.example.org:7443`; `http://` on loopback only).
@@ -360,7 +360,7 @@ fn default_retry_max_secs() -> u64 {
 }
 
 /// Metric windows and the privacy applied before anything leaves the clinic.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportingConfig {
     /// Seconds per metric window (3600 = hourly reports).

@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use readi_common::config::{LogConfig, Problems, check_addr, check_data_dir, parse_toml};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The commented example config that `readi-controller init` writes. It holds the embedded defaults.
 pub const EXAMPLE: &str = include_str!("../../deploy/config/controller.toml");
 
 /// The controller's configuration; `Config::default()` is the embedded default.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the gRPC API listens.
@@ -30,7 +30,7 @@ pub struct Config {
 }
 
 /// Prometheus metrics about the controller and a health document.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` for `/metrics` and `/healthz`; empty (the default) turns them off. Loopback only.
@@ -38,7 +38,7 @@ pub struct MetricsConfig {
 }
 
 /// The vendor dashboard (HTTP).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DashboardConfig {
     /// `host:port` for the dashboard; empty turns it off. Loopback only (put it behind a TLS proxy
@@ -55,7 +55,7 @@ impl Default for DashboardConfig {
 }
 
 /// gRPC serving.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// `host:port` for the gRPC API and health service.
@@ -70,7 +70,7 @@ pub struct ServerConfig {
 }
 
 /// TLS serving.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// Host names and IP addresses the server certificate is issued for.
@@ -89,7 +89,7 @@ impl Default for ServerConfig {
 }
 
 /// Local storage.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Directory of the embedded database; created (mode 0700) on first start.
@@ -105,7 +105,7 @@ impl Default for StorageConfig {
 }
 
 /// Release rules for vendor-facing figures.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReleaseConfig {
     /// An application's figures are shown only when at least this many clinics contributed.

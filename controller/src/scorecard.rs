@@ -6,14 +6,14 @@
 use readi_proto::controller::v1::{self as pb, Criterion, Status};
 use readi_proto::histogram_bounds;
 use readi_proto::report::v1::Metric;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregates, Hist, Labels, Sum, View, day_of};
 use crate::store::{Cohort, ReportStore, StoreError};
 
 /// Thresholds behind the statuses. A status is `meets` only when the figure holds even at the
 /// unfavourable end of its noise interval, `concern` only when it fails even at the favourable end.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
     /// Exchanges needed before safety can be judged.

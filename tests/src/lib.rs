@@ -1,5 +1,7 @@
 //! Helpers for end-to-end tests: building and starting the real binaries, reading their logs.
 
+pub mod config_doc;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -245,3 +245,52 @@ fn systemd_units_validate_the_config_they_run() {
         }
     }
 }
+
+/// `systemd-analyze verify` on a unit, its binary paths pointed at the built binaries: (success, messages).
+fn systemd_verify(dir: &std::path::Path, name: &str, text: &str) -> (bool, String) {
+    let mut text = text.to_owned();
+    for bin in ["readi-agent", "readi-controller"] {
+        let built = readi_tests::binary(bin);
+        text = text.replace(
+            &format!("/usr/local/bin/{bin}"),
+            &built.display().to_string(),
+        );
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("running systemd-analyze");
+    let messages = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), messages)
+}
+
+#[test]
+fn systemd_analyze_verifies_the_units() {
+    let available = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        eprintln!("SKIPPED: systemd-analyze is not installed on this machine");
+        return;
+    }
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd");
+    let dir = tempfile::tempdir().unwrap();
+    for unit in ["readi-agent.service", "readi-controller.service"] {
+        let text = std::fs::read_to_string(deploy.join(unit)).unwrap();
+        let (ok, messages) = systemd_verify(dir.path(), unit, &text);
+        // Unknown or misspelt directives are only warnings to systemd: any message fails the unit.
+        assert!(ok && messages.trim().is_empty(), "{unit}: {messages}");
+        // The control: a misspelt hardening directive is reported.
+        let bad = text.replace("ProtectSystem=", "ProtectSytem=");
+        let (_, messages) = systemd_verify(dir.path(), &format!("bad-{unit}"), &bad);
+        assert!(messages.contains("ProtectSytem"), "{unit}: {messages}");
+    }
+}
