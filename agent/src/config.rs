@@ -136,11 +136,13 @@ impl Default for RetentionConfig {
 
 impl RetentionConfig {
     /// (data class, days kept) for every class under retention.
-    pub fn classes(&self) -> [(&'static str, u64); 4] {
+    pub fn classes(&self) -> [(&'static str, u64); 5] {
         [
             ("vault", self.vault_days),
             ("escalations", self.escalations_days),
             ("adverse_events", self.adverse_events_days),
+            // Clinicians' reports are adverse-event records with their detail.
+            (crate::feedback::TREE, self.adverse_events_days),
             ("outcomes", self.outcomes_days),
         ]
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod egress;
 pub mod escalation;
+pub mod feedback;
 pub mod keyring;
 pub mod keys;
 pub mod metrics;

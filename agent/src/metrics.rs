@@ -434,6 +434,22 @@ impl Metrics {
         });
     }
 
+    /// A clinician's report, counted as an adverse event of its kind (4-7); one that raised an
+    /// escalation counts as raised, so acknowledgement figures include it.
+    pub fn feedback(&self, app: &str, kind: u32, escalated: bool) {
+        self.with_app(app, |cells, _| {
+            add(cells, Metric::AdverseEvents, LabelKey::default(), 1);
+            let l = LabelKey {
+                kind,
+                ..Default::default()
+            };
+            add(cells, Metric::AdverseEvents, l, 1);
+            if escalated {
+                add(cells, Metric::EscalationsRaised, LabelKey::default(), 1);
+            }
+        });
+    }
+
     /// A call that failed, by kind (a gRPC code number), counted by language when known.
     pub fn error(&self, app: &str, kind: u32, language: Option<&str>) {
         self.with_app(app, |cells, _| {
@@ -792,6 +808,24 @@ mod tests {
         m.redact("app", "s", &[], 10, 10_001);
         assert!(m.close_if_due(5).is_none());
         assert!(m.close_if_due(7200 + 3600).is_some());
+    }
+
+    #[test]
+    fn clinicians_reports_count_as_adverse_events_of_their_kind() {
+        let m = metrics(0);
+        m.feedback("app", 4, true);
+        m.feedback("app", 7, false);
+        m.feedback("unregistered", 4, true);
+        let w = m.close_if_due(3600).unwrap();
+        let kind = |k| LabelKey {
+            kind: k,
+            ..Default::default()
+        };
+        assert_eq!(count(&w, Metric::AdverseEvents, LabelKey::default()), 2);
+        assert_eq!(count(&w, Metric::AdverseEvents, kind(4)), 1);
+        assert_eq!(count(&w, Metric::AdverseEvents, kind(7)), 1);
+        assert_eq!(count(&w, Metric::EscalationsRaised, LabelKey::default()), 1);
+        assert!(!w.apps.contains_key("unregistered"));
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn domain(metric: Metric) -> &'static [(&'static str, std::ops::RangeInclusive<u
         Metric::SafetyFindings => &[("category", 1..=9), ("severity", 1..=7)],
         Metric::OutputFlags => &[("category", 6..=8)],
         Metric::PhiRedacted => &[("phi_type", 1..=18)],
-        Metric::AdverseEvents => &[("kind", 1..=3)],
+        Metric::AdverseEvents => &[("kind", 1..=7)],
         _ => &[],
     }
 }

@@ -49,6 +49,9 @@ pub enum Error {
     /// The escalation store could not be opened.
     #[error("escalations: {0}")]
     Escalations(#[from] EscalationError),
+    /// The feedback log could not be opened.
+    #[error("feedback: {0}")]
+    Feedback(crate::feedback::FeedbackError),
     /// The adverse-event log could not be opened.
     #[error("adverse events: {0}")]
     Adverse(#[from] AdverseError),
@@ -138,6 +141,10 @@ pub async fn run(
             adverse: Arc::clone(&adverse),
             shutdown: trigger.clone(),
             metrics: reporter.as_ref().map(|r| Arc::clone(r.metrics())),
+            feedback: Arc::new(
+                crate::feedback::Feedback::open(store.db(), Arc::clone(&keys))
+                    .map_err(Error::Feedback)?,
+            ),
             outcomes: match &reporter {
                 Some(_) => Some(Arc::new(
                     crate::outcomes::Outcomes::open(store.db(), Arc::clone(&keys))

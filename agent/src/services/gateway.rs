@@ -10,11 +10,11 @@ use tonic::{Request, Response, Status, Streaming};
 use readi_common::shutdown::Trigger;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::not_yet;
 use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
 use crate::config::RedactionConfig;
 use crate::escalation::{EscalationError, Escalations, new_id};
+use crate::feedback::{Feedback, Kind as FeedbackKind, Record as FeedbackRecord};
 use crate::metrics::{AssessFacts, Metrics};
 use crate::phi::{CharOffsets, Detector};
 use crate::redact::{Policy, Style};
@@ -38,6 +38,8 @@ pub struct SafetySinks {
     pub metrics: Option<Arc<Metrics>>,
     /// Outcome baselines, when the agent reports to a controller.
     pub outcomes: Option<Arc<crate::outcomes::Outcomes>>,
+    /// Clinicians' reports with their sealed detail.
+    pub feedback: Arc<Feedback>,
 }
 
 /// Serves `readi.agent.v1.Gateway`.
@@ -950,9 +952,188 @@ impl Gateway for GatewayService {
 
     async fn submit_feedback(
         &self,
-        _: Request<pb::SubmitFeedbackRequest>,
+        req: Request<pb::SubmitFeedbackRequest>,
     ) -> Result<Response<pb::SubmitFeedbackResponse>, Status> {
-        Err(not_yet("SubmitFeedback", "clinician feedback"))
+        let app = req.get_ref().app_id.clone();
+        authorize(
+            &req,
+            "SubmitFeedback",
+            &[TokenRole::App, TokenRole::Compliance],
+            Some(&app),
+            &self.audit,
+        )?;
+        let reporter = req
+            .extensions()
+            .get::<crate::tokens::Caller>()
+            .map_or_else(|| "local".to_owned(), |c| c.token_id.clone());
+        let r = req.into_inner();
+        check_id("app_id", &r.app_id)?;
+        check_id("session_id", &r.session_id)?;
+        if !r.exchange_id.is_empty() {
+            check_id("exchange_id", &r.exchange_id)?;
+        }
+        let mut rec = FeedbackRecord {
+            id: String::new(),
+            recorded_at: 0,
+            kind: FeedbackKind::MissedRisk,
+            app_id: r.app_id.clone(),
+            session_id: r.session_id.clone(),
+            exchange_id: r.exchange_id.clone(),
+            category: String::new(),
+            finding_id: String::new(),
+            phi_type: String::new(),
+            text: String::new(),
+            reporter,
+            adverse_event_id: String::new(),
+            escalation_id: String::new(),
+        };
+        // What to escalate, as the finding a person made: category, severity and rule id.
+        let mut escalate: Option<(pb::Category, &'static str)> = None;
+        let ae_kind = match r.kind {
+            None => {
+                return Err(Status::invalid_argument(
+                    "kind is required: missed_risk, false_alarm_finding_id, leaked_phi or \
+                     unexpected_behavior",
+                ));
+            }
+            Some(pb::submit_feedback_request::Kind::MissedRisk(c)) => {
+                let category = pb::Category::try_from(c)
+                    .ok()
+                    .filter(|c| (1..=5).contains(&(*c as i32)))
+                    .ok_or_else(|| {
+                        Status::invalid_argument(
+                            "missed_risk must be a risk category: suicidal ideation or behaviour, \
+                             self-harm, harm to others or abuse",
+                        )
+                    })?;
+                rec.category = category.as_str_name().to_owned();
+                escalate = Some((category, "feedback.missed_risk"));
+                pb::AdverseEventKind::ReportedMissedRisk
+            }
+            Some(pb::submit_feedback_request::Kind::FalseAlarmFindingId(f)) => {
+                check_id("false_alarm_finding_id", &f)?;
+                rec.kind = FeedbackKind::FalseAlarm;
+                rec.finding_id = f;
+                pb::AdverseEventKind::ReportedFalseAlarm
+            }
+            Some(pb::submit_feedback_request::Kind::LeakedPhi(t)) => {
+                let phi = pb::PhiType::try_from(t)
+                    .ok()
+                    .filter(|t| *t != pb::PhiType::Unspecified)
+                    .ok_or_else(|| {
+                        Status::invalid_argument(
+                            "leaked_phi must be a PHI type (the type only, never the value)",
+                        )
+                    })?;
+                rec.kind = FeedbackKind::LeakedPhi;
+                rec.phi_type = phi.as_str_name().to_owned();
+                escalate = Some((pb::Category::ResidualPhi, "feedback.leaked_phi"));
+                pb::AdverseEventKind::ReportedPhiLeak
+            }
+            Some(pb::submit_feedback_request::Kind::UnexpectedBehavior(text)) => {
+                if text.trim().is_empty() {
+                    return Err(Status::invalid_argument(
+                        "unexpected_behavior needs a description of what the model did",
+                    ));
+                }
+                self.check_text("unexpected_behavior", &text)?;
+                rec.kind = FeedbackKind::UnexpectedBehavior;
+                rec.text = text;
+                pb::AdverseEventKind::ReportedUnexpected
+            }
+        };
+        let sinks = self.sinks.clone();
+        let kind_name = rec.kind.as_str();
+        let stored = tokio::task::spawn_blocking(move || -> Result<FeedbackRecord, String> {
+            if let Some((category, rule)) = escalate {
+                // A person's report carries no rating; the clinician reviewing it decides.
+                let severity = pb::Severity::Unspecified;
+                let criterion = if category == pb::Category::ResidualPhi {
+                    pb::Criterion::Privacy
+                } else {
+                    pb::Criterion::Safety
+                };
+                let e = sinks
+                    .escalations
+                    .raise(pb::Escalation {
+                        app_id: rec.app_id.clone(),
+                        session_id: rec.session_id.clone(),
+                        exchange_id: rec.exchange_id.clone(),
+                        findings: vec![pb::Finding {
+                            id: new_id("fr-"),
+                            criterion: criterion as i32,
+                            category: category as i32,
+                            severity: severity as i32,
+                            turn: 0,
+                            rule_id: rule.to_owned(),
+                            escalates: true,
+                            ..Default::default()
+                        }],
+                        severity: severity as i32,
+                        source: pb::EventSource::Reported as i32,
+                        ..Default::default()
+                    })
+                    .map_err(|e| e.to_string())?;
+                rec.escalation_id = e.id;
+            }
+            let ev = sinks
+                .adverse
+                .record(pb::AdverseEvent {
+                    kind: ae_kind as i32,
+                    app_id: rec.app_id.clone(),
+                    categories: escalate.map(|(c, _)| vec![c as i32]).unwrap_or_default(),
+                    source: pb::EventSource::Reported as i32,
+                    escalation_id: rec.escalation_id.clone(),
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())?;
+            rec.adverse_event_id = ev.id;
+            sinks.feedback.record(rec).map_err(|e| e.to_string())
+        })
+        .await;
+        let rec = match stored {
+            Ok(Ok(rec)) => rec,
+            failed => {
+                if let Ok(Err(e)) = failed {
+                    tracing::error!(error = %e, "Feedback not recorded");
+                }
+                return Err(Status::internal(
+                    "the feedback could not be recorded; report it to the clinic's safety lead",
+                ));
+            }
+        };
+        let outcome = format!(
+            "{kind_name} {} {} {}",
+            rec.id,
+            rec.adverse_event_id,
+            if rec.escalation_id.is_empty() {
+                "no escalation".to_owned()
+            } else {
+                format!("escalated {}", rec.escalation_id)
+            }
+        );
+        if let Err(e) = self
+            .audit
+            .record_by("feedback", &rec.reporter, &rec.app_id, &outcome)
+        {
+            tracing::error!(error = %e, "Audit write failed for feedback");
+            return Err(Status::internal(
+                "the feedback was stored but the audit log could not be written",
+            ));
+        }
+        if let Some(m) = &self.sinks.metrics {
+            m.feedback(&rec.app_id, ae_kind as u32, !rec.escalation_id.is_empty());
+        }
+        tracing::info!(
+            kind = kind_name,
+            adverse_event = %rec.adverse_event_id,
+            escalation = %rec.escalation_id,
+            "Feedback recorded"
+        );
+        Ok(Response::new(pb::SubmitFeedbackResponse {
+            adverse_event_id: rec.adverse_event_id,
+            escalation_id: rec.escalation_id,
+        }))
     }
 }
 
@@ -976,6 +1157,7 @@ mod tests {
             shutdown: Trigger::spawn(std::future::pending()),
             metrics: None,
             outcomes: None,
+            feedback: Arc::new(Feedback::open(&db, Arc::clone(&keys)).unwrap()),
         };
         let gw = GatewayService::new(vault, audit, RedactionConfig::default(), 1 << 20, sinks);
         let req = |text: &str| {
