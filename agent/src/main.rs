@@ -102,6 +102,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Clinicians' feedback kept at this clinic.
+    Feedback {
+        #[command(subcommand)]
+        action: FeedbackAction,
+    },
     /// See readi work: a controller and two clinic agents on loopback with temporary stores, sample
     /// traffic with PHI and risk, and what happened at every step. Waits for Ctrl-C (the dashboard
     /// stays up) unless --exit.
@@ -115,6 +120,27 @@ enum Command {
         /// Config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FeedbackAction {
+    /// Write the sealed detail of clinicians' reports (free text included) as JSONL for the clinic's
+    /// own quality review. Needs a compliance token in READI_TOKEN; asks the running agent, or reads
+    /// the store when the agent is stopped. Audited.
+    Export {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The running agent's gRPC address, when it is not `server.listen`.
+        #[arg(long)]
+        addr: Option<String>,
+        /// Reports recorded on or after this UTC date (YYYY-MM-DD).
+        #[arg(long)]
+        since: String,
+        /// Where to write the JSONL; standard output without it.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -203,6 +229,15 @@ fn main() -> ExitCode {
             from,
             json,
         } => egress(config.as_deref(), addr, from, json),
+        Command::Feedback {
+            action:
+                FeedbackAction::Export {
+                    config,
+                    addr,
+                    since,
+                    output,
+                },
+        } => feedback_export(config.as_deref(), addr, &since, output.as_deref()),
         Command::Keys {
             action: KeysAction::Rotate { config },
         } => keys_command(config.as_deref(), true),
@@ -657,6 +692,152 @@ fn egress(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)
+    })
+}
+
+/// Unix seconds at the start of a UTC date written YYYY-MM-DD.
+fn parse_date(s: &str) -> anyhow::Result<u64> {
+    let bad = || anyhow::anyhow!("--since {s:?} is not a date: write YYYY-MM-DD");
+    let mut parts = s.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let (y, m, d): (i64, u32, u32) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || d == 0
+        || d > days_in[m as usize - 1]
+    {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * i64::from(m) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Ok(((era * 146_097 + doe - 719_468) * 86_400) as u64)
+}
+
+fn feedback_export(
+    path: Option<&Path>,
+    addr: Option<String>,
+    since: &str,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let since = parse_date(since)?;
+    let token = std::env::var("READI_TOKEN").map_err(|_| {
+        anyhow::anyhow!(
+            "set READI_TOKEN to a compliance token (readi-agent tokens add --role compliance): \
+             feedback detail is decrypted for the compliance role only"
+        )
+    })?;
+    let config = load(path)?;
+    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+    let (lines, source) = match offline(&config) {
+        Ok(Offline { store, keys, audit }) => {
+            let tokens = readi_agent::tokens::Tokens::open(store.db(), config.auth.required)?;
+            use readi_agent::tokens::Role;
+            let caller = tokens
+                .check(token.trim())
+                .filter(|c| matches!(c.role, Role::Compliance | Role::Admin))
+                .ok_or_else(|| {
+                    let _ = audit.record(
+                        "auth_refused",
+                        "",
+                        "feedback export without a compliance token",
+                    );
+                    anyhow::anyhow!("READI_TOKEN is not a valid compliance token on this agent")
+                })?;
+            let records = readi_agent::feedback::Feedback::open(store.db(), keys)?.since(since)?;
+            audit.record_by(
+                "feedback_export",
+                &caller.token_id,
+                "",
+                &format!("{} records since {since} (cli)", records.len()),
+            )?;
+            let lines: Vec<String> = records
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<_, _>>()?;
+            (lines, "store")
+        }
+        Err(local) => {
+            let lines = feedback_remote(&addr, token.trim(), since).with_context(|| {
+                format!(
+                    "the store could not be opened ({local}) and the agent at {addr} did not answer"
+                )
+            })?;
+            (lines, "running agent")
+        }
+    };
+    let mut text = lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    match output {
+        Some(p) => {
+            // The detail holds clinicians' free text: readable by the owner only, from creation.
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(p)
+                .with_context(|| format!("creating {}", p.display()))?;
+            f.write_all(text.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+        None => print!("{text}"),
+    }
+    eprintln!(
+        "{} feedback records exported from the {source}",
+        lines.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn feedback_remote(addr: &str, token: &str, since: u64) -> anyhow::Result<Vec<String>> {
+    use readi_proto::agent::v1::{ExportFeedbackRequest, compliance_client::ComplianceClient};
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async {
+        let mut client = ComplianceClient::connect(format!("http://{addr}")).await?;
+        let mut req = tonic::Request::new(ExportFeedbackRequest {
+            since: Some(prost_types::Timestamp {
+                seconds: since as i64,
+                nanos: 0,
+            }),
+        });
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        let r = client
+            .export_feedback(req)
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+        Ok(r.into_inner().records_json)
     })
 }
 

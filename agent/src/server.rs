@@ -97,6 +97,9 @@ pub async fn run(
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
     let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
+    let feedback = Arc::new(
+        crate::feedback::Feedback::open(store.db(), Arc::clone(&keys)).map_err(Error::Feedback)?,
+    );
     let reporter = match &config.controller {
         Some(link) => {
             let egress = Arc::new(Egress::open(store.db(), Arc::clone(&keys), &link.url)?);
@@ -141,10 +144,7 @@ pub async fn run(
             adverse: Arc::clone(&adverse),
             shutdown: trigger.clone(),
             metrics: reporter.as_ref().map(|r| Arc::clone(r.metrics())),
-            feedback: Arc::new(
-                crate::feedback::Feedback::open(store.db(), Arc::clone(&keys))
-                    .map_err(Error::Feedback)?,
-            ),
+            feedback: Arc::clone(&feedback),
             outcomes: match &reporter {
                 Some(_) => Some(Arc::new(
                     crate::outcomes::Outcomes::open(store.db(), Arc::clone(&keys))
@@ -185,6 +185,7 @@ pub async fn run(
         .max_encoding_message_size(max);
     let compliance = ComplianceServer::new(ComplianceService::new(
         adverse,
+        feedback,
         Arc::clone(&audit),
         crate::services::compliance::Evidence {
             config: config.clone(),

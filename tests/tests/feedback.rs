@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use readi_proto::agent::v1::{
     AcknowledgeEscalationRequest, AdverseEventKind, Category, Disposition, EventSource,
-    ListAdverseEventsRequest, PhiType, SubmitFeedbackRequest, compliance_client::ComplianceClient,
-    gateway_client::GatewayClient, submit_feedback_request::Kind,
+    ExportFeedbackRequest, ListAdverseEventsRequest, PhiType, SubmitFeedbackRequest,
+    compliance_client::ComplianceClient, gateway_client::GatewayClient,
+    submit_feedback_request::Kind,
 };
-use readi_tests::{audit_records, start_served};
+use readi_tests::{audit_records, binary, run_to_end_env, start_served};
 use tonic::Code;
 
 const CANARY: &str = "Zebulon Quaggard";
@@ -166,6 +167,18 @@ async fn each_kind_of_feedback_becomes_an_audited_adverse_event_and_risk_is_esca
         .events;
     assert_eq!(after.len(), 4, "a refused report left a record");
 
+    // The detail is decrypted for a compliance token only, even though this agent enforces none.
+    let err = compliance
+        .export_feedback(ExportFeedbackRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(
+        err.message().contains("compliance token"),
+        "{}",
+        err.message()
+    );
+
     let logs = agent.output();
     agent.terminate();
     let mut agent = agent;
@@ -198,4 +211,70 @@ async fn each_kind_of_feedback_becomes_an_audited_adverse_event_and_risk_is_esca
         "the feedback text reached the logs"
     );
     assert!(logs.contains("Feedback recorded"), "{logs}");
+    export_needs_a_compliance_token(dir.path(), &missed.escalation_id);
+}
+
+/// The clinic's quality review: `feedback export` with a compliance token, from the stopped store.
+fn export_needs_a_compliance_token(dir: &std::path::Path, escalation_id: &str) {
+    let agent_bin = binary("readi-agent");
+    let cfg = dir.join("readi-agent.toml");
+    let cfg = cfg.to_str().unwrap();
+    let token_for = |role: &str| {
+        let mut args = vec!["tokens", "add", "--role", role, "--config", cfg];
+        if role == "app" {
+            args.extend(["--app", "chat-app"]);
+        }
+        let (code, out, err) = run_to_end_env(&agent_bin, &args, dir, &[]);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_owned()
+    };
+    let compliance_token = token_for("compliance");
+    let app_token = token_for("app");
+    let export = |token: &str, since: &str| {
+        let mut env = vec![];
+        if !token.is_empty() {
+            env.push(("READI_TOKEN", token));
+        }
+        run_to_end_env(
+            &agent_bin,
+            &["feedback", "export", "--since", since, "--config", cfg],
+            dir,
+            &env,
+        )
+    };
+    let (code, out, err) = export(&compliance_token, "2000-01-01");
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0]["kind"], "missed_risk");
+    assert_eq!(lines[0]["category"], "CATEGORY_SUICIDAL_IDEATION");
+    assert_eq!(lines[0]["escalation_id"], escalation_id);
+    assert_eq!(lines[2]["phi_type"], "PHI_TYPE_NAME");
+    assert!(lines[3]["text"].as_str().unwrap().contains(CANARY));
+    assert!(lines.iter().all(|l| l["session_id"] == "sess-7"));
+    // A later date holds nothing; other roles, no token and a bad date are refused.
+    let (code, out, _) = export(&compliance_token, "2999-01-01");
+    assert_eq!((code, out.as_str()), (0, ""));
+    for (token, since, says) in [
+        (app_token.as_str(), "2000-01-01", "compliance token"),
+        ("", "2000-01-01", "READI_TOKEN"),
+        (compliance_token.as_str(), "2000-13-01", "YYYY-MM-DD"),
+    ] {
+        let (code, out, err) = export(token, since);
+        assert_ne!(code, 0, "{out}");
+        assert!(err.contains(says), "{err}");
+        assert!(!out.contains("Quaggard"));
+    }
+    let audit = audit_records(dir);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.contains("feedback_export"))
+            .count(),
+        2,
+        "each export is audited"
+    );
 }

@@ -18,6 +18,7 @@ const MAX_EVENTS: usize = 1000;
 #[derive(Debug)]
 pub struct ComplianceService {
     adverse: Arc<AdverseEvents>,
+    feedback: Arc<crate::feedback::Feedback>,
     audit: Arc<Audit>,
     evidence: Arc<Evidence>,
 }
@@ -41,10 +42,16 @@ pub struct Evidence {
 const MAX_EGRESS: usize = 1000;
 
 impl ComplianceService {
-    /// The compliance service over the adverse-event and audit logs and the running setup.
-    pub fn new(adverse: Arc<AdverseEvents>, audit: Arc<Audit>, evidence: Evidence) -> Self {
+    /// The compliance service over the adverse-event, feedback and audit logs and the running setup.
+    pub fn new(
+        adverse: Arc<AdverseEvents>,
+        feedback: Arc<crate::feedback::Feedback>,
+        audit: Arc<Audit>,
+        evidence: Evidence,
+    ) -> Self {
         ComplianceService {
             adverse,
+            feedback,
             audit,
             evidence: Arc::new(evidence),
         }
@@ -152,5 +159,58 @@ impl Compliance for ComplianceService {
                 Status::internal("the adverse-event log could not be read")
             })?;
         Ok(Response::new(pb::ListAdverseEventsResponse { events }))
+    }
+
+    async fn export_feedback(
+        &self,
+        req: Request<pb::ExportFeedbackRequest>,
+    ) -> Result<Response<pb::ExportFeedbackResponse>, Status> {
+        // The free text is decrypted for a compliance (or admin) token only, even on an agent that
+        // does not otherwise enforce tokens.
+        let caller = req
+            .extensions()
+            .get::<crate::tokens::Caller>()
+            .cloned()
+            .ok_or_else(|| {
+                Status::permission_denied(
+                    "ExportFeedback needs a compliance token (readi-agent tokens add --role \
+                     compliance); tokens are then required for every call",
+                )
+            })?;
+        authorize(
+            &req,
+            "ExportFeedback",
+            &[Role::Compliance],
+            None,
+            &self.audit,
+        )?;
+        let since = req
+            .into_inner()
+            .since
+            .map_or(0, |t| u64::try_from(t.seconds).unwrap_or(0));
+        let log = Arc::clone(&self.feedback);
+        let records = tokio::task::spawn_blocking(move || log.since(since))
+            .await
+            .map_err(|_| Status::internal("reading feedback failed"))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "Feedback log unreadable");
+                Status::internal("the feedback log could not be read")
+            })?;
+        let records_json = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect::<Vec<_>>();
+        self.audit
+            .record_by(
+                "feedback_export",
+                &caller.token_id,
+                "",
+                &format!("{} records since {since}", records_json.len()),
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "Audit write failed; refusing the export");
+                Status::internal("the audit log could not be written; export refused")
+            })?;
+        Ok(Response::new(pb::ExportFeedbackResponse { records_json }))
     }
 }
