@@ -30,8 +30,10 @@ pub struct Thresholds {
     pub max_over_use_share: f64,
     /// Sessions needed before engagement can be judged.
     pub min_sessions: u64,
-    /// Outcome changes needed before effectiveness can be judged.
+    /// Outcome changes needed before effectiveness can be judged (in each arm, to compare arms).
     pub min_outcomes: u64,
+    /// How much less improvement (PHQ-9/GAD-7 points) than standard care still counts as not worse.
+    pub outcome_margin: f64,
     /// Largest share of requests that fail.
     pub max_error_rate: f64,
     /// Requests needed before implementation can be judged.
@@ -49,6 +51,7 @@ impl Default for Thresholds {
             max_over_use_share: 0.10,
             min_sessions: 50,
             min_outcomes: 20,
+            outcome_margin: 1.0,
             max_error_rate: 0.01,
             min_requests: 100,
         }
@@ -461,13 +464,17 @@ pub fn outcome_mean(h: &Hist) -> Option<(f64, f64, i64)> {
     Some((mean, 1.96 * var.sqrt(), n))
 }
 
-fn effectiveness(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -> Vec<Judged> {
-    // AI-assisted arm, PHQ-9 and GAD-7 together: change from an episode's first score.
+/// Care arms as the agent reports them.
+const ARM_AI_ASSISTED: u32 = 1;
+const ARM_STANDARD_CARE: u32 = 2;
+
+/// One arm's changes from an episode's first score, PHQ-9 and GAD-7 together.
+fn arm_changes(v: &View, arm: u32) -> Hist {
     let mut h = Hist::default();
     for measure in [1, 2] {
         let labels = Labels {
             measure,
-            arm: 1,
+            arm,
             ..Default::default()
         };
         let one = v.hist(Metric::OutcomeChange, &labels);
@@ -482,17 +489,106 @@ fn effectiveness(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -
             }
         }
     }
-    let rule = "effectiveness.outcome_change";
-    let Some((mean, err, count)) = outcome_mean(&h).filter(|m| m.2 >= t.min_outcomes as i64) else {
-        return vec![judged(
+    h
+}
+
+/// An arm's mean change with the variance of that mean: between episodes (the cohort is a sample)
+/// plus the release noise. (mean, variance of the mean, episodes)
+fn arm_mean(h: &Hist) -> Option<(f64, f64, i64)> {
+    let bounds = histogram_bounds(Metric::OutcomeChange)?;
+    let (mean, noise_err, n) = outcome_mean(h)?;
+    let rep = |i: usize| {
+        bounds
+            .get(i)
+            .copied()
+            .unwrap_or(bounds[bounds.len() - 1] + 2) as f64
+    };
+    let spread: f64 = h
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (*c).max(0) as f64 * (rep(i) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1).max(1) as f64;
+    let noise_var = (noise_err / 1.96).powi(2);
+    Some((mean, spread / n as f64 + noise_var, n))
+}
+
+/// The AI-assisted arm against standard care: the difference in mean change with its 95 % interval,
+/// judged against a non-inferiority margin.
+fn versus_standard_care(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -> Judged {
+    let rule = "effectiveness.versus_standard_care";
+    let (ai, std) = (
+        arm_changes(v, ARM_AI_ASSISTED),
+        arm_changes(v, ARM_STANDARD_CARE),
+    );
+    let (n_ai, n_std) = (ai.total(), std.total());
+    let min = t.min_outcomes as i64;
+    let (Some(a), Some(b)) = (
+        arm_mean(&ai).filter(|m| m.2 >= min),
+        arm_mean(&std).filter(|m| m.2 >= min),
+    ) else {
+        return judged(
             rule,
             Status::InsufficientEvidence,
             format!(
-                "{} outcome changes in the AI-assisted arm; {} are needed",
-                h.total(),
-                t.min_outcomes
+                "{n_ai} episodes in the AI-assisted arm and {n_std} in standard care; {min} in \
+                 each are needed to compare them"
             ),
-        )];
+        );
+    };
+    for (arm, (mean, var, _)) in [(ARM_AI_ASSISTED, a), (ARM_STANDARD_CARE, b)] {
+        let labels = Labels {
+            arm,
+            ..Default::default()
+        };
+        ev.push(evidence(
+            Metric::OutcomeChange,
+            &labels,
+            mean,
+            1.96 * var.sqrt(),
+            n,
+        ));
+    }
+    // Negative change is improvement, so a positive difference means less improvement with the app.
+    let diff = a.0 - b.0;
+    let err = 1.96 * (a.1 + b.1).sqrt();
+    let status = if diff + err <= t.outcome_margin {
+        Status::Meets
+    } else if diff - err > 0.0 {
+        Status::Concern
+    } else {
+        Status::InsufficientEvidence
+    };
+    judged(
+        rule,
+        status,
+        format!(
+            "mean change {:+.1} with the application over {} episodes against {:+.1} in standard \
+             care over {}: difference {diff:+.1} points (± {err:.1}); not worse means at most \
+             {:+.1}",
+            a.0, a.2, b.0, b.2, t.outcome_margin
+        ),
+    )
+}
+
+fn effectiveness(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -> Vec<Judged> {
+    let h = arm_changes(v, ARM_AI_ASSISTED);
+    let compared = versus_standard_care(v, t, n, ev);
+    let rule = "effectiveness.outcome_change";
+    let Some((mean, err, count)) = outcome_mean(&h).filter(|m| m.2 >= t.min_outcomes as i64) else {
+        return vec![
+            judged(
+                rule,
+                Status::InsufficientEvidence,
+                format!(
+                    "{} outcome changes in the AI-assisted arm; {} are needed",
+                    h.total(),
+                    t.min_outcomes
+                ),
+            ),
+            compared,
+        ];
     };
     let labels = Labels {
         arm: 1,
@@ -506,14 +602,17 @@ fn effectiveness(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -
     } else {
         Status::InsufficientEvidence
     };
-    vec![judged(
-        rule,
-        status,
-        format!(
-            "mean change {mean:+.1} points (± {err:.1}) over {count} episodes with the application \
-             (negative is improvement)"
+    vec![
+        judged(
+            rule,
+            status,
+            format!(
+                "mean change {mean:+.1} points (± {err:.1}) over {count} episodes with the \
+                 application (negative is improvement)"
+            ),
         ),
-    )]
+        compared,
+    ]
 }
 
 fn implementation(v: &View, t: &Thresholds, n: u32, ev: &mut Vec<pb::Evidence>) -> Vec<Judged> {
@@ -961,14 +1060,57 @@ mod tests {
             ..Default::default()
         };
         let bounds = vec![-10, -5, -3, -1, 0, 2, 4];
-        let better = view(&[(
+        let std = Labels {
+            measure: 1,
+            arm: 2,
+            ..Default::default()
+        };
+        let better = view(&[
+            (
+                OutcomeChange,
+                ai.clone(),
+                Val::H(bounds.clone(), vec![5, 20, 10, 0, 0, 0, 0, 0]),
+            ),
+            (
+                OutcomeChange,
+                std.clone(),
+                Val::H(bounds.clone(), vec![2, 15, 15, 5, 0, 0, 0, 0]),
+            ),
+        ]);
+        assert_eq!(
+            status_of(&better, Criterion::Effectiveness).0,
+            Status::Meets
+        );
+        // Without a standard-care arm large enough, arms cannot be compared.
+        let alone = view(&[(
             OutcomeChange,
             ai.clone(),
             Val::H(bounds.clone(), vec![5, 20, 10, 0, 0, 0, 0, 0]),
         )]);
+        let (status, rule) = status_of(&alone, Criterion::Effectiveness);
         assert_eq!(
-            status_of(&better, Criterion::Effectiveness).0,
-            Status::Meets
+            (status, rule.as_str()),
+            (
+                Status::InsufficientEvidence,
+                "effectiveness.versus_standard_care"
+            )
+        );
+        // Improving, but clearly less than standard care.
+        let behind = view(&[
+            (
+                OutcomeChange,
+                ai.clone(),
+                Val::H(bounds.clone(), vec![0, 0, 5, 30, 5, 0, 0, 0]),
+            ),
+            (
+                OutcomeChange,
+                std,
+                Val::H(bounds.clone(), vec![10, 25, 5, 0, 0, 0, 0, 0]),
+            ),
+        ]);
+        assert_eq!(
+            status_of(&behind, Criterion::Effectiveness),
+            (Status::Concern, "effectiveness.versus_standard_care".into())
         );
         let worse = view(&[(
             OutcomeChange,

@@ -121,7 +121,17 @@ fn day_cells() -> Vec<pb::Cell> {
                 ..Default::default()
             }),
             &[-10, -5, -3, -1, 0, 2, 4],
-            &[0, 2, 3, 1, 0, 0, 0, 0],
+            &[0, 20, 30, 10, 0, 0, 0, 0],
+        ),
+        hist(
+            Metric::OutcomeChange,
+            Some(pb::Labels {
+                measure: 1,
+                arm: 2,
+                ..Default::default()
+            }),
+            &[-10, -5, -3, -1, 0, 2, 4],
+            &[0, 10, 30, 20, 0, 0, 0, 0],
         ),
     ]
 }
