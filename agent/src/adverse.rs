@@ -69,13 +69,8 @@ impl AdverseEvents {
         limit: usize,
     ) -> Result<Vec<pb::AdverseEvent>, AdverseError> {
         let mut out = Vec::new();
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let plain = match self.keys.sealer.open(TREE, &k, &v) {
-                // Past retention: gone by design, not an error.
-                Err(SealError::Shredded) => continue,
-                other => other?,
-            };
+        for plain in self.keys.sealer.open_all::<AdverseError>(TREE, &self.tree) {
+            let plain = plain?;
             let ev =
                 pb::AdverseEvent::decode(plain.as_slice()).map_err(|_| AdverseError::Corrupt)?;
             if since.is_some_and(|s| ev.recorded_at.is_none_or(|t| t.seconds < s)) {

@@ -180,13 +180,12 @@ impl Escalations {
     /// Every escalation not yet acknowledged, oldest first.
     pub fn pending(&self) -> Result<Vec<pb::Escalation>, EscalationError> {
         let mut out = Vec::new();
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let plain = match self.keys.sealer.open(TREE, &k, &v) {
-                // Past retention: gone by design, not an error.
-                Err(SealError::Shredded) => continue,
-                other => other?,
-            };
+        for plain in self
+            .keys
+            .sealer
+            .open_all::<EscalationError>(TREE, &self.tree)
+        {
+            let plain = plain?;
             let rec: Record =
                 serde_json::from_slice(&plain).map_err(|_| EscalationError::Corrupt)?;
             let e = Self::decode(&rec)?;

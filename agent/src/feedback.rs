@@ -128,13 +128,8 @@ impl Feedback {
     /// destroyed by retention are gone and skipped.
     pub fn since(&self, since: u64) -> Result<Vec<Record>, FeedbackError> {
         let mut out = Vec::new();
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let plain = match self.keys.sealer.open(TREE, &k, &v) {
-                // Past retention: gone by design, not an error.
-                Err(SealError::Shredded) => continue,
-                other => other?,
-            };
+        for plain in self.keys.sealer.open_all::<FeedbackError>(TREE, &self.tree) {
+            let plain = plain?;
             let rec: Record = serde_json::from_slice(&plain).map_err(|_| FeedbackError::Corrupt)?;
             if rec.recorded_at >= since {
                 out.push(rec);

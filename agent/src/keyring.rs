@@ -323,6 +323,28 @@ impl Keyring {
         Ok(())
     }
 
+    /// Every value of `tree` (the data class `class`) opened, in key order. Values whose keys were
+    /// shredded under the retention policy are gone by design and skipped, not errors.
+    pub fn open_all<'a, E>(
+        &'a self,
+        class: &'a str,
+        tree: &'a sled::Tree,
+    ) -> impl Iterator<Item = Result<Vec<u8>, E>> + 'a
+    where
+        E: From<sled::Error> + From<SealError> + 'a,
+    {
+        tree.iter().filter_map(move |item| {
+            let (k, v) = match item {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match self.open(class, &k, &v) {
+                Err(SealError::Shredded) => None,
+                other => Some(other.map_err(E::from)),
+            }
+        })
+    }
+
     /// Opens a value sealed for record `key` of `tree`, under whichever epoch sealed it.
     pub fn open(&self, tree: &str, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         match sealed.first() {
