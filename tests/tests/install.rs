@@ -78,19 +78,6 @@ fn install_is_idempotent_and_uninstalls_cleanly() {
     assert!(etc.join("credentials/kek").exists());
     install(&root, &["--uninstall", "--purge"]);
     assert!(!etc.exists() && !root.join("var/lib/readi").exists());
-    let files: Vec<_> = walk(&root);
+    let files: Vec<_> = readi_tests::files_under(&root);
     assert!(files.is_empty(), "left behind: {files:?}");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

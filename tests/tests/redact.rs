@@ -39,26 +39,6 @@ fn start(dir: &std::path::Path) -> (Process, std::net::SocketAddr) {
     start_served("readi-agent", dir)
 }
 
-fn files_contain(dir: &std::path::Path, needle: &str) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-            {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
-}
-
 #[tokio::test]
 async fn redact_reidentify_round_trip_is_consistent_persistent_and_leaves_no_canary() {
     let dir = tempfile::tempdir().unwrap();
@@ -156,9 +136,9 @@ async fn redact_reidentify_round_trip_is_consistent_persistent_and_leaves_no_can
     for c in CANARIES {
         assert!(!log.contains(c), "{c} in agent log:\n{log}");
         assert!(
-            files_contain(dir.path(), c).is_empty(),
+            readi_tests::files_containing(dir.path(), c.as_bytes()).is_empty(),
             "{c} in plaintext on disk: {:?}",
-            files_contain(dir.path(), c)
+            readi_tests::files_containing(dir.path(), c.as_bytes())
         );
     }
     let (agent2, addr2) = start(dir.path());

@@ -296,23 +296,6 @@ fn assert_near(got: i64, want: i64, what: &str) {
     assert!((got - want).abs() <= 2, "{what}: got {got}, want {want}");
 }
 
-/// Every file under `dir`, as bytes.
-fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_owned()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
-            }
-        }
-    }
-    out
-}
-
 fn assert_no_canary(what: &str, bytes: &[u8]) {
     for c in CANARIES {
         assert!(
@@ -424,7 +407,8 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
     let controller_log = controller.output();
     assert_no_canary("the controller's log", controller_log.as_bytes());
     assert_no_canary("the agents' logs", agent_logs.as_bytes());
-    for (path, bytes) in all_bytes(cdir.path()) {
+    for path in readi_tests::files_under(cdir.path()) {
+        let bytes = std::fs::read(&path).unwrap_or_default();
         assert_no_canary(&path.display().to_string(), &bytes);
     }
 
