@@ -697,47 +697,9 @@ fn egress(
 
 /// Unix seconds at the start of a UTC date written YYYY-MM-DD.
 fn parse_date(s: &str) -> anyhow::Result<u64> {
-    let bad = || anyhow::anyhow!("--since {s:?} is not a date: write YYYY-MM-DD");
-    let mut parts = s.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    let (y, m, d): (i64, u32, u32) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1970..=9999).contains(&y)
-        || !(1..=12).contains(&m)
-        || d == 0
-        || d > days_in[m as usize - 1]
-    {
-        return Err(bad());
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * i64::from(m) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok(((era * 146_097 + doe - 719_468) * 86_400) as u64)
+    readi_common::date::parse_ymd(s)
+        .map(|day| (day * 86_400) as u64)
+        .ok_or_else(|| anyhow::anyhow!("--since {s:?} is not a date: write YYYY-MM-DD"))
 }
 
 fn feedback_export(

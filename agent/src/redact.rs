@@ -354,7 +354,7 @@ mod surrogate_tests {
             .collect();
         let days = |s: &str| {
             let p: Vec<i64> = s.split('-').map(|x| x.parse().unwrap()).collect();
-            crate::surrogate::tests_support::days(p[0], p[1] as u32, p[2] as u32)
+            readi_common::date::days_from_civil(p[0], p[1] as u32, p[2] as u32)
         };
         assert_eq!(dates.len(), 3, "{red}");
         assert_eq!(days(dates[2]) - days(dates[1]), 50, "{red}");

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod date;
 pub mod embedded;
 pub mod http;
 pub mod identity;
