@@ -81,7 +81,8 @@ impl Sum {
         self.cells += 1;
     }
 
-    fn merge(&mut self, other: &Sum) {
+    /// Adds another sum (cells of other labels, other clinics or other days).
+    pub fn merge(&mut self, other: &Sum) {
         self.value += other.value;
         self.variance += other.variance;
         self.cells += other.cells;
@@ -205,19 +206,7 @@ pub fn day_of(unix: i64) -> i64 {
     unix.div_euclid(86_400)
 }
 
-/// A UTC day number as `YYYY-MM-DD` (days from civil, Howard Hinnant's algorithm).
-pub fn ymd(day: i64) -> String {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use readi_common::date::ymd;
 
 /// The rollups.
 #[derive(Debug, Default)]

@@ -193,6 +193,18 @@ impl Config {
                 p.push(key, "must be a share from 0 to 1");
             }
         }
+        if !(2..=52).contains(&t.trend_weeks) {
+            p.push("thresholds.trend_weeks", "must be from 2 to 52");
+        }
+        if t.drift_min_weeks < 2 || t.drift_min_weeks >= t.trend_weeks {
+            p.push(
+                "thresholds.drift_min_weeks",
+                "must be at least 2 and fewer than thresholds.trend_weeks",
+            );
+        }
+        if !(t.drift_sigmas.is_finite() && t.drift_sigmas > 0.0) {
+            p.push("thresholds.drift_sigmas", "must be a positive number");
+        }
         self.log.check(&mut p);
         if self.release.min_clinics < 2 {
             p.push(
@@ -225,6 +237,19 @@ mod tests {
             .unwrap_err();
         assert!(err.names("server.listen"), "{err}");
         assert!(err.names("release.min_clinics"), "{err}");
+        let err = Config::from_toml(
+            "[thresholds]\nmax_error_rate = 2.0\ntrend_weeks = 3\ndrift_min_weeks = 3\n\
+             drift_sigmas = -1.0\n",
+        )
+        .unwrap_err();
+        for key in [
+            "thresholds.max_error_rate",
+            "thresholds.drift_min_weeks",
+            "thresholds.drift_sigmas",
+        ] {
+            assert!(err.names(key), "{key}: {err}");
+        }
+        assert!(!err.names("thresholds.trend_weeks"), "{err}");
         let err = Config::from_toml("[relase]\nmin_clinics = 7\n").unwrap_err();
         assert!(err.to_string().contains("relase"), "{err}");
     }

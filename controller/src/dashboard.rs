@@ -135,7 +135,7 @@ const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1f2
 header{background:#0b3d5c;color:#fff;padding:.7em 1.5em}header a{color:#fff;font-weight:700;text-decoration:none;margin-right:.6em}\
 main{max-width:1100px;margin:1.5em auto;padding:0 1em}\
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #d0d7de;padding:.45em .6em;text-align:left;vertical-align:top}\
-th{background:#eef2f5}.meets{color:#116329;font-weight:600}.concern{color:#a40e26;font-weight:600}.insufficient{color:#6e5a00;font-weight:600}\
+th{background:#eef2f5}.meets{color:#116329;font-weight:600}.concern{color:#a40e26;font-weight:600}.insufficient{color:#6e5a00;font-weight:600}.review{color:#8a4600;font-weight:600}\
 section{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:1em;margin:1em 0}\
 .note{color:#57606a}svg{max-width:100%;height:auto}nav a{margin-right:1em}\
 label{display:block;margin:.5em 0}input{font:inherit;padding:.3em;width:30em;max-width:100%}button{font:inherit;padding:.3em 1em}";
@@ -248,9 +248,14 @@ async fn overview(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Respon
         let mut cells = String::new();
         for c in &card.criteria {
             cells.push_str(&format!(
-                "<td class=\"{}\">{}</td>",
+                "<td class=\"{}\">{}{}</td>",
                 status_class(c.status),
-                status_name(c.status)
+                status_name(c.status),
+                if c.review {
+                    " <span class=\"review\">(drift: review)</span>"
+                } else {
+                    ""
+                }
             ));
         }
         rows.push_str(&format!(
@@ -506,9 +511,67 @@ async fn app_page(
                 None => format!("<tr><td>{}</td><td>withheld</td></tr>", ymd(*day)),
             })
             .collect();
+        let weeks: String = c
+            .trend
+            .iter()
+            .map(|w| {
+                format!(
+                    "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                    ymd(w.from.as_ref().map_or(0, |t| day_of(t.seconds))),
+                    if w.released {
+                        status_class(w.status)
+                    } else {
+                        ""
+                    },
+                    if w.released {
+                        status_name(w.status)
+                    } else {
+                        "withheld"
+                    },
+                    escape(&w.rule_id)
+                )
+            })
+            .collect();
+        let weekly = if weeks.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<table><caption>Week by week</caption><thead><tr><th scope=\"col\">Week from</th>\
+                 <th scope=\"col\">Status</th><th scope=\"col\">Rule</th></tr></thead><tbody>{weeks}</tbody></table>"
+            )
+        };
+        let watched: String = c
+            .rates
+            .iter()
+            .map(|r| {
+                format!(
+                    "<li{}><code>{}</code> ({}): {}{}</li>",
+                    if r.drift { " class=\"review\"" } else { "" },
+                    escape(&r.rule_id),
+                    escape(&r.description),
+                    if r.drift {
+                        "<strong>Marked for review.</strong> "
+                    } else {
+                        ""
+                    },
+                    escape(&r.explanation)
+                )
+            })
+            .collect();
+        let watched = if watched.is_empty() {
+            String::new()
+        } else {
+            format!("<h3>Watched for drift</h3><ul>{watched}</ul>")
+        };
+        let review = if c.review {
+            "<p role=\"alert\" class=\"review\">A watched rate moved beyond its own recent range: \
+             marked for review.</p>"
+        } else {
+            ""
+        };
         sections.push_str(&format!(
             "<section aria-labelledby=\"c{n}\"><h2 id=\"c{n}\">{name} <span class=\"{cls}\">{status}</span></h2>\
-             <p>Decided by <code>{rule}</code>. {why}</p>{ev_table}{chart}\
+             {review}<p>Decided by <code>{rule}</code>. {why}</p>{ev_table}{weekly}{watched}{chart}\
              <details><summary>Daily figures as a table</summary><table><caption>{label}</caption>\
              <thead><tr><th scope=\"col\">Day</th><th scope=\"col\">Value</th></tr></thead><tbody>{rows}</tbody></table></details></section>",
             n = c.criterion,

@@ -13,6 +13,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tls;
+pub mod trend;
 
 pub use config::Config;
 pub use server::{Error, run};

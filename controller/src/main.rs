@@ -91,6 +91,9 @@ enum Command {
         /// The running controller's gRPC address, when it is not `server.listen`.
         #[arg(long)]
         addr: Option<String>,
+        /// The period ends with the UTC day before this date (YYYY-MM-DD); today when omitted.
+        #[arg(long)]
+        until: Option<String>,
     },
     /// Enrolled agents.
     Agents {
@@ -265,7 +268,15 @@ fn main() -> ExitCode {
             period,
             format,
             addr,
-        } => scorecard(config.as_deref(), &app, &period, &format, addr),
+            until,
+        } => scorecard(
+            config.as_deref(),
+            &app,
+            &period,
+            &format,
+            addr,
+            until.as_deref(),
+        ),
     };
     match result {
         Ok(code) => code,
@@ -440,8 +451,19 @@ fn scorecard(
     period: &str,
     format: &str,
     addr: Option<String>,
+    until: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     use readi_proto::controller::v1 as pb;
+    let until = match until {
+        None => now(),
+        Some(s) => match readi_common::date::parse_ymd(s) {
+            Some(day) => day * 86_400,
+            None => {
+                eprintln!("readi-controller: --until {s:?} is not a date: write YYYY-MM-DD");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
     let period = match period {
         "day" => pb::Period::Day,
         "week" => pb::Period::Week,
@@ -468,7 +490,7 @@ fn scorecard(
             config.release.min_clinics,
             config.thresholds.clone(),
         )?;
-        Ok(scoring.scorecard(&store, app, period, now())?)
+        Ok(scoring.scorecard(&store, app, period, until)?)
     };
     let card = match local() {
         Ok(c) => c,
@@ -479,7 +501,7 @@ fn scorecard(
                     "{local_err:#}; to ask the running controller at {addr}, set READI_CONTROLLER_TOKEN"
                 )
             })?;
-            remote_scorecard(&addr, &token, app, period)?
+            remote_scorecard(&addr, &token, app, period, until)?
         }
     };
     if format == "json" {
@@ -498,6 +520,7 @@ fn remote_scorecard(
     token: &str,
     app: &str,
     period: readi_proto::controller::v1::Period,
+    until: i64,
 ) -> anyhow::Result<readi_proto::controller::v1::Scorecard> {
     use readi_proto::controller::v1::{GetScorecardRequest, controller_client::ControllerClient};
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
@@ -506,7 +529,10 @@ fn remote_scorecard(
         let mut req = tonic::Request::new(GetScorecardRequest {
             app_id: app.to_owned(),
             period: period as i32,
-            until: None,
+            until: Some(prost_types::Timestamp {
+                seconds: until,
+                nanos: 0,
+            }),
         });
         req.metadata_mut()
             .insert("authorization", format!("Bearer {token}").parse()?);

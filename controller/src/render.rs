@@ -89,6 +89,23 @@ pub fn evidence_text(e: &pb::Evidence) -> String {
     )
 }
 
+/// A week's status in one word, for a trend strip (`-` when withheld).
+pub fn week_word(w: &pb::TrendPoint) -> &'static str {
+    if !w.released {
+        return "-";
+    }
+    match Status::try_from(w.status) {
+        Ok(Status::Meets) => "meets",
+        Ok(Status::Concern) => "concern",
+        Ok(Status::InsufficientEvidence) => "insufficient",
+        _ => "?",
+    }
+}
+
+fn day_text(t: &Option<prost_types::Timestamp>) -> String {
+    ymd(t.as_ref().map_or(0, |t| day_of(t.seconds)))
+}
+
 fn span(card: &pb::Scorecard) -> (String, String) {
     let from = card.from.map_or(0, |t| day_of(t.seconds));
     let until = card.until.map_or(0, |t| day_of(t.seconds) - 1);
@@ -119,6 +136,21 @@ pub fn text(card: &pb::Scorecard) -> String {
         for e in &c.evidence {
             s.push_str(&format!("    - {}\n", evidence_text(e)));
         }
+        if let Some(first) = c.trend.first() {
+            s.push_str(&format!(
+                "    weekly from {}: {}\n",
+                day_text(&first.from),
+                c.trend.iter().map(week_word).collect::<Vec<_>>().join(" ")
+            ));
+        }
+        for r in &c.rates {
+            s.push_str(&format!(
+                "    {} {}: {}\n",
+                if r.drift { "REVIEW" } else { "watch " },
+                r.rule_id,
+                r.explanation
+            ));
+        }
         s.push('\n');
     }
     s
@@ -144,6 +176,26 @@ pub fn json(card: &pb::Scorecard) -> serde_json::Value {
                 "value": e.value,
                 "error": e.error,
                 "clinics": e.clinics,
+            })).collect::<Vec<_>>(),
+            "review": c.review,
+            "trend": c.trend.iter().map(|w| json!({
+                "from": day_text(&w.from),
+                "released": w.released,
+                "status": w.released.then(|| status_name(w.status)),
+                "rule_id": w.rule_id,
+            })).collect::<Vec<_>>(),
+            "rates": c.rates.iter().map(|r| json!({
+                "rule_id": r.rule_id,
+                "description": r.description,
+                "drift": r.drift,
+                "explanation": r.explanation,
+                "points": r.points.iter().map(|p| json!({
+                    "from": day_text(&p.from),
+                    "released": p.released,
+                    "value": p.value,
+                    "error": p.error,
+                    "base": p.base,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

@@ -38,6 +38,14 @@ pub struct Thresholds {
     pub max_error_rate: f64,
     /// Requests needed before implementation can be judged.
     pub min_requests: u64,
+    /// Weeks of trend shown with each scorecard, the last ending with the period.
+    pub trend_weeks: u32,
+    /// Earlier released weeks a rate needs before its drift is judged.
+    pub drift_min_weeks: u32,
+    /// Exchanges, sessions or requests a week needs for its rate to count.
+    pub drift_min_base: u64,
+    /// How many standard deviations from its recent mean a rate may move before review.
+    pub drift_sigmas: f64,
 }
 
 impl Default for Thresholds {
@@ -54,6 +62,10 @@ impl Default for Thresholds {
             outcome_margin: 1.0,
             max_error_rate: 0.01,
             min_requests: 100,
+            trend_weeks: 8,
+            drift_min_weeks: 4,
+            drift_min_base: 100,
+            drift_sigmas: 3.0,
         }
     }
 }
@@ -707,6 +719,7 @@ pub fn criteria(v: &View, t: &Thresholds) -> Vec<pb::CriterionScore> {
                     .collect::<Vec<_>>()
                     .join("; "),
                 evidence: ev,
+                ..Default::default()
             }
         })
         .collect()
@@ -787,7 +800,7 @@ pub fn scorecard(
         view.agents.iter().cloned().collect(),
         min_clinics,
     )?;
-    let criteria = match &withheld {
+    let mut criteria = match &withheld {
         None => criteria(&view, t),
         Some((rule, why)) => [
             Criterion::Safety,
@@ -803,10 +816,12 @@ pub fn scorecard(
             status: Status::InsufficientEvidence as i32,
             rule_id: (*rule).to_owned(),
             explanation: why.clone(),
-            evidence: Vec::new(),
+            ..Default::default()
         })
         .collect(),
     };
+    let weeks = crate::trend::weeks(aggregates, store, app, to, t.trend_weeks, min_clinics)?;
+    crate::trend::attach(&mut criteria, &weeks, t);
     let ts = |day: i64| prost_types::Timestamp {
         seconds: day * 86_400,
         nanos: 0,
@@ -1225,6 +1240,87 @@ mod tests {
             card_at(&a, &store, later).criteria[0].rule_id,
             "release.min_clinics"
         );
+    }
+
+    #[test]
+    fn scorecards_carry_weekly_trends_and_mark_drift_for_review() {
+        use Metric::*;
+        let (_d, store) = store();
+        let a = Aggregates::default();
+        let last = 200;
+        // Eight weeks of five clinics; flags steady at about 4 per 100 exchanges, then in the last
+        // week they stop, as if a detector broke.
+        for day in last - 55..=last {
+            for i in 0..5 {
+                let flags = if day > last - 7 { 0 } else { 3 + (day + i) % 3 };
+                a.add(&report(
+                    &format!("agt-{i}"),
+                    day,
+                    &[
+                        (Exchanges, none(), Val::N(100)),
+                        (FlaggedExchanges, none(), Val::N(flags)),
+                        (MissedEscalations, none(), Val::N(0)),
+                        (Requests, none(), Val::N(100)),
+                        (Errors, none(), Val::N(0)),
+                    ],
+                ));
+            }
+        }
+        let t = Thresholds {
+            trend_weeks: 10,
+            ..Thresholds::default()
+        };
+        let until = (last + 1) * 86_400 + 60;
+        let card = scorecard(&a, &store, "app", pb::Period::Days30, until, 5, &t).unwrap();
+        assert!(card.released);
+        let safety = &card.criteria[0];
+        assert_eq!(safety.criterion, Criterion::Safety as i32);
+        assert_eq!(safety.trend.len(), 10);
+        // The two weeks before any report are withheld; the eight after are released and scored.
+        assert!(safety.trend[..2].iter().all(|w| !w.released));
+        // No escalation was acknowledged, so each week's safety is undecided by that rule.
+        assert!(safety.trend[2..].iter().all(|w| w.released
+            && w.status == Status::InsufficientEvidence as i32
+            && w.rule_id == "safety.acknowledged_within"));
+        assert!(
+            card.criteria[5].trend[2..]
+                .iter()
+                .all(|w| w.status == Status::Meets as i32)
+        );
+        let last_week = safety.trend.last().unwrap();
+        assert_eq!(
+            last_week.until.as_ref().unwrap().seconds,
+            (last + 1) * 86_400
+        );
+        let flag = safety
+            .rates
+            .iter()
+            .find(|r| r.rule_id == "drift.safety.flag_rate")
+            .unwrap();
+        assert_eq!(flag.points.len(), 10);
+        assert!((flag.points[5].value - 0.04).abs() < 0.005, "{flag:?}");
+        assert!(flag.drift, "{}", flag.explanation);
+        assert!(flag.explanation.contains("down"), "{}", flag.explanation);
+        assert!(safety.review);
+        // Steady rates elsewhere are not drift; no feedback at all is a steady zero.
+        let implementation = &card.criteria[5];
+        assert!(!implementation.review, "{implementation:?}");
+        let errors = &implementation.rates[0];
+        assert_eq!(errors.rule_id, "drift.implementation.error_rate");
+        assert!(
+            errors.explanation.contains("within"),
+            "{}",
+            errors.explanation
+        );
+        let feedback = safety
+            .rates
+            .iter()
+            .find(|r| r.rule_id == "drift.safety.feedback_rate")
+            .unwrap();
+        assert!(!feedback.drift, "{}", feedback.explanation);
+        // Criteria without a watched rate still have their weekly statuses.
+        assert_eq!(card.criteria[2].trend.len(), 10);
+        assert!(card.criteria[2].rates.is_empty());
     }
 
     fn card_at(a: &Aggregates, s: &dyn ReportStore, until: i64) -> pb::Scorecard {

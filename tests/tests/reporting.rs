@@ -30,7 +30,8 @@ fn controller_config(dir: &Path, listen: &str, tls: bool) -> PathBuf {
     let path = dir.join("controller.toml");
     let mut text = format!(
         "[server]\nlisten = \"{listen}\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n\
-         [dashboard]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+         [dashboard]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [release]\nmin_clinics = 2\n",
         dir.join("data").display()
     );
     if tls {
@@ -151,6 +152,37 @@ async fn traffic(addr: SocketAddr, app: &str, n: i64) -> Sent {
         }
     }
     sent
+}
+
+/// Reports of each feedback kind a clinician files per agent.
+const FEEDBACK: i64 = 4;
+
+/// Clinicians' feedback of every kind on notes-app, FEEDBACK of each; the free text and the ids
+/// carry canaries, which must stay in the clinic.
+async fn feedback(addr: SocketAddr) {
+    use apb::submit_feedback_request::Kind;
+    let mut gw = GatewayClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    for i in 0..FEEDBACK {
+        for kind in [
+            Kind::MissedRisk(apb::Category::SuicidalIdeation as i32),
+            Kind::FalseAlarmFindingId(format!("ex-{i}-f0")),
+            Kind::LeakedPhi(apb::PhiType::Phone as i32),
+            Kind::UnexpectedBehavior(
+                "The model greeted Zebulon Quackenbush by name and read out 617-555-0199.".into(),
+            ),
+        ] {
+            gw.submit_feedback(apb::SubmitFeedbackRequest {
+                app_id: "notes-app".into(),
+                session_id: format!("sess-Quackenbush-{i}"),
+                exchange_id: format!("ex-{i}"),
+                kind: Some(kind),
+            })
+            .await
+            .unwrap();
+        }
+    }
 }
 
 /// Baseline and follow-up PHQ-9 scores for a few episodes; returns how many changes were recorded.
@@ -329,6 +361,9 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
         sent.push(traffic(*addr, APPS[i % 2], 20 + 4 * i as i64).await);
     }
     let outcomes = record_outcomes(agents[0].2, APPS[0]).await;
+    for (_, _, addr) in &agents {
+        feedback(*addr).await;
+    }
     // Let the last windows close, then wait for every report to arrive.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut ids = Vec::new();
@@ -428,8 +463,8 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
         );
         assert_near(
             total(&reports, id, app, "METRIC_ESCALATIONS_RAISED", None),
-            s.risky,
-            "escalations",
+            s.risky + if app == "notes-app" { 2 * FEEDBACK } else { 0 },
+            "escalations, detected and reported by clinicians",
         );
         assert_near(
             total(
@@ -462,6 +497,120 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
         let other = APPS[(i + 1) % 2];
         assert_eq!(total(&reports, id, other, "METRIC_REQUESTS", None), 0);
     }
+    // Clinicians' feedback: counted per kind in both clinics' windows for notes-app; reported missed
+    // risk and leaked PHI were escalated like detected risk.
+    for (i, id) in ids.iter().enumerate() {
+        for kind in 4..=7 {
+            assert_near(
+                total(
+                    &reports,
+                    id,
+                    "notes-app",
+                    "METRIC_ADVERSE_EVENTS",
+                    Some(serde_json::json!({ "kind": kind })),
+                ),
+                FEEDBACK,
+                &format!("feedback of kind {kind}"),
+            );
+        }
+        let detected = if i == 0 { sent[0].risky } else { 0 };
+        assert_near(
+            total(&reports, id, "notes-app", "METRIC_ESCALATIONS_RAISED", None),
+            detected + 2 * FEEDBACK,
+            "escalations, detected and reported",
+        );
+    }
+    // And they reach the vendor's scorecard: two clinics reported missed risk and leaked PHI.
+    let cfg = cdir.path().join("controller.toml");
+    let cfg = cfg.to_str().unwrap();
+    let ctl = |args: &[&str]| {
+        let (code, out, err) = run_to_end(&binary("readi-controller"), args, cdir.path());
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    ctl(&[
+        "vendor", "add", "--config", cfg, "--id", "acme", "--name", "Acme",
+    ]);
+    ctl(&[
+        "app",
+        "add",
+        "--config",
+        cfg,
+        "--id",
+        "notes-app",
+        "--vendor",
+        "acme",
+        "--name",
+        "Notes",
+    ]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let tomorrow = readi_common::date::ymd(now / 86_400 + 1);
+    let out = ctl(&[
+        "scorecard",
+        "--config",
+        cfg,
+        "--app",
+        "notes-app",
+        "--period",
+        "day",
+        "--until",
+        &tomorrow,
+        "--format",
+        "json",
+    ]);
+    let card: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(card["released"], true, "{card}");
+    assert_eq!(card["clinics"], 2, "{card}");
+    let criterion = |name: &str| {
+        card["criteria"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["criterion"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let safety = criterion("Safety");
+    assert_eq!(safety["status"], "concern", "{safety}");
+    assert_eq!(
+        safety["rule_id"], "safety.no_reported_missed_risk",
+        "{safety}"
+    );
+    let privacy = criterion("Privacy & confidentiality");
+    assert_eq!(privacy["status"], "concern", "{privacy}");
+    assert_eq!(
+        privacy["rule_id"], "privacy.no_reported_phi_leak",
+        "{privacy}"
+    );
+    let reported = |c: &serde_json::Value, kind: i64| {
+        c["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["metric"] == "adverse_events" && e["labels"] == format!("{{kind={kind}}}"))
+            .map(|e| e["value"].as_f64().unwrap())
+    };
+    let missed = reported(&safety, 4).expect("reported missed risk as evidence");
+    assert!((missed - 2.0 * FEEDBACK as f64).abs() <= 4.0, "{safety}");
+    assert!(reported(&privacy, 6).is_some(), "{privacy}");
+    // The week's feedback rate is watched for drift.
+    let rate = safety["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule_id"] == "drift.safety.feedback_rate")
+        .cloned()
+        .unwrap();
+    let last = rate["points"].as_array().unwrap().last().cloned().unwrap();
+    assert!(
+        last["released"] == true && last["value"].as_f64().unwrap() > 0.0,
+        "{rate}"
+    );
+    assert_no_canary("the scorecard", out.as_bytes());
+
     // Effectiveness: change over each episode, by measure and arm, never the episode.
     let changes: i64 = reports
         .iter()

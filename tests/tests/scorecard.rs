@@ -409,6 +409,30 @@ async fn vendors_see_scorecards_of_their_own_applications() {
             .iter()
             .all(|e| e.clinics == 6 && e.error >= 0.0)
     );
+    // Ten days of reports: the last two of eight weekly points are released, with the equity
+    // concern in each; two weeks are too little history to judge drift.
+    let equity = &card.criteria[2];
+    assert_eq!(equity.trend.len(), 8);
+    let released: Vec<bool> = equity.trend.iter().map(|w| w.released).collect();
+    assert_eq!(
+        released,
+        [false, false, false, false, false, false, true, true]
+    );
+    assert!(equity.trend[6..]
+        .iter()
+        .all(|w| w.status == cpb::Status::Concern as i32 && w.rule_id == "equity.flag_rate_gap"));
+    let flag = safety
+        .rates
+        .iter()
+        .find(|r| r.rule_id == "drift.safety.flag_rate")
+        .expect("the flag rate is watched");
+    assert!(!flag.drift && !safety.review);
+    assert!(
+        flag.explanation.contains("needed to know"),
+        "{}",
+        flag.explanation
+    );
+    assert!(flag.points[7].released && flag.points[7].base > 0.0);
 
     // Scope: another vendor's application is denied; no token, no answer; operators see all.
     let err = client
@@ -482,7 +506,10 @@ async fn vendors_see_scorecards_of_their_own_applications() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("equity.flag_rate_gap") && out.contains("6 clinic(s)"),
+        out.contains("equity.flag_rate_gap")
+            && out.contains("6 clinic(s)")
+            && out.contains("weekly from")
+            && out.contains("drift.safety.flag_rate"),
         "{out}"
     );
 
@@ -491,7 +518,10 @@ async fn vendors_see_scorecards_of_their_own_applications() {
     let (code, page) = get(c.http, "/apps/notes-app?period=week", &cookie);
     assert_eq!(code, 200);
     assert!(
-        page.contains("Acme Notes") && page.contains("<svg"),
+        page.contains("Acme Notes")
+            && page.contains("<svg")
+            && page.contains("Week by week")
+            && page.contains("Watched for drift"),
         "{page}"
     );
     assert!(page.contains("content-security-policy"), "security headers");
