@@ -377,26 +377,34 @@ pub async fn run(exit: bool) -> anyhow::Result<()> {
                 }
             }
         }
-        // PHQ-9 at intake and at follow-up for an episode per clinic and round.
+        // PHQ-9 at intake and at follow-up for two episodes per clinic and round: one whose care
+        // used the application, one in standard care, so the arms can be compared.
+        let r = round as i32;
+        let episodes = [
+            (pb::CareArm::AiAssisted, "ai", 18 - r % 3, 10 - r % 4),
+            (pb::CareArm::StandardCare, "std", 17 - r % 3, 15 - r % 3),
+        ];
         for (clinic, gw) in gateways.iter_mut().enumerate() {
-            for (score, days_ago) in [(18 - (round as i32 % 3), 42), (11 - (round as i32 % 4), 1)] {
-                gw.record_outcome(pb::RecordOutcomeRequest {
-                    app_id: "chat-app".into(),
-                    session_id: format!("visit-{clinic}-{round}-0"),
-                    episode_id: format!("episode-{clinic}-{round}"),
-                    arm: pb::CareArm::AiAssisted as i32,
-                    observation: Some(pb::record_outcome_request::Observation::Score(
-                        pb::OutcomeScore {
-                            measure: pb::Measure::Phq9 as i32,
-                            score,
-                            taken_at: Some(prost_types::Timestamp {
-                                seconds: now() - days_ago * 86_400,
-                                nanos: 0,
-                            }),
-                        },
-                    )),
-                })
-                .await?;
+            for (arm, tag, intake, follow_up) in episodes {
+                for (score, days_ago) in [(intake, 42), (follow_up, 1)] {
+                    gw.record_outcome(pb::RecordOutcomeRequest {
+                        app_id: "chat-app".into(),
+                        session_id: format!("visit-{clinic}-{round}-0"),
+                        episode_id: format!("episode-{tag}-{clinic}-{round}"),
+                        arm: arm as i32,
+                        observation: Some(pb::record_outcome_request::Observation::Score(
+                            pb::OutcomeScore {
+                                measure: pb::Measure::Phq9 as i32,
+                                score,
+                                taken_at: Some(prost_types::Timestamp {
+                                    seconds: now() - days_ago * 86_400,
+                                    nanos: 0,
+                                }),
+                            },
+                        )),
+                    })
+                    .await?;
+                }
             }
         }
     }
@@ -423,6 +431,26 @@ pub async fn run(exit: bool) -> anyhow::Result<()> {
         "  {} escalation(s) acknowledged by dr-on-call",
         escalations.len()
     );
+    // The clinician also disagrees with one flag: feedback becomes an adverse event, counted in the
+    // window like everything else, so the scorecards see how often clinicians push back.
+    if let Some((clinic, id)) = escalations.first() {
+        let r = gateways[*clinic]
+            .submit_feedback(pb::SubmitFeedbackRequest {
+                app_id: "chat-app".into(),
+                session_id: format!("visit-{clinic}-1-0"),
+                exchange_id: String::new(),
+                kind: Some(pb::submit_feedback_request::Kind::FalseAlarmFindingId(
+                    format!("{id}-finding"),
+                )),
+            })
+            .await?
+            .into_inner();
+        println!(
+            "  dr-on-call reports a false alarm: adverse event {} recorded (audited; only its count \
+             leaves)",
+            r.adverse_event_id
+        );
+    }
 
     step(
         5,

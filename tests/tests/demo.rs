@@ -20,6 +20,10 @@ fn the_demo_runs_start_to_finish() {
         "chat-app READI scorecard",
         "2 clinic(s), released",
         "safety.no_missed_escalations",
+        "reports a false alarm: adverse event ae-",
+        "in standard care over",
+        "weekly from",
+        "drift.safety.feedback_rate",
         "Done.",
     ] {
         assert!(
