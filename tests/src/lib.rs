@@ -106,6 +106,8 @@ pub struct Process {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: Mutex<Vec<String>>,
+    /// Indices of log lines a wait already returned: each line satisfies one wait.
+    taken: Mutex<std::collections::HashSet<usize>>,
 }
 
 impl Process {
@@ -138,19 +140,33 @@ impl Process {
             child,
             lines,
             log: Mutex::new(Vec::new()),
+            taken: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
-    /// Waits for a JSON log line whose message is `message` and returns it.
+    /// Waits for a JSON log line whose message is `message` and returns it. A line logged earlier
+    /// counts (processes log in any order around `Serving`) unless a wait already returned it.
     pub fn wait_for_log(&self, message: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         let needle = format!("\"message\":\"{message}\"");
+        let mut taken = self.taken.lock().unwrap();
+        {
+            let log = self.log.lock().unwrap();
+            if let Some(i) =
+                (0..log.len()).find(|i| !taken.contains(i) && log[*i].contains(&needle))
+            {
+                taken.insert(i);
+                return log[i].clone();
+            }
+        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    self.log.lock().unwrap().push(line.clone());
+                    let mut log = self.log.lock().unwrap();
+                    log.push(line.clone());
                     if line.contains(&needle) {
+                        taken.insert(log.len() - 1);
                         return line;
                     }
                 }
