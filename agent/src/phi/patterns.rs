@@ -1186,9 +1186,9 @@ fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
     };
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
+        i = next_digit(b, i);
+        if i == b.len() {
+            break;
         }
         let s = i;
         while i < b.len() && b[i].is_ascii_digit() {
@@ -1218,6 +1218,26 @@ fn windows(text: &str, context: usize) -> Vec<(usize, usize)> {
         out.push((0, b.len()));
     }
     out
+}
+
+/// The index of the first ASCII digit at or after `i` (`b.len()` when none): eight bytes at a time,
+/// since digits are rare in a note.
+fn next_digit(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // Digits become 0..=9; any byte below 10 sets a high bit here (exact for "any byte").
+        let x = w ^ (0x30 * ONES);
+        if x.wrapping_sub(10 * ONES) & !x & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && !b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
 }
 
 /// "may 5 times" is a verb and a count; a capitalised "May 5" is a date.
@@ -1295,6 +1315,30 @@ fn address_tail(text: &str, mut end: usize) -> usize {
         }
     }
     end
+}
+
+#[cfg(test)]
+mod scan {
+    #[test]
+    fn next_digit_agrees_with_a_byte_loop() {
+        let texts = [
+            "".as_bytes().to_vec(),
+            b"no digits in this note at all, none".to_vec(),
+            b"abcdefgh9".to_vec(),
+            b"/:;<=>?@`{|}~ 0".to_vec(),
+            "caf\u{e9} \u{1f44d} \u{0660}\u{0966} 7".as_bytes().to_vec(),
+            (0u8..=255).collect(),
+            (0u8..=255).rev().collect(),
+        ];
+        for t in &texts {
+            for i in 0..=t.len() {
+                let want = (i..t.len())
+                    .find(|&k| t[k].is_ascii_digit())
+                    .unwrap_or(t.len());
+                assert_eq!(super::next_digit(t, i), want, "{t:?} from {i}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
