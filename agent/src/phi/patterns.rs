@@ -16,6 +16,35 @@ pub(crate) const P_NAME: u8 = 1;
 
 const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|january|february|march|april|june|july|august|september|october|november|december)";
 
+/// What `date_word` matches besides weekdays and holidays.
+const MONTH_WORDS: [&str; 25] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Sept",
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+    "weekend",
+];
+
 /// The compiled rules.
 #[derive(Debug)]
 pub(crate) struct Patterns {
@@ -45,10 +74,9 @@ pub(crate) struct Patterns {
     date_numeric: Regex,
     date_iso: Regex,
     date_short: Regex,
-    date_weekday: Regex,
+    /// Weekdays, holidays and month names alone: one automaton for three rules.
+    date_word: Regex,
     date_ordinal: Regex,
-    date_holiday: Regex,
-    date_month_alone: Regex,
     age_unit: Regex,
     age_keyword: Regex,
     address: Regex,
@@ -238,6 +266,15 @@ fn keyword_type(k: &str) -> (PhiType, bool) {
 impl Patterns {
     pub(crate) fn new() -> Patterns {
         let b = r"(?-u:\b)";
+        let weekday = format!(
+            r"{b}(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|MONDAY|TUESDAY|WEDNESDAY|THURSDAY|FRIDAY|SATURDAY|SUNDAY|Tues|Thurs|Weds){b}|{b}(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}"
+        );
+        let holiday = format!(
+            r"{b}(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|Easter(?: Sunday)?|Halloween|New Year'?s(?: Eve| Day)?|Independence Day|Memorial Day|Labor Day|Veterans Day|Valentine'?s Day|Mother'?s Day|Father'?s Day|Juneteenth){b}"
+        );
+        let month_alone = format!(
+            r"{b}(?:January|February|March|April|May|June|July|August|September|October|November|December|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|weekend){b}"
+        );
         Patterns {
             email: re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
             url: re(r"(?i)(?:https?://|ftp://|www\.)[^\s<>\x22'\[\]{}|]+"),
@@ -295,16 +332,8 @@ impl Patterns {
                 r"{b}(\d{{4}})([-/.])(\d{{1,2}})[-/.](\d{{1,2}}){b}(?:[T ]\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:Z|[+-]\d{{2}}:?\d{{2}})?)?"
             )),
             date_short: re(&format!(r"{b}(\d{{1,2}})/(\d{{1,2}}){b}")),
-            date_weekday: re(&format!(
-                r"{b}(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|MONDAY|TUESDAY|WEDNESDAY|THURSDAY|FRIDAY|SATURDAY|SUNDAY|Tues|Thurs|Weds){b}|{b}(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}"
-            )),
             date_ordinal: re(&format!(r"{b}([0-9]{{1,2}}(?:st|nd|rd|th)){b}")),
-            date_holiday: re(&format!(
-                r"{b}(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|Easter(?: Sunday)?|Halloween|New Year'?s(?: Eve| Day)?|Independence Day|Memorial Day|Labor Day|Veterans Day|Valentine'?s Day|Mother'?s Day|Father'?s Day|Juneteenth){b}"
-            )),
-            date_month_alone: re(&format!(
-                r"{b}(?:January|February|March|April|May|June|July|August|September|October|November|December|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|weekend){b}"
-            )),
+            date_word: re(&format!("{weekday}|{holiday}|{month_alone}")),
             age_unit: re(&format!(
                 r"(?i){b}(9\d|1[0-2]\d)[ \t]*-?[ \t]*(?:years?|yrs?|y\.?o\.?|y/o|yo)(?:[ -]old)?{b}\.?"
             )),
@@ -863,64 +892,91 @@ impl Patterns {
     }
 
     fn date_words(&self, text: &str, out: &mut Vec<Candidate>) {
-        for m in self.date_weekday.find_iter(text) {
-            hit(out, &m, PhiType::Date, "date.weekday", P_DATE);
-        }
-        for m in self.date_holiday.find_iter(text) {
-            hit(out, &m, PhiType::Date, "date.holiday", P_DATE);
-        }
-        for m in self.date_month_alone.find_iter(text) {
+        for m in self.date_word.find_iter(text) {
             let word = m.as_str();
-            let pre = before(text, m.start(), 12);
-            let pre = pre.trim_end_matches([' ', '\t', '-']);
-            let last_word = pre
-                .rsplit(|c: char| !c.is_ascii_alphabetic())
-                .next()
-                .unwrap_or("");
-            let relative = matches!(last_word, "last" | "next" | "this" | "past" | "coming");
-            let full_month = matches!(
-                word,
-                "January"
-                    | "February"
-                    | "April"
-                    | "June"
-                    | "July"
-                    | "August"
-                    | "September"
-                    | "October"
-                    | "November"
-                    | "December"
-                    | "Sept"
-            );
-            // "March" and "May" are also words; short forms and weekdays alone are dated only by "last", "next".
-            let cued = matches!(word, "March" | "May")
-                && matches!(
-                    last_word,
-                    "in" | "since"
-                        | "during"
-                        | "until"
-                        | "till"
-                        | "by"
-                        | "early"
-                        | "late"
-                        | "mid"
-                        | "of"
-                        | "before"
-                        | "after"
-                );
-            if relative {
-                let start =
-                    m.start() - (before(text, m.start(), 12).len() - pre.len()) - last_word.len();
-                out.push(Candidate::new(
-                    start,
-                    m.end(),
-                    PhiType::Date,
-                    "date.relative",
-                    P_DATE,
-                ));
-            } else if full_month || cued {
-                hit(out, &m, PhiType::Date, "date.month", P_DATE);
+            let head = &word[..3.min(word.len())];
+            if matches!(
+                head,
+                "Mon"
+                    | "Tue"
+                    | "Wed"
+                    | "Thu"
+                    | "Fri"
+                    | "Sat"
+                    | "Sun"
+                    | "MON"
+                    | "TUE"
+                    | "WED"
+                    | "THU"
+                    | "FRI"
+                    | "SAT"
+                    | "SUN"
+            ) {
+                hit(out, &m, PhiType::Date, "date.weekday", P_DATE);
+                if word.ends_with("day") {
+                    self.month_word(text, &m, out);
+                }
+            } else if MONTH_WORDS.contains(&word) {
+                self.month_word(text, &m, out);
+            } else {
+                hit(out, &m, PhiType::Date, "date.holiday", P_DATE);
             }
+        }
+    }
+
+    /// A month name or weekday standing alone: dated by "last", "next"; full months always; "March"
+    /// and "May" only after a cue, since they are also words.
+    fn month_word(&self, text: &str, m: &regex::Match<'_>, out: &mut Vec<Candidate>) {
+        let word = m.as_str();
+        let pre = before(text, m.start(), 12);
+        let pre = pre.trim_end_matches([' ', '\t', '-']);
+        let last_word = pre
+            .rsplit(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("");
+        let relative = matches!(last_word, "last" | "next" | "this" | "past" | "coming");
+        let full_month = matches!(
+            word,
+            "January"
+                | "February"
+                | "April"
+                | "June"
+                | "July"
+                | "August"
+                | "September"
+                | "October"
+                | "November"
+                | "December"
+                | "Sept"
+        );
+        // "March" and "May" are also words; short forms and weekdays alone are dated only by "last", "next".
+        let cued = matches!(word, "March" | "May")
+            && matches!(
+                last_word,
+                "in" | "since"
+                    | "during"
+                    | "until"
+                    | "till"
+                    | "by"
+                    | "early"
+                    | "late"
+                    | "mid"
+                    | "of"
+                    | "before"
+                    | "after"
+            );
+        if relative {
+            let start =
+                m.start() - (before(text, m.start(), 12).len() - pre.len()) - last_word.len();
+            out.push(Candidate::new(
+                start,
+                m.end(),
+                PhiType::Date,
+                "date.relative",
+                P_DATE,
+            ));
+        } else if full_month || cued {
+            hit(out, m, PhiType::Date, "date.month", P_DATE);
         }
     }
 
@@ -1381,10 +1437,8 @@ mod timing {
             ("date_numeric", &p.date_numeric),
             ("date_iso", &p.date_iso),
             ("date_short", &p.date_short),
-            ("date_weekday", &p.date_weekday),
+            ("date_word", &p.date_word),
             ("date_ordinal", &p.date_ordinal),
-            ("date_holiday", &p.date_holiday),
-            ("date_month_alone", &p.date_month_alone),
             ("age_unit", &p.age_unit),
             ("age_keyword", &p.age_keyword),
             ("address", &p.address),
