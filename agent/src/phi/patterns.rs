@@ -333,7 +333,10 @@ impl Patterns {
             )),
             date_short: re(&format!(r"{b}(\d{{1,2}})/(\d{{1,2}}){b}")),
             date_ordinal: re(&format!(r"{b}([0-9]{{1,2}}(?:st|nd|rd|th)){b}")),
-            date_word: re(&format!("{weekday}|{holiday}|{month_alone}")),
+            // County words ride along: they only gate the county rule.
+            date_word: re(&format!(
+                r"{weekday}|{holiday}|{month_alone}|{b}(?:County|Parish|Borough){b}"
+            )),
             age_unit: re(&format!(
                 r"(?i){b}(9\d|1[0-2]\d)[ \t]*-?[ \t]*(?:years?|yrs?|y\.?o\.?|y/o|yo)(?:[ -]old)?{b}\.?"
             )),
@@ -397,10 +400,7 @@ impl Patterns {
                 shift(&mut out[from..], a);
             }
         }
-        self.date_words(text, out);
-        let has_county = ["County", "Parish", "Borough"]
-            .iter()
-            .any(|w| text.contains(w));
+        let has_county = self.date_words(text, out);
         for m in self.county.find_iter(if has_county { text } else { "" }) {
             hit(out, &m, PhiType::Location, "location.county", P_PLACE);
         }
@@ -891,7 +891,9 @@ impl Patterns {
         !count_words.iter().any(|w| post_trim.starts_with(w))
     }
 
-    fn date_words(&self, text: &str, out: &mut Vec<Candidate>) {
+    /// Weekdays, holidays and months alone; returns whether a county word was seen.
+    fn date_words(&self, text: &str, out: &mut Vec<Candidate>) -> bool {
+        let mut county = false;
         for m in self.date_word.find_iter(text) {
             let word = m.as_str();
             let head = &word[..3.min(word.len())];
@@ -918,10 +920,13 @@ impl Patterns {
                 }
             } else if MONTH_WORDS.contains(&word) {
                 self.month_word(text, &m, out);
+            } else if matches!(word, "County" | "Parish" | "Borough") {
+                county = true;
             } else {
                 hit(out, &m, PhiType::Date, "date.holiday", P_DATE);
             }
         }
+        county
     }
 
     /// A month name or weekday standing alone: dated by "last", "next"; full months always; "March"
