@@ -16,7 +16,7 @@ use readi_proto::report::v1::Metric;
 use crate::aggregate::{Labels, View, day_of, ymd};
 use crate::registry::Principal;
 use crate::render::{criterion_name, evidence_text, status_name};
-use crate::scorecard::{period_days, release_check};
+use crate::scorecard::{period_days, released_view};
 use crate::service::Scoring;
 use crate::store::ReportStore;
 
@@ -456,13 +456,12 @@ async fn app_page(
         let (from, to) = period_days(pb::Period::Days30, until);
         let mut days = Vec::new();
         for day in from..=to {
-            let v = d2.scoring.aggregates.view(&app_id, day, day);
-            let withheld = release_check(
+            let (v, withheld) = released_view(
+                &d2.scoring.aggregates,
                 d2.store.as_ref(),
                 &app_id,
                 day,
                 day,
-                v.agents.iter().cloned().collect(),
                 d2.scoring.min_clinics,
             )?;
             days.push((day, withheld.is_none().then_some(v)));

@@ -737,14 +737,14 @@ pub fn period_days(period: pb::Period, until: i64) -> (i64, i64) {
 }
 
 /// Why figures were withheld, or None when they may be released.
-pub fn release_check(
+fn release_check(
     store: &dyn ReportStore,
     app: &str,
     from: i64,
     to: i64,
     agents: Vec<String>,
     min_clinics: u32,
-) -> Result<Option<(&'static str, String)>, StoreError> {
+) -> Result<Option<Withheld>, StoreError> {
     if agents.len() < min_clinics as usize {
         return Ok(Some((
             "release.min_clinics",
@@ -774,6 +774,25 @@ pub fn release_check(
     Ok(None)
 }
 
+/// Why figures are withheld: the deciding rule and a sentence.
+pub type Withheld = (&'static str, String);
+
+/// An application's figures over days `from..=to`, and why they are withheld when they may not be
+/// released (see `release_check`).
+pub fn released_view(
+    aggregates: &Aggregates,
+    store: &dyn ReportStore,
+    app: &str,
+    from: i64,
+    to: i64,
+    min_clinics: u32,
+) -> Result<(View, Option<Withheld>), StoreError> {
+    let view = aggregates.view(app, from, to);
+    let agents = view.agents.iter().cloned().collect();
+    let withheld = release_check(store, app, from, to, agents, min_clinics)?;
+    Ok((view, withheld))
+}
+
 /// An application's scorecard for a period.
 pub fn scorecard(
     aggregates: &Aggregates,
@@ -790,16 +809,8 @@ pub fn scorecard(
         period
     };
     let (from, to) = period_days(period, until);
-    let view = aggregates.view(app, from, to);
+    let (view, withheld) = released_view(aggregates, store, app, from, to, min_clinics)?;
     let clinics = view.agents.len() as u32;
-    let withheld = release_check(
-        store,
-        app,
-        from,
-        to,
-        view.agents.iter().cloned().collect(),
-        min_clinics,
-    )?;
     let mut criteria = match &withheld {
         None => criteria(&view, t),
         Some((rule, why)) => [

@@ -6,7 +6,7 @@ use readi_proto::controller::v1::{self as pb, Criterion, Status};
 use readi_proto::report::v1::Metric;
 
 use crate::aggregate::{Aggregates, Labels, Sum, View};
-use crate::scorecard::{Thresholds, criteria, release_check};
+use crate::scorecard::{Thresholds, criteria, released_view};
 use crate::store::{ReportStore, StoreError};
 
 /// One week: its first and last day, and its figures when they may be released.
@@ -34,15 +34,7 @@ pub fn weeks(
     for i in (0..i64::from(n)).rev() {
         let to = last - 7 * i;
         let from = to - 6;
-        let view = aggregates.view(app, from, to);
-        let withheld = release_check(
-            store,
-            app,
-            from,
-            to,
-            view.agents.iter().cloned().collect(),
-            min_clinics,
-        )?;
+        let (view, withheld) = released_view(aggregates, store, app, from, to, min_clinics)?;
         out.push(Week {
             from,
             to,
