@@ -1,7 +1,7 @@
 //! Realistic surrogates: fake values of the same shape, stable within a session, with every date of a
 //! session shifted by one secret offset so intervals between dates survive.
 
-use readi_common::date::{civil_from_days, days_from_civil};
+use readi_common::date::{MONTHS, civil_from_days, days_from_civil};
 use ring::hmac;
 
 use crate::phi::{Lexicon, PhiType, Span};
@@ -45,21 +45,6 @@ impl SessionSecrets {
         [a.as_ref(), b.as_ref()].concat()
     }
 }
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 fn shift(y: i64, m: u32, d: u32, days: i32) -> (i64, u32, u32) {
     civil_from_days(days_from_civil(y, m, d) + i64::from(days))

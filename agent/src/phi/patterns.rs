@@ -1,6 +1,7 @@
 //! Regular-expression rules for formatted identifiers: contact details, numbers with check digits,
 //! record numbers named by a keyword, codes by shape, dates, ages over 89, street addresses.
 
+use readi_common::date::MONTHS;
 use regex::{Captures, Regex};
 
 use super::checks;
@@ -16,33 +17,9 @@ pub(crate) const P_NAME: u8 = 1;
 
 const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|january|february|march|april|june|july|august|september|october|november|december)";
 
-/// What `date_word` matches besides weekdays and holidays.
-const MONTH_WORDS: [&str; 25] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-    "Sept",
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-    "weekend",
+/// What `date_word` matches besides weekdays, holidays and full month names.
+const SHORT_MONTH_WORDS: [&str; 13] = [
+    "Sept", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "weekend",
 ];
 
 /// The compiled rules.
@@ -918,7 +895,7 @@ impl Patterns {
                 if word.ends_with("day") {
                     self.month_word(text, &m, out);
                 }
-            } else if MONTH_WORDS.contains(&word) {
+            } else if MONTHS.contains(&word) || SHORT_MONTH_WORDS.contains(&word) {
                 self.month_word(text, &m, out);
             } else if matches!(word, "County" | "Parish" | "Borough") {
                 county = true;
