@@ -324,6 +324,15 @@ pub struct LimitsConfig {
     pub max_text_bytes: usize,
     /// Largest gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Requests per second from one caller (an API token, or a peer address where tokens are not
+    /// enforced), gRPC and proxy together; 0 accepts any rate.
+    pub requests_per_second: u32,
+    /// Requests one caller may make at once above that rate.
+    pub request_burst: u32,
+    /// Long-lived streams (StreamRedact, WatchEscalations) open at once, over all callers.
+    pub max_streams: usize,
+    /// Text one StreamRedact stream may carry in all, in bytes.
+    pub max_stream_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -331,6 +340,10 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_text_bytes: 256 * 1024,
             max_message_bytes: 4 * 1024 * 1024,
+            requests_per_second: 500,
+            request_burst: 1000,
+            max_streams: 256,
+            max_stream_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -554,6 +567,21 @@ impl Config {
         if self.limits.max_message_bytes < self.limits.max_text_bytes {
             p.push(
                 "limits.max_message_bytes",
+                "must be at least limits.max_text_bytes",
+            );
+        }
+        if self.limits.requests_per_second > 0 && self.limits.request_burst == 0 {
+            p.push(
+                "limits.request_burst",
+                "must be at least 1 when limits.requests_per_second is set",
+            );
+        }
+        if self.limits.max_streams == 0 {
+            p.push("limits.max_streams", "must be greater than 0");
+        }
+        if self.limits.max_stream_bytes < self.limits.max_text_bytes as u64 {
+            p.push(
+                "limits.max_stream_bytes",
                 "must be at least limits.max_text_bytes",
             );
         }
@@ -812,6 +840,22 @@ mod tests {
         )
         .unwrap_err();
         for key in ["server.listen", "limits.max_text_bytes", "log.level"] {
+            assert!(err.names(key), "{key} missing from: {err}");
+        }
+        let err = Config::from_toml(
+            "[limits]
+requests_per_second = 10
+request_burst = 0
+max_streams = 0
+max_stream_bytes = 10
+",
+        )
+        .unwrap_err();
+        for key in [
+            "limits.request_burst",
+            "limits.max_streams",
+            "limits.max_stream_bytes",
+        ] {
             assert!(err.names(key), "{key} missing from: {err}");
         }
     }

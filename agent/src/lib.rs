@@ -16,6 +16,7 @@ pub mod outcomes;
 pub mod phi;
 pub mod privacy;
 pub mod proxy;
+pub mod ratelimit;
 pub mod redact;
 pub mod reporting;
 pub mod safeguards;

@@ -21,6 +21,7 @@ use readi_proto::agent::v1::gateway_server::Gateway as _;
 use serde_json::{Value, json};
 
 use crate::config::ProxyConfig;
+use crate::ratelimit::RateLimiter;
 use crate::services::gateway::GatewayService;
 use crate::tokens::{Role, Tokens};
 
@@ -33,6 +34,7 @@ pub const REPLY_HOLD: usize = 48;
 pub struct Proxy {
     gateway: Arc<GatewayService>,
     tokens: Tokens,
+    limiter: RateLimiter,
     config: ProxyConfig,
     upstream_key: Option<readi_common::secret::Secret>,
     client: Client<Https, Full<Bytes>>,
@@ -56,6 +58,7 @@ impl Proxy {
     pub fn new(
         gateway: Arc<GatewayService>,
         tokens: Tokens,
+        limiter: RateLimiter,
         config: ProxyConfig,
     ) -> Result<Arc<Proxy>, ProxyError> {
         let upstream_key = match &config.upstream_key {
@@ -65,6 +68,7 @@ impl Proxy {
         Ok(Arc::new(Proxy {
             gateway,
             tokens,
+            limiter,
             config,
             upstream_key,
             client: Client::builder(TokioExecutor::new()).build(crate::webhook::connector()),
@@ -88,17 +92,25 @@ pub struct ApiError {
     kind: &'static str,
     code: &'static str,
     message: String,
+    /// Seconds after which a refused client may retry (rate limits).
+    retry_after: Option<u64>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"message": self.message, "type": self.kind, "param": null, "code": self.code}});
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -113,6 +125,7 @@ fn error(
         kind,
         code,
         message: message.into(),
+        retry_after: None,
     }
 }
 
@@ -123,6 +136,19 @@ fn bad_request(message: impl Into<String>) -> ApiError {
         "invalid_request",
         message,
     )
+}
+
+/// Refuses a request over its caller's rate (limits.requests_per_second) with 429 and Retry-After.
+fn limited(p: &Proxy, key: &str) -> Result<(), ApiError> {
+    p.limiter.check(key).map_err(|l| ApiError {
+        retry_after: Some(l.retry_after.as_secs_f64().ceil().max(1.0) as u64),
+        ..error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "requests",
+            "rate_limit_exceeded",
+            p.limiter.message(l),
+        )
+    })
 }
 
 /// The application and session a request belongs to.
@@ -149,6 +175,7 @@ fn caller(p: &Proxy, headers: &HeaderMap) -> Result<(String, String), ApiError> 
                 "the proxy takes application tokens only",
             ));
         }
+        limited(p, &c.token_id)?;
         c.app_id
     } else {
         let named = headers
@@ -165,6 +192,9 @@ fn caller(p: &Proxy, headers: &HeaderMap) -> Result<(String, String), ApiError> 
             }
         }
     };
+    if !p.tokens.enforced() {
+        limited(p, &format!("app:{app}"))?;
+    }
     let session = headers
         .get(self_header(&p.config.session_header))
         .and_then(|v| v.to_str().ok())
@@ -432,37 +462,59 @@ fn blocked_response(categories: &[i32]) -> ApiError {
     )
 }
 
+/// A chat completion request's JSON, checked to hold a non-empty `messages` array whose every
+/// message names its role.
+pub fn parse_chat(body: &[u8]) -> Result<Value, ApiError> {
+    let Ok(mut req) = serde_json::from_slice::<Value>(body) else {
+        return Err(bad_request("the body is not JSON"));
+    };
+    let Some(messages) = req.get_mut("messages").and_then(Value::as_array_mut) else {
+        return Err(bad_request("`messages` must be an array"));
+    };
+    if messages.is_empty() {
+        return Err(bad_request("`messages` must not be empty"));
+    }
+    for (i, m) in messages.iter().enumerate() {
+        if m["role"].as_str().unwrap_or("").is_empty() {
+            return Err(bad_request(format!("messages[{i}].role is required")));
+        }
+    }
+    Ok(req)
+}
+
+/// Every text the request carries in its messages, with the role of its message: what is redacted
+/// before the request leaves.
+pub fn message_texts(req: &mut Value) -> Vec<(String, &mut String)> {
+    let Some(messages) = req.get_mut("messages").and_then(Value::as_array_mut) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for m in messages.iter_mut() {
+        let role = m["role"].as_str().unwrap_or("").to_owned();
+        if let Some(content) = m.get_mut("content") {
+            out.extend(texts_mut(content).into_iter().map(|t| (role.clone(), t)));
+        }
+    }
+    out
+}
+
 async fn chat(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> Response {
     let (app, session) = match caller(&p, &headers) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
-    let Ok(mut req) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("the body is not JSON").into_response();
+    let mut req = match parse_chat(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
     };
-    let Some(messages) = req.get_mut("messages").and_then(Value::as_array_mut) else {
-        return bad_request("`messages` must be an array").into_response();
-    };
-    if messages.is_empty() {
-        return bad_request("`messages` must not be empty").into_response();
-    }
     let mut inputs = Vec::new();
-    for (i, m) in messages.iter_mut().enumerate() {
-        let role = m["role"].as_str().unwrap_or("").to_owned();
-        if role.is_empty() {
-            return bad_request(format!("messages[{i}].role is required")).into_response();
+    for (role, text) in message_texts(&mut req) {
+        if role == "user" {
+            inputs.push(text.clone());
         }
-        let Some(content) = m.get_mut("content") else {
-            continue;
-        };
-        for text in texts_mut(content) {
-            if role == "user" {
-                inputs.push(text.clone());
-            }
-            match redact_text(&p, &app, &session, text).await {
-                Ok(r) => *text = r,
-                Err(resp) => return resp.into_response(),
-            }
+        match redact_text(&p, &app, &session, text).await {
+            Ok(r) => *text = r,
+            Err(resp) => return resp.into_response(),
         }
     }
     let stream = req["stream"].as_bool().unwrap_or(false);
@@ -535,7 +587,7 @@ async fn chat(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> R
 
 /// Where streamed reply text may be released: at least REPLY_HOLD bytes back, after whitespace, and
 /// never inside an unclosed `[TAG_n]`.
-fn release_cut(pending: &str) -> usize {
+pub fn release_cut(pending: &str) -> usize {
     let mut cut = pending.len().saturating_sub(REPLY_HOLD);
     while cut > 0 && !pending.is_char_boundary(cut) {
         cut -= 1;

@@ -133,12 +133,16 @@ pub async fn run(
     let tokens = crate::tokens::Tokens::open(store.db(), config.auth.required)
         .map_err(|e| Error::Tokens(e.to_string()))?;
     let max = config.limits.max_message_bytes;
+    let limiter = crate::ratelimit::RateLimiter::new(
+        config.limits.requests_per_second,
+        config.limits.request_burst,
+    );
     let pending = Arc::clone(&escalations);
     let gateway_service = Arc::new(GatewayService::new(
         vault,
         Arc::clone(&audit),
         config.redaction.clone(),
-        config.limits.max_text_bytes,
+        &config.limits,
         SafetySinks {
             escalations,
             adverse: Arc::clone(&adverse),
@@ -158,6 +162,7 @@ pub async fn run(
         let proxy = crate::proxy::Proxy::new(
             Arc::clone(&gateway_service),
             tokens.clone(),
+            limiter.clone(),
             config.proxy.clone(),
         )?;
         let l = TcpListener::bind(&config.proxy.listen)
@@ -209,11 +214,11 @@ pub async fn run(
         .add_service(health_service)
         .add_service(InterceptedService::new(
             gateway,
-            crate::tokens::interceptor(tokens.clone(), Arc::clone(&audit)),
+            crate::tokens::interceptor(tokens.clone(), Arc::clone(&audit), limiter.clone()),
         ))
         .add_service(InterceptedService::new(
             compliance,
-            crate::tokens::interceptor(tokens.clone(), Arc::clone(&audit)),
+            crate::tokens::interceptor(tokens.clone(), Arc::clone(&audit), limiter.clone()),
         ))
         .serve_with_incoming_shutdown(incoming, async move {
             stop.fired().await;

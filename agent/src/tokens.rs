@@ -190,12 +190,15 @@ impl Tokens {
 pub fn interceptor(
     tokens: Tokens,
     audit: Arc<Audit>,
+    limiter: crate::ratelimit::RateLimiter,
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
     // Each token's use is audited once an hour, not on every call.
     let seen: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>> =
         Arc::default();
     move |mut req: Request<()>| {
         if !tokens.enforced() {
+            let peer = req.remote_addr().map(|a| a.ip().to_string());
+            limit(&limiter, &format!("peer:{}", peer.unwrap_or_default()))?;
             return Ok(req);
         }
         let presented = req
@@ -223,6 +226,7 @@ pub fn interceptor(
                 {
                     tracing::error!(error = %e, "Audit write failed");
                 }
+                limit(&limiter, &caller.token_id)?;
                 req.extensions_mut().insert(caller);
                 Ok(req)
             }
@@ -241,6 +245,18 @@ pub fn interceptor(
             }
         }
     }
+}
+
+/// Refuses a call over its caller's rate, telling the client when to retry.
+fn limit(limiter: &crate::ratelimit::RateLimiter, key: &str) -> Result<(), Status> {
+    limiter.check(key).map_err(|l| {
+        let mut status = Status::resource_exhausted(limiter.message(l));
+        let ms = l.retry_after.as_millis().max(1).to_string();
+        if let Ok(v) = ms.parse() {
+            status.metadata_mut().insert("grpc-retry-pushback-ms", v);
+        }
+        status
+    })
 }
 
 /// Checks the caller's role (and, for `app` tokens, its application) for one RPC.

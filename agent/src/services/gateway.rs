@@ -49,6 +49,10 @@ pub struct GatewayService {
     audit: Arc<Audit>,
     policy: Arc<Policy>,
     max_text_bytes: usize,
+    max_stream_bytes: u64,
+    /// One permit per open long-lived stream (limits.max_streams).
+    streams: Arc<tokio::sync::Semaphore>,
+    max_streams: usize,
     sinks: SafetySinks,
 }
 
@@ -58,16 +62,29 @@ impl GatewayService {
         vault: Arc<Vault>,
         audit: Arc<Audit>,
         redaction: RedactionConfig,
-        max_text_bytes: usize,
+        limits: &crate::config::LimitsConfig,
         sinks: SafetySinks,
     ) -> Self {
         GatewayService {
             vault,
             audit,
             policy: Arc::new(redaction.policy()),
-            max_text_bytes,
+            max_text_bytes: limits.max_text_bytes,
+            max_stream_bytes: limits.max_stream_bytes,
+            streams: Arc::new(tokio::sync::Semaphore::new(limits.max_streams)),
+            max_streams: limits.max_streams,
             sinks,
         }
+    }
+
+    /// A permit for one more long-lived stream, or a clear refusal when all are taken.
+    fn stream_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        Arc::clone(&self.streams).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "all {} streams are in use (limits.max_streams); retry when one ends",
+                self.max_streams
+            ))
+        })
     }
 
     /// The metric windows, when the agent reports to a controller.
@@ -226,6 +243,9 @@ struct TranscriptStream {
     app: String,
     session: String,
     max_pending: usize,
+    max_total: u64,
+    /// Held for the stream's life (limits.max_streams).
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl TranscriptStream {
@@ -239,6 +259,7 @@ impl TranscriptStream {
         let mut pending = String::new();
         // Characters of the original and of the redacted transcript released so far.
         let (mut original_chars, mut redacted_chars) = (0u64, 0u64);
+        let mut received = 0u64;
         let mut next = Some(first);
         loop {
             let (text, flush, ended) = match next.take() {
@@ -265,6 +286,16 @@ impl TranscriptStream {
                     }
                 },
             };
+            received += text.len() as u64;
+            if received > me.max_total {
+                let _ = tx
+                    .send(Err(Status::resource_exhausted(format!(
+                        "the stream carried more than {} bytes of text (limits.max_stream_bytes); start a new stream",
+                        me.max_total
+                    ))))
+                    .await;
+                return;
+            }
             pending.push_str(&text);
             if pending.len() > me.max_pending + STREAM_HOLD {
                 let _ = tx
@@ -715,6 +746,7 @@ impl Gateway for GatewayService {
             Some(&first.app_id),
             &self.audit,
         )?;
+        let permit = self.stream_permit()?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let stream = TranscriptStream {
             vault: Arc::clone(&self.vault),
@@ -723,6 +755,8 @@ impl Gateway for GatewayService {
             app: first.app_id.clone(),
             session: first.session_id.clone(),
             max_pending: self.max_text_bytes,
+            max_total: self.max_stream_bytes,
+            _permit: permit,
         };
         tokio::spawn(stream.run(first, input, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -844,6 +878,7 @@ impl Gateway for GatewayService {
         if !r.app_id.is_empty() {
             check_id("app_id", &r.app_id)?;
         }
+        let permit = self.stream_permit()?;
         // Subscribe before reading what is pending, so nothing raised in between is missed.
         let mut live = self.sinks.escalations.subscribe();
         let pending = if r.include_pending {
@@ -859,6 +894,7 @@ impl Gateway for GatewayService {
         let stop = self.sinks.shutdown.clone();
         let app = r.app_id;
         tokio::spawn(async move {
+            let _permit = permit;
             let wanted = |e: &pb::Escalation| app.is_empty() || e.app_id == app;
             for e in pending.into_iter().filter(|e| wanted(e)) {
                 if tx.send(Ok(e)).await.is_err() {
@@ -1159,7 +1195,16 @@ mod tests {
             outcomes: None,
             feedback: Arc::new(Feedback::open(&db, Arc::clone(&keys)).unwrap()),
         };
-        let gw = GatewayService::new(vault, audit, RedactionConfig::default(), 1 << 20, sinks);
+        let gw = GatewayService::new(
+            vault,
+            audit,
+            RedactionConfig::default(),
+            &crate::config::LimitsConfig {
+                max_text_bytes: 1 << 20,
+                ..Default::default()
+            },
+            sinks,
+        );
         let req = |text: &str| {
             Request::new(pb::RedactRequest {
                 text: text.to_owned(),

@@ -85,6 +85,8 @@ async fn main() -> anyhow::Result<()> {
             let mut config = readi_agent::Config::default();
             config.storage.data_dir = dir.path().join("data");
             config.log.level = "warn".into();
+            // A load run measures capacity, not the per-caller rate limit.
+            config.limits.requests_per_second = 0;
             if matches!(args.rpc, Rpc::Proxy) {
                 let upstream = stub::start().await?;
                 // A free port, so the client knows where the proxy listens.
