@@ -275,6 +275,72 @@ async fn enroll(
 mod tests {
     use super::*;
 
+    /// Windows closed while the clock jumps back and forth (and across a restart) never overlap,
+    /// only move forward, and their reports take consecutive sequence numbers.
+    #[test]
+    fn clock_jumps_keep_windows_ordered_and_sequences_consecutive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = readi_common::embedded::Store::open(dir.path(), "agent.db").unwrap();
+        let db = store.db().clone();
+        let keys = Arc::new(crate::keys::Keys::load(None, dir.path(), &db).unwrap());
+        let config = ReportingConfig {
+            window_secs: 3600,
+            apps: vec!["app".into()],
+            ..Default::default()
+        };
+        let open = || {
+            let egress = Arc::new(Egress::open(&db, Arc::clone(&keys), "https://c.test").unwrap());
+            Reporter::open(egress, &config).unwrap()
+        };
+        let now = unix_now();
+        let base = now - now % 3600;
+        let mut r = open();
+        let mut written = Vec::new();
+        // Activity, then the clock: forward past the window, back a day, forward, back an hour,
+        // then the agent restarts while the clock is still behind, and time goes on.
+        let steps: [(i64, bool); 9] = [
+            (10, false),
+            (3600 + 5, false),
+            (-86_400, false),
+            (3600 + 20, false),
+            (2 * 3600 + 1, false),
+            (3600 + 30, true),
+            (3600 + 40, false),
+            (3 * 3600 + 2, false),
+            (10 * 3600, false),
+        ];
+        for (offset, restart) in steps {
+            if restart {
+                r.egress().save_window(&r.metrics().snapshot()).unwrap();
+                r = open();
+            }
+            let t = (base as i64 + offset) as u64;
+            r.metrics().redact("app", "s", &[], 10, t);
+            if let Some(seq) = r.tick(t).unwrap() {
+                written.push(seq);
+            }
+        }
+        let (entries, chain_ok) = crate::egress::list(&db, 1, 100).unwrap();
+        assert!(chain_ok);
+        assert!(entries.len() >= 3, "{} reports", entries.len());
+        let seqs: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+        assert_eq!(seqs, (1..=entries.len() as u64).collect::<Vec<_>>());
+        assert_eq!(written, seqs);
+        let mut last_end = 0;
+        for e in &entries {
+            let report = e.report.as_ref().unwrap();
+            let start = report.window_start.as_ref().unwrap().seconds;
+            let end = report.window_end.as_ref().unwrap().seconds;
+            assert!(start < end, "{start}..{end}");
+            assert!(
+                start >= last_end,
+                "window {start}..{end} overlaps one ending {last_end}"
+            );
+            assert!(start >= base as i64, "a window before the first: {start}");
+            last_end = end;
+        }
+    }
+
     #[test]
     fn backoff_doubles_caps_and_jitters() {
         let (min, max) = (Duration::from_millis(100), Duration::from_secs(2));

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use readi_common::shutdown::{Trigger, with_grace};
+use readi_common::shutdown::{Fatal, Trigger, with_grace};
 use readi_proto::agent::v1::{compliance_server::ComplianceServer, gateway_server::GatewayServer};
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
@@ -70,6 +70,9 @@ pub enum Error {
     /// The proxy could not be set up.
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    /// The agent stopped itself on a fault it cannot serve through.
+    #[error("stopped: {0}")]
+    Fatal(String),
     /// The egress ledger could not be opened.
     #[error(transparent)]
     Egress(#[from] EgressError),
@@ -93,7 +96,14 @@ pub async fn run(
     let vault = Arc::new(Vault::open(store.db(), Arc::clone(&keys), ttl)?);
     let audit = Arc::new(Audit::open(store.db(), &keys, AUDIT_CHECKPOINT_EVERY)?);
     record_config_change(store.db(), &audit, &config)?;
-    let trigger = Trigger::spawn(shutdown);
+    let fatal = Fatal::default();
+    let raised = fatal.clone();
+    let trigger = Trigger::spawn(async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = raised.raised() => {}
+        }
+    });
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
     let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
@@ -147,6 +157,7 @@ pub async fn run(
             escalations,
             adverse: Arc::clone(&adverse),
             shutdown: trigger.clone(),
+            fatal: fatal.clone(),
             metrics: reporter.as_ref().map(|r| Arc::clone(r.metrics())),
             feedback: Arc::clone(&feedback),
             outcomes: match &reporter {
@@ -243,6 +254,12 @@ pub async fn run(
         && let Err(e) = r.egress().save_window(&r.metrics().snapshot())
     {
         tracing::error!(error = %e, "The open metric window could not be saved");
+    }
+    if let Some(reason) = fatal.reason() {
+        if let Err(e) = store.flush().await {
+            tracing::error!(error = %e, "The store could not be flushed");
+        }
+        return Err(Error::Fatal(reason.to_owned()));
     }
     store.flush().await?;
     tracing::info!("Stopped");

@@ -1,4 +1,5 @@
-//! Shutdown: a signal future for SIGTERM/SIGINT and a server wrapper bounded by a grace period.
+//! Shutdown: a signal future for SIGTERM/SIGINT, a fatal fault that stops the process for its
+//! supervisor to restart, and a server wrapper bounded by a grace period.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,6 +18,47 @@ pub async fn signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!(signal = "SIGTERM", "Shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "Shutting down"),
+    }
+}
+
+/// A fault after which the process cannot go on serving (a store whose writes failed stays failed
+/// until reopened): raising it shuts the server down and makes it exit non-zero, so its supervisor
+/// restarts it. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Fatal(std::sync::Arc<FatalInner>);
+
+#[derive(Debug, Default)]
+struct FatalInner {
+    reason: std::sync::OnceLock<String>,
+    notify: tokio::sync::Notify,
+}
+
+impl Fatal {
+    /// Raises the fault (the first reason wins); never holds stored values.
+    pub fn raise(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        if self.0.reason.set(reason.clone()).is_ok() {
+            tracing::error!(reason = %reason, "Stopping: the agent cannot go on serving safely");
+            self.0.notify.notify_waiters();
+        }
+    }
+
+    /// Resolves once the fault is raised.
+    pub async fn raised(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.0.reason.get().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Why the fault was raised, if it was.
+    pub fn reason(&self) -> Option<&str> {
+        self.0.reason.get().map(String::as_str)
     }
 }
 

@@ -22,6 +22,7 @@ use crate::reporting::unix_now;
 use crate::safety::{self, Assessor};
 use crate::tokens::{Role as TokenRole, authorize};
 use crate::vault::{Vault, VaultError};
+use readi_common::shutdown::Fatal;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -34,6 +35,8 @@ pub struct SafetySinks {
     pub adverse: Arc<AdverseEvents>,
     /// Fires at shutdown, ending watch streams.
     pub shutdown: Trigger,
+    /// Raised when the store can no longer write: the agent stops for its supervisor to restart it.
+    pub fatal: readi_common::shutdown::Fatal,
     /// The metric windows, when the agent reports to a controller.
     pub metrics: Option<Arc<Metrics>>,
     /// Outcome baselines, when the agent reports to a controller.
@@ -117,10 +120,18 @@ fn check_id(field: &str, value: &str) -> Result<(), Status> {
     Ok(())
 }
 
-fn escalation_status(e: EscalationError) -> Status {
+fn escalation_status(e: EscalationError, fatal: &Fatal) -> Status {
     match e {
         EscalationError::NotFound => Status::not_found(e.to_string()),
         EscalationError::AlreadyAcknowledged(_) => Status::failed_precondition(e.to_string()),
+        EscalationError::Store(ref db) if store_failed(db, fatal) => {
+            tracing::error!(error = %e, "Escalation store failure");
+            Status::unavailable(if readi_common::embedded::is_disk_full(db) {
+                DISK_FULL
+            } else {
+                STORE_FAILED
+            })
+        }
         other => {
             tracing::error!(error = %other, "Escalation store failure");
             Status::internal("the escalation store could not be read or written")
@@ -244,6 +255,7 @@ struct TranscriptStream {
     session: String,
     max_pending: usize,
     max_total: u64,
+    fatal: Fatal,
     /// Held for the stream's life (limits.max_streams).
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -327,7 +339,7 @@ impl TranscriptStream {
             let (buffer, (cut, redacted, reps)) = match done {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => {
-                    let _ = tx.send(Err(vault_status(e))).await;
+                    let _ = tx.send(Err(vault_status(e, &me.fatal))).await;
                     return;
                 }
                 Err(_) => {
@@ -380,13 +392,39 @@ impl TranscriptStream {
     }
 }
 
+/// What a caller hears when the agent cannot store: retryable, and nothing was released.
+const DISK_FULL: &str = "the agent's disk is full: nothing was stored or returned; the agent restarts once space is freed under storage.data_dir, retry then";
+const STORE_FAILED: &str = "the agent's store failed to write: nothing was stored or returned; the agent is restarting, retry shortly";
+
 fn micros(since: std::time::Instant) -> u64 {
     since.elapsed().as_micros().min(u128::from(u64::MAX)) as u64
 }
 
-fn vault_status(e: VaultError) -> Status {
+/// Whether a store error leaves the store unable to write until it is reopened (sled keeps
+/// failing after an I/O error); if so, raises the fatal fault so the agent restarts.
+fn store_failed(e: &sled::Error, fatal: &Fatal) -> bool {
+    if !matches!(e, sled::Error::Io(_)) {
+        return false;
+    }
+    fatal.raise(if readi_common::embedded::is_disk_full(e) {
+        "the store's disk is full (storage.data_dir); free space and the agent starts again"
+    } else {
+        "the store failed to write (storage.data_dir)"
+    });
+    true
+}
+
+fn vault_status(e: VaultError, fatal: &Fatal) -> Status {
     match e {
         VaultError::NotFound => Status::not_found(e.to_string()),
+        VaultError::Db(ref db) if store_failed(db, fatal) => {
+            tracing::error!(error = %e, "Vault failure");
+            Status::unavailable(if readi_common::embedded::is_disk_full(db) {
+                DISK_FULL
+            } else {
+                STORE_FAILED
+            })
+        }
         other => {
             tracing::error!(error = %other, "Vault failure");
             Status::internal("the vault could not be read or written; nothing was returned")
@@ -446,7 +484,7 @@ impl GatewayService {
         .await;
         match done {
             Ok(Ok(resp)) => Ok(Response::new(resp)),
-            Ok(Err(e)) => Err(vault_status(e)),
+            Ok(Err(e)) => Err(vault_status(e, &self.sinks.fatal)),
             Err(join) => {
                 tracing::error!(
                     panicked = join.is_panic(),
@@ -487,7 +525,7 @@ impl GatewayService {
                 "the audit log could not be written; re-identification refused",
             ));
         }
-        let (text, restored) = result.map_err(vault_status)?;
+        let (text, restored) = result.map_err(|e| vault_status(e, &self.sinks.fatal))?;
         Ok(Response::new(pb::ReidentifyResponse { text, restored }))
     }
 
@@ -756,6 +794,7 @@ impl Gateway for GatewayService {
             session: first.session_id.clone(),
             max_pending: self.max_text_bytes,
             max_total: self.max_stream_bytes,
+            fatal: self.sinks.fatal.clone(),
             _permit: permit,
         };
         tokio::spawn(stream.run(first, input, tx));
@@ -886,7 +925,7 @@ impl Gateway for GatewayService {
             tokio::task::spawn_blocking(move || store.pending())
                 .await
                 .map_err(|_| Status::internal("reading pending escalations failed"))?
-                .map_err(escalation_status)?
+                .map_err(|e| escalation_status(e, &self.sinks.fatal))?
         } else {
             Vec::new()
         };
@@ -940,7 +979,7 @@ impl Gateway for GatewayService {
                 tokio::task::spawn_blocking(move || store.app_of(&id))
                     .await
                     .map_err(|_| Status::internal("reading the escalation failed"))?
-                    .map_err(escalation_status)?,
+                    .map_err(|e| escalation_status(e, &self.sinks.fatal))?,
             )
         } else {
             None
@@ -962,7 +1001,7 @@ impl Gateway for GatewayService {
             tokio::task::spawn_blocking(move || store.acknowledge(&id, &clinician, disposition))
                 .await
                 .map_err(|_| Status::internal("acknowledgement failed"))?
-                .map_err(escalation_status)?;
+                .map_err(|e| escalation_status(e, &self.sinks.fatal))?;
         let outcome = format!(
             "escalation {} {} after {secs}s",
             e.id,
@@ -1191,6 +1230,7 @@ mod tests {
             escalations: Arc::new(Escalations::open(&db, Arc::clone(&keys), None).unwrap()),
             adverse: Arc::new(AdverseEvents::open(&db, Arc::clone(&keys)).unwrap()),
             shutdown: Trigger::spawn(std::future::pending()),
+            fatal: Fatal::default(),
             metrics: None,
             outcomes: None,
             feedback: Arc::new(Feedback::open(&db, Arc::clone(&keys)).unwrap()),
