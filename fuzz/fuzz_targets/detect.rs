@@ -11,7 +11,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let spans = Detector::global().detect(text);
-    let (out, reps) = apply(text, &spans, &Policy::default(), None, &mut TagMap::default());
+    let (out, reps) = apply(
+        text,
+        &spans,
+        &Policy::default(),
+        None,
+        &mut TagMap::default(),
+    );
     assert_eq!(reps.len(), spans.len());
     readi_fuzz::check_redaction(text, &out, &reps);
 });

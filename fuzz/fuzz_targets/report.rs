@@ -9,7 +9,11 @@ use readi_proto::report::v1 as pb;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(report) = decode_canonical(data) {
-        assert_eq!(report.encode_to_vec(), data, "a non-canonical encoding was accepted");
+        assert_eq!(
+            report.encode_to_vec(),
+            data,
+            "a non-canonical encoding was accepted"
+        );
     }
     if let Ok(signed) = pb::SignedReport::decode(data) {
         let _ = decode_canonical(&signed.report);

@@ -60,7 +60,14 @@ fuzz_target!(|data: &[u8]| {
         pending.push_str(chunk);
         let hold = (i < last).then_some(STREAM_HOLD);
         let (cut, out, reps) = vault()
-            .redact_stream("fuzz", &session, &pending, hold, Detector::global(), &policy)
+            .redact_stream(
+                "fuzz",
+                &session,
+                &pending,
+                hold,
+                Detector::global(),
+                &policy,
+            )
             .expect("vault");
         assert!(cut <= pending.len() && pending.is_char_boundary(cut));
         if hold.is_none() {

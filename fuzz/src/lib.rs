@@ -11,7 +11,11 @@ pub fn check_redaction(text: &str, out: &str, reps: &[Replacement]) {
         assert!(r.span.start >= at_in && r.span.start < r.span.end && r.span.end <= text.len());
         assert!(text.is_char_boundary(r.span.start) && text.is_char_boundary(r.span.end));
         assert!(!r.span.rule.is_empty(), "a span without a rule id");
-        assert_eq!(&out[r.out_start..r.out_end], r.text, "replacement misplaced");
+        assert_eq!(
+            &out[r.out_start..r.out_end],
+            r.text,
+            "replacement misplaced"
+        );
         assert_eq!(
             &out[at_out..r.out_start],
             &text[at_in..r.span.start],
@@ -20,5 +24,9 @@ pub fn check_redaction(text: &str, out: &str, reps: &[Replacement]) {
         at_in = r.span.end;
         at_out = r.out_end;
     }
-    assert_eq!(&out[at_out..], &text[at_in..], "text after the last span changed");
+    assert_eq!(
+        &out[at_out..],
+        &text[at_in..],
+        "text after the last span changed"
+    );
 }

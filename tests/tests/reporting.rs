@@ -925,3 +925,67 @@ async fn outages_and_crashes_deliver_every_report_exactly_once() {
     );
     assert_eq!(written, (1..=written.len() as u64).collect::<Vec<_>>());
 }
+
+/// The controller comes and goes for over a minute, killed hard mid-upload as often as not, while
+/// the agent keeps writing a report every window: when it stays up, it holds every report once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_controller_gets_every_report_exactly_once() {
+    let cdir = tempfile::tempdir().unwrap();
+    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", false);
+    let listen = caddr.to_string();
+    let adir = tempfile::tempdir().unwrap();
+    let token = enroll_token(cdir.path());
+    let extra = agent_extra(&format!("http://{caddr}"), None, 1);
+    let (mut agent, aaddr) = start_agent(adir.path(), &extra, &token);
+    traffic(aaddr, "notes-app", 2).await;
+    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+
+    let started = Instant::now();
+    let mut cycle = 0u64;
+    while started.elapsed() < Duration::from_secs(70) {
+        // Up for 0.3-2.7 s, then killed without warning; down for 0.5-2.5 s. Traffic throughout.
+        let up = Duration::from_millis(300 + (cycle * 700) % 2400);
+        let down = Duration::from_millis(500 + (cycle * 900) % 2000);
+        traffic(
+            aaddr,
+            if cycle % 2 == 0 {
+                "notes-app"
+            } else {
+                "chat-app"
+            },
+            2,
+        )
+        .await;
+        tokio::time::sleep(up).await;
+        controller.kill_hard();
+        traffic(aaddr, "notes-app", 1).await;
+        tokio::time::sleep(down).await;
+        controller = start_controller(cdir.path(), &listen, false).0;
+        cycle += 1;
+    }
+    traffic(aaddr, "notes-app", 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let written = ledger(aaddr).await.len();
+    let entries = wait_delivered(aaddr, written, Duration::from_secs(90)).await;
+    let id = agent_id_of(&entries);
+    stop(&mut agent);
+    stop(&mut controller);
+
+    let mut stored: Vec<u64> = stored_reports(cdir.path())
+        .iter()
+        .filter(|r| r["agent_id"] == id.as_str())
+        .map(|r| r["sequence"].as_u64().unwrap())
+        .collect();
+    stored.sort_unstable();
+    let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+    assert!(
+        sequences.len() >= 20,
+        "{} reports over {cycle} cycles",
+        sequences.len()
+    );
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        stored, sequences,
+        "every report stored exactly once over {cycle} cycles"
+    );
+}
