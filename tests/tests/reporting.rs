@@ -948,7 +948,7 @@ async fn a_flapping_controller_gets_every_report_exactly_once() {
         let down = Duration::from_millis(500 + (cycle * 900) % 2000);
         traffic(
             aaddr,
-            if cycle % 2 == 0 {
+            if cycle.is_multiple_of(2) {
                 "notes-app"
             } else {
                 "chat-app"
