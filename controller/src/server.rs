@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use readi_common::embedded::{Store, StoreError};
-use readi_common::shutdown::{Trigger, with_grace};
+use readi_common::shutdown::{Fatal, Trigger, with_grace};
 use readi_proto::controller::v1::controller_server::ControllerServer;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -33,6 +33,9 @@ pub enum Error {
     /// The CA could not be loaded or created.
     #[error("server.tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The controller stopped itself on a fault it cannot serve through.
+    #[error("stopped: {0}")]
+    Fatal(String),
 }
 
 /// Serves the controller's gRPC API and health service on `listener` until `shutdown` resolves, then
@@ -44,7 +47,14 @@ pub async fn run(
 ) -> Result<(), Error> {
     let store = Store::open(&config.storage.data_dir, "controller.db")?;
     let addr = listener.local_addr().map_err(Error::Listener)?;
-    let trigger = Trigger::spawn(shutdown);
+    let fatal = Fatal::default();
+    let raised = fatal.clone();
+    let trigger = Trigger::spawn(async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = raised.raised() => {}
+        }
+    });
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -73,6 +83,7 @@ pub async fn run(
         config.storage.data_dir.clone(),
         ca.clone(),
         Arc::clone(&scoring),
+        fatal.clone(),
     );
     if !config.metrics.listen.is_empty() {
         let l = TcpListener::bind(&config.metrics.listen)
@@ -125,6 +136,12 @@ pub async fn run(
     tracing::info!(grpc_addr = %addr, tls = config.server.tls.is_some(), data_dir = %config.storage.data_dir.display(), "Serving");
 
     let result = with_grace(server, trigger, config.shutdown_grace()).await;
+    if let Some(reason) = fatal.reason() {
+        if let Err(e) = store.flush().await {
+            tracing::error!(error = %e, "The store could not be flushed");
+        }
+        return Err(Error::Fatal(reason.to_owned()));
+    }
     store.flush().await?;
     tracing::info!("Stopped");
     match result {

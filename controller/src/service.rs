@@ -22,6 +22,7 @@ pub struct ControllerService {
     data_dir: PathBuf,
     ca: Option<Arc<AgentCa>>,
     scoring: Arc<Scoring>,
+    fatal: readi_common::shutdown::Fatal,
 }
 
 /// What scorecards are computed from.
@@ -117,18 +118,21 @@ fn store_status(e: crate::store::StoreError) -> Status {
 
 impl ControllerService {
     /// A service over `store`; enrollment tokens and revocations live under `data_dir`; `ca` issues
-    /// agents' client certificates when the controller serves TLS.
+    /// agents' client certificates when the controller serves TLS; `fatal` stops the controller when
+    /// its store fails for good.
     pub fn new(
         store: Arc<dyn ReportStore>,
         data_dir: PathBuf,
         ca: Option<Arc<AgentCa>>,
         scoring: Arc<Scoring>,
+        fatal: readi_common::shutdown::Fatal,
     ) -> Self {
         ControllerService {
             store,
             data_dir,
             ca,
             scoring,
+            fatal,
         }
     }
 
@@ -140,7 +144,14 @@ impl ControllerService {
         tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(|_| Status::internal("the store task failed"))?
-            .map_err(store_status)
+            .map_err(|e| {
+                if let crate::store::StoreError::Failed(_) = e {
+                    self.fatal.raise(
+                        "the controller's store failed to write (storage.data_dir; a full disk?)",
+                    );
+                }
+                store_status(e)
+            })
     }
 
     async fn count(&self, counter: &'static str) {

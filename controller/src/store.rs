@@ -9,6 +9,10 @@ pub enum StoreError {
     /// The backend failed.
     #[error("controller store: {0}")]
     Backend(String),
+    /// The backend failed in a way that lasts until it is reopened (sled after an I/O error, a
+    /// full disk among them): the controller stops for its supervisor to restart it.
+    #[error("controller store failed: {0}")]
+    Failed(String),
     /// A stored record does not decode.
     #[error("controller store record {0} is damaged")]
     Damaged(String),
@@ -16,7 +20,10 @@ pub enum StoreError {
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        match e {
+            sled::Error::Io(_) => StoreError::Failed(e.to_string()),
+            other => StoreError::Backend(other.to_string()),
+        }
     }
 }
 

@@ -346,3 +346,46 @@ pub fn safeguard<'a>(
         .find(|g| g.id == id)
         .unwrap_or_else(|| panic!("no safeguard {id}"))
 }
+
+/// Mounts a tmpfs of `mib` MiB at `at`; `None` where this host does not allow it.
+pub fn mount_tmpfs(at: &Path, mib: u32) -> Option<()> {
+    std::fs::create_dir_all(at).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={mib}m,mode=0700"),
+            "tmpfs",
+        ])
+        .arg(at)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(())
+}
+
+/// Unmounts its mount point (lazily) when dropped.
+#[derive(Debug)]
+pub struct Unmount(pub std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` until writes fail.
+pub fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    let small = [0u8; 512];
+    while f.write_all(&small).is_ok() {}
+    let _ = f.sync_all();
+    path
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use readi_proto::agent::v1::{RedactRequest, ReidentifyRequest, gateway_client::GatewayClient};
-use readi_tests::{Process, binary, start_served_with};
+use readi_tests::{Process, Unmount, binary, fill, mount_tmpfs, start_served_with};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -123,47 +123,6 @@ async fn a_damaged_or_emptied_store_is_refused_and_a_restored_backup_serves() {
         assert!(restores(&mut gw, session, text).await, "{session} lost");
     }
     stop(agent);
-}
-
-/// Mounts a tmpfs of `mib` MiB at `at`; `None` where this host does not allow it.
-fn mount_tmpfs(at: &Path, mib: u32) -> Option<()> {
-    std::fs::create_dir_all(at).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={mib}m,mode=0700"),
-            "tmpfs",
-        ])
-        .arg(at)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(())
-}
-
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Fills the file system holding `dir` until writes fail.
-fn fill(dir: &Path) -> std::path::PathBuf {
-    use std::io::Write as _;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let block = vec![0u8; 64 * 1024];
-    while f.write_all(&block).is_ok() {}
-    let small = [0u8; 512];
-    while f.write_all(&small).is_ok() {}
-    let _ = f.sync_all();
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

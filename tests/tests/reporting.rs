@@ -989,3 +989,60 @@ async fn a_flapping_controller_gets_every_report_exactly_once() {
         "every report stored exactly once over {cycle} cycles"
     );
 }
+
+/// The controller's disk fills while reports arrive: it refuses them UNAVAILABLE and stops non-zero
+/// for its supervisor; the agent keeps them in its outbox, and once space returns and the controller
+/// is restarted it holds every report exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_whose_disk_fills_stops_and_loses_no_report() {
+    let cdir = tempfile::tempdir().unwrap();
+    let data = cdir.path().join("data");
+    if readi_tests::mount_tmpfs(&data, 24).is_none() {
+        eprintln!("SKIPPED: this host does not allow mounting a tmpfs (needs CAP_SYS_ADMIN)");
+        return;
+    }
+    let _unmount = readi_tests::Unmount(data.clone());
+    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", false);
+    let listen = caddr.to_string();
+    let adir = tempfile::tempdir().unwrap();
+    let token = enroll_token(cdir.path());
+    let extra = agent_extra(&format!("http://{caddr}"), None, 1);
+    let (mut agent, aaddr) = start_agent(adir.path(), &extra, &token);
+    traffic(aaddr, "notes-app", 2).await;
+    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+
+    let filler = readi_tests::fill(&data);
+    let started = Instant::now();
+    while !controller.output().contains("Stopping: ") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the controller never noticed its full disk:\n{}",
+            controller.output()
+        );
+        traffic(aaddr, "notes-app", 1).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let status = controller.wait_exit(Duration::from_secs(30));
+    assert!(!status.success(), "the controller must exit non-zero");
+    assert!(controller.output().contains("full disk"));
+    traffic(aaddr, "chat-app", 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let waiting = ledger(aaddr).await;
+    assert!(waiting.iter().any(|e| e.delivered_at.is_none()));
+
+    std::fs::remove_file(&filler).unwrap();
+    let (mut controller, _) = start_controller(cdir.path(), &listen, false);
+    let entries = wait_delivered(aaddr, waiting.len(), Duration::from_secs(60)).await;
+    let id = agent_id_of(&entries);
+    stop(&mut agent);
+    stop(&mut controller);
+    let mut stored: Vec<u64> = stored_reports(cdir.path())
+        .iter()
+        .filter(|r| r["agent_id"] == id.as_str())
+        .map(|r| r["sequence"].as_u64().unwrap())
+        .collect();
+    stored.sort_unstable();
+    let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    assert_eq!(stored, sequences, "every report stored exactly once");
+}
