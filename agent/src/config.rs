@@ -306,12 +306,15 @@ pub struct TlsConfig {
 pub struct StorageConfig {
     /// Directory of the embedded database; created (mode 0700) on first start.
     pub data_dir: PathBuf,
+    /// The embedded database's page cache, in MiB: what bounds the store's memory.
+    pub cache_mib: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from("./readi-data"),
+            cache_mib: readi_common::embedded::DEFAULT_CACHE_MIB,
         }
     }
 }
@@ -560,6 +563,9 @@ impl Config {
             p.push("server.shutdown_grace_secs", "must be at most 300");
         }
         check_data_dir(&mut p, "storage.data_dir", &self.storage.data_dir);
+        if !(8..=65_536).contains(&self.storage.cache_mib) {
+            p.push("storage.cache_mib", "must be from 8 to 65536");
+        }
         self.log.check(&mut p);
         if self.limits.max_text_bytes == 0 {
             p.push("limits.max_text_bytes", "must be greater than 0");

@@ -104,6 +104,9 @@ fn random_hex() -> Option<String> {
     Some(raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The page cache when the config does not say (storage.cache_mib).
+pub const DEFAULT_CACHE_MIB: u64 = 128;
+
 /// The open database. Closed cleanly (sealed) when the last clone is dropped.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -131,8 +134,18 @@ impl Drop for Inner {
 }
 
 impl Store {
-    /// Opens (creating with mode 0700 when absent) the database `name` under `data_dir`.
+    /// Opens (creating with mode 0700 when absent) the database `name` under `data_dir`, with the
+    /// default page cache.
     pub fn open(data_dir: &Path, name: &str) -> Result<Store, StoreError> {
+        Store::open_with_cache(data_dir, name, DEFAULT_CACHE_MIB)
+    }
+
+    /// As `open`, with a page cache of `cache_mib` MiB: what bounds the store's memory.
+    pub fn open_with_cache(
+        data_dir: &Path,
+        name: &str,
+        cache_mib: u64,
+    ) -> Result<Store, StoreError> {
         use std::os::unix::fs::DirBuilderExt as _;
         let dir_err = |source| StoreError::DataDir {
             path: data_dir.to_owned(),
@@ -155,6 +168,7 @@ impl Store {
         }
         let db = sled::Config::new()
             .path(&path)
+            .cache_capacity(cache_mib.saturating_mul(1024 * 1024))
             .open()
             .map_err(|source| StoreError::Db {
                 path: path.clone(),

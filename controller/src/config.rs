@@ -94,12 +94,15 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// Directory of the embedded database; created (mode 0700) on first start.
     pub data_dir: PathBuf,
+    /// The embedded database's page cache, in MiB: what bounds the store's memory.
+    pub cache_mib: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from("./readi-controller-data"),
+            cache_mib: readi_common::embedded::DEFAULT_CACHE_MIB,
         }
     }
 }
@@ -166,6 +169,9 @@ impl Config {
             p.push("server.max_message_bytes", "must be at least 1024");
         }
         check_data_dir(&mut p, "storage.data_dir", &self.storage.data_dir);
+        if !(8..=65_536).contains(&self.storage.cache_mib) {
+            p.push("storage.cache_mib", "must be from 8 to 65536");
+        }
         if !self.dashboard.listen.is_empty()
             && let Some(addr) = check_addr(&mut p, "dashboard.listen", &self.dashboard.listen)
             && !addr.ip().is_loopback()

@@ -45,7 +45,11 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let store = Store::open(&config.storage.data_dir, "controller.db")?;
+    let store = Store::open_with_cache(
+        &config.storage.data_dir,
+        "controller.db",
+        config.storage.cache_mib,
+    )?;
     let addr = listener.local_addr().map_err(Error::Listener)?;
     let fatal = Fatal::default();
     let raised = fatal.clone();

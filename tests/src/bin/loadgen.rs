@@ -49,6 +49,16 @@ struct Args {
     /// Bytes of text per call (a clinical note or a chat history).
     #[arg(long, default_value_t = 2048)]
     size: usize,
+    /// Sessions each worker cycles through; 0 makes every call a new session.
+    #[arg(long, default_value_t = 50)]
+    sessions: u64,
+    /// Calls per second over all workers (paced, each worker its share); 0 sends as fast as the
+    /// agent answers.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// The in-process agent's page cache (storage.cache_mib).
+    #[arg(long, default_value_t = readi_common::embedded::DEFAULT_CACHE_MIB)]
+    cache_mib: u64,
 }
 
 const NOTE: &str = "Pt is a 34 y/o F seen for f/u of MDD. Reports low mood x2 wks, poor sleep, \
@@ -87,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             config.log.level = "warn".into();
             // A load run measures capacity, not the per-caller rate limit.
             config.limits.requests_per_second = 0;
+            config.storage.cache_mib = args.cache_mib;
             if matches!(args.rpc, Rpc::Proxy) {
                 let upstream = stub::start().await?;
                 // A free port, so the client knows where the proxy listens.
@@ -120,13 +131,30 @@ async fn main() -> anyhow::Result<()> {
         let mut client = GatewayClient::new(channel.clone());
         let body = Arc::clone(&body);
         let rpc = args.rpc;
+        let sessions = args.sessions;
+        // Each worker's share of the rate, as a fixed schedule (missed slots are not made up).
+        let pace = (args.rate > 0).then(|| {
+            let mut every = tokio::time::interval(Duration::from_secs_f64(
+                args.concurrency as f64 / args.rate as f64,
+            ));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every
+        });
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
+            let mut pace = pace;
+            let mut lat = Histogram::default();
             let mut errors = 0u64;
             let mut n = 0u64;
             while Instant::now() < deadline {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
                 n += 1;
-                let session = format!("load-{worker}-{}", n % 50);
+                // Sessions come back (a clinician's conversation) or, with --sessions 0, never do.
+                let session = match sessions {
+                    0 => format!("load-{worker}-{n}"),
+                    k => format!("load-{worker}-{}", n % k),
+                };
                 let t = Instant::now();
                 let ok = match rpc {
                     Rpc::Redact => client
@@ -191,31 +219,39 @@ async fn main() -> anyhow::Result<()> {
                     }
                     Rpc::Proxy => unreachable!("handled above"),
                 };
-                lat.push(t.elapsed().as_micros() as u64);
+                lat.record(t.elapsed().as_micros() as u64);
                 errors += u64::from(!ok);
             }
             (lat, errors)
         }));
     }
     let start = Instant::now();
-    let mut lat = Vec::new();
+    let sampler = tokio::spawn(sample_rss(args.seconds));
+    let mut lat = Histogram::default();
     let mut errors = 0;
     for t in tasks {
         let (l, e) = t.await?;
-        lat.extend(l);
+        lat.merge(&l);
         errors += e;
     }
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1000.0;
-    let calls = lat.len() as f64;
+    let pct = |p: f64| lat.quantile(p) as f64 / 1000.0;
+    let calls = lat.count as f64;
     println!(
-        "rpc={:?} size={}B concurrency={} seconds={}",
-        args.rpc, args.size, args.concurrency, args.seconds
+        "rpc={:?} size={}B concurrency={} seconds={} rate={}",
+        args.rpc,
+        args.size,
+        args.concurrency,
+        args.seconds,
+        if args.rate == 0 {
+            "open".to_owned()
+        } else {
+            format!("{}/s", args.rate)
+        }
     );
     println!(
         "calls={} errors={} throughput={:.0} calls/s ({:.1} MB/s of text)",
-        lat.len(),
+        lat.count,
         errors,
         calls / elapsed,
         calls * args.size as f64 / elapsed / 1e6
@@ -230,8 +266,102 @@ async fn main() -> anyhow::Result<()> {
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }
+    let samples = sampler.await?;
+    if samples.len() >= 4 {
+        // Memory is flat when the last quarter of the run sits where the second quarter did.
+        let q = samples.len() / 4;
+        let mean = |s: &[u64]| s.iter().sum::<u64>() as f64 / s.len() as f64 / 1024.0;
+        println!(
+            "RSS over the run (MiB): {}",
+            samples
+                .iter()
+                .map(|k| format!("{:.0}", *k as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        println!(
+            "RSS second quarter {:.1} MiB, last quarter {:.1} MiB",
+            mean(&samples[q..2 * q]),
+            mean(&samples[samples.len() - q..])
+        );
+    }
     anyhow::ensure!(errors == 0, "{errors} calls failed");
     Ok(())
+}
+
+/// Resident memory, sampled twenty times over the run (KiB).
+async fn sample_rss(seconds: u64) -> Vec<u64> {
+    let every = Duration::from_millis((seconds * 1000 / 20).max(100));
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        tokio::time::sleep(every).await;
+        if let Some(kib) = rss_kib() {
+            out.push(kib);
+        }
+    }
+    out
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Latencies in 10 µs buckets up to 1 s (the last bucket holds anything slower), so a long run's
+/// memory stays flat and is the agent's, not the recorder's.
+#[derive(Clone)]
+struct Histogram {
+    buckets: Vec<u64>,
+    count: u64,
+    max: u64,
+}
+
+const BUCKET_US: u64 = 10;
+const BUCKETS: usize = 100_000;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: vec![0; BUCKETS],
+            count: 0,
+            max: 0,
+        }
+    }
+}
+
+impl Histogram {
+    fn record(&mut self, us: u64) {
+        self.buckets[((us / BUCKET_US) as usize).min(BUCKETS - 1)] += 1;
+        self.count += 1;
+        self.max = self.max.max(us);
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The latency at quantile `q` (µs, the upper edge of its bucket; the maximum at 1.0).
+    fn quantile(&self, q: f64) -> u64 {
+        if q >= 1.0 || self.count == 0 {
+            return self.max;
+        }
+        let rank = ((self.count as f64 * q) as u64).min(self.count - 1);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen > rank {
+                return ((i as u64 + 1) * BUCKET_US).min(self.max);
+            }
+        }
+        self.max
+    }
 }
 
 /// The upstream the in-process agent's proxy forwards to.
