@@ -96,6 +96,23 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// The embedded database's page cache, in MiB: what bounds the store's memory.
     pub cache_mib: u64,
+    /// Where agents, reports and counters live: `sled` (embedded, one controller) or `postgres`
+    /// (several controller replicas over one database).
+    pub backend: Backend,
+    /// The PostgreSQL URL for `backend = "postgres"`, from a secret source since it may carry a
+    /// password (`{ env = "..." }`, `{ file = "..." }` or `{ credential = "..." }`).
+    pub postgres_url: Option<readi_common::secret::SecretSource>,
+}
+
+/// The report store's backend.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The embedded sled database under `data_dir`.
+    #[default]
+    Sled,
+    /// A PostgreSQL database (`postgres_url`).
+    Postgres,
 }
 
 impl Default for StorageConfig {
@@ -103,6 +120,8 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("./readi-controller-data"),
             cache_mib: readi_common::embedded::DEFAULT_CACHE_MIB,
+            backend: Backend::Sled,
+            postgres_url: None,
         }
     }
 }
@@ -172,6 +191,12 @@ impl Config {
         if !(8..=65_536).contains(&self.storage.cache_mib) {
             p.push("storage.cache_mib", "must be from 8 to 65536");
         }
+        if self.storage.backend == Backend::Postgres && self.storage.postgres_url.is_none() {
+            p.push(
+                "storage.postgres_url",
+                "required when storage.backend = \"postgres\"",
+            );
+        }
         if !self.dashboard.listen.is_empty()
             && let Some(addr) = check_addr(&mut p, "dashboard.listen", &self.dashboard.listen)
             && !addr.ip().is_loopback()
@@ -235,6 +260,21 @@ mod tests {
     fn example_config_parses_and_equals_defaults() {
         let c = Config::from_toml(EXAMPLE).expect("shipped example must validate");
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn the_postgres_backend_needs_its_url() {
+        let err = Config::from_toml("[storage]\nbackend = \"postgres\"\n").unwrap_err();
+        assert!(err.names("storage.postgres_url"), "{err}");
+        let c = Config::from_toml(
+            "[storage]\nbackend = \"postgres\"\npostgres_url = { env = \"DB_URL\" }\ncache_mib = 64\n",
+        )
+        .unwrap();
+        assert_eq!(c.storage.backend, Backend::Postgres);
+        let err = Config::from_toml("[storage]\nbackend = \"mysql\"\ncache_mib = 1\n").unwrap_err();
+        assert!(err.to_string().contains("`sled` or `postgres`"), "{err}");
+        let err = Config::from_toml("[storage]\ncache_mib = 1\n").unwrap_err();
+        assert!(err.names("storage.cache_mib"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod dashboard;
 pub mod enrollment;
 pub mod ingest;
+pub mod pgstore;
 pub mod registry;
 pub mod render;
 pub mod scorecard;

@@ -40,6 +40,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Apply the PostgreSQL schema migrations (also applied on start) and list what is applied.
+    Migrate {
+        /// Config file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
@@ -195,6 +201,7 @@ fn main() -> ExitCode {
         Command::Run { config, log_json } => run(config.as_deref(), log_json),
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
+        Command::Migrate { config } => migrate(config.as_deref()),
         Command::EnrollToken {
             config,
             apps,
@@ -376,8 +383,12 @@ fn revoke(path: Option<&Path>, agent_id: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_store(config: &Config) -> anyhow::Result<readi_controller::store::SledStore> {
+/// The report store the config names, for an offline command.
+fn open_store(config: &Config) -> anyhow::Result<Box<dyn readi_controller::store::ReportStore>> {
     use readi_common::embedded::Store;
+    if config.storage.backend == readi_controller::config::Backend::Postgres {
+        return Ok(Box::new(open_postgres(config)?));
+    }
     let dir = &config.storage.data_dir;
     if !dir.join("controller.db").exists() {
         anyhow::bail!(
@@ -388,11 +399,37 @@ fn open_store(config: &Config) -> anyhow::Result<readi_controller::store::SledSt
     let store = Store::open(dir, "controller.db").context(
         "opening the controller store (stop the controller first: the store is locked while it runs)",
     )?;
-    Ok(readi_controller::store::SledStore::open(store.db())?)
+    Ok(Box::new(readi_controller::store::SledStore::open(
+        store.db(),
+    )?))
+}
+
+fn open_postgres(config: &Config) -> anyhow::Result<readi_controller::pgstore::PgStore> {
+    let url = config
+        .storage
+        .postgres_url
+        .as_ref()
+        .context("storage.postgres_url is not set")?
+        .load()
+        .context("storage.postgres_url")?;
+    Ok(readi_controller::pgstore::PgStore::open(url.expose())?)
+}
+
+/// Applies the database migrations the controller would apply on start, and lists them.
+fn migrate(path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    if config.storage.backend != readi_controller::config::Backend::Postgres {
+        println!("storage.backend is \"sled\": the embedded store has no migrations");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = open_postgres(&config)?;
+    for (version, name) in store.migrate()? {
+        println!("{version:>4}  {name}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_agents(path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    use readi_controller::store::ReportStore as _;
     let config = load(path)?;
     let store = open_store(&config)?;
     for a in store.agents()? {
@@ -411,7 +448,6 @@ fn list_agents(path: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 fn reports(path: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     use prost::Message as _;
-    use readi_controller::store::ReportStore as _;
     use readi_proto::report::v1 as pb;
     let config = load(path)?;
     let store = open_store(&config)?;
@@ -485,12 +521,12 @@ fn scorecard(
             anyhow::bail!("application {app:?} is not registered (readi-controller app add)");
         }
         let scoring = readi_controller::service::Scoring::load(
-            &store,
+            store.as_ref(),
             registry,
             config.release.min_clinics,
             config.thresholds.clone(),
         )?;
-        Ok(scoring.scorecard(&store, app, period, until)?)
+        Ok(scoring.scorecard(store.as_ref(), app, period, until)?)
     };
     let card = match local() {
         Ok(c) => c,

@@ -38,6 +38,41 @@ pub enum Error {
     Fatal(String),
 }
 
+/// The report store the config names: the embedded database, or PostgreSQL (migrated on start).
+pub async fn open_reports(
+    config: &Config,
+    store: &Store,
+) -> Result<Arc<dyn crate::store::ReportStore>, Error> {
+    match config.storage.backend {
+        crate::config::Backend::Sled => Ok(Arc::new(
+            SledStore::open(store.db()).map_err(Error::Reports)?,
+        )),
+        crate::config::Backend::Postgres => {
+            let source = config.storage.postgres_url.clone().ok_or_else(|| {
+                Error::Reports(crate::store::StoreError::Backend(
+                    "storage.postgres_url is not set".into(),
+                ))
+            })?;
+            let url = source.load().map_err(|e| {
+                Error::Reports(crate::store::StoreError::Backend(format!(
+                    "storage.postgres_url: {e}"
+                )))
+            })?;
+            let pg =
+                tokio::task::spawn_blocking(move || crate::pgstore::PgStore::open(url.expose()))
+                    .await
+                    .map_err(|_| {
+                        Error::Reports(crate::store::StoreError::Backend(
+                            "opening the PostgreSQL store failed".into(),
+                        ))
+                    })?
+                    .map_err(Error::Reports)?;
+            tracing::info!("Reports in PostgreSQL");
+            Ok(Arc::new(pg))
+        }
+    }
+}
+
 /// Serves the controller's gRPC API and health service on `listener` until `shutdown` resolves, then
 /// lets in-flight calls finish within the grace period and flushes the store.
 pub async fn run(
@@ -65,7 +100,7 @@ pub async fn run(
         .set_serving::<ControllerServer<ControllerService>>()
         .await;
 
-    let reports = Arc::new(SledStore::open(store.db()).map_err(Error::Reports)?);
+    let reports = open_reports(&config, &store).await?;
     let ca = match &config.server.tls {
         Some(tls) => Some(Arc::new(AgentCa::load(
             &config.storage.data_dir,

@@ -291,6 +291,7 @@ impl Controller for ControllerService {
         let stored = StoredReport {
             agent_id: id.clone(),
             sequence,
+            window_start: report.window_start.as_ref().map_or(0, |t| t.seconds),
             signed: prost::Message::encode_to_vec(&signed),
         };
         let outcome = self.blocking(move |s| s.insert_report(&stored)).await?;

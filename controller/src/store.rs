@@ -62,6 +62,8 @@ pub struct StoredReport {
     pub agent_id: String,
     /// Its sequence number.
     pub sequence: u64,
+    /// Start of its window (Unix seconds): where a partitioned backend files it.
+    pub window_start: i64,
     /// The signed report exactly as received.
     pub signed: Vec<u8>,
 }
@@ -85,7 +87,7 @@ impl Cohort {
         a.symmetric_difference(&b).count()
     }
 
-    fn key(&self, app: &str) -> Vec<u8> {
+    pub(crate) fn key(&self, app: &str) -> Vec<u8> {
         let mut k = app.as_bytes().to_vec();
         k.push(0);
         k.extend_from_slice(&self.from_day.to_be_bytes());
@@ -147,6 +149,16 @@ impl SledStore {
             cohorts: db.open_tree("released_cohorts")?,
         })
     }
+}
+
+/// The window start inside stored signed-report bytes (0 where they do not decode).
+fn window_start_of(signed: &[u8]) -> i64 {
+    use prost::Message as _;
+    readi_proto::report::v1::SignedReport::decode(signed)
+        .ok()
+        .and_then(|s| readi_proto::report::v1::Report::decode(s.report.as_slice()).ok())
+        .and_then(|r| r.window_start)
+        .map_or(0, |t| t.seconds)
 }
 
 fn report_key(agent: &str, sequence: u64) -> Vec<u8> {
@@ -220,10 +232,12 @@ impl ReportStore for SledStore {
             };
             let mut seq = [0u8; 8];
             seq.copy_from_slice(&k[i + 1..]);
+            let signed = v.to_vec();
             Ok(StoredReport {
                 agent_id: String::from_utf8_lossy(&k[..i]).into_owned(),
                 sequence: u64::from_be_bytes(seq),
-                signed: v.to_vec(),
+                window_start: window_start_of(&signed),
+                signed,
             })
         })
         .collect()
@@ -303,6 +317,7 @@ pub(crate) fn check_backend(store: &dyn ReportStore) {
     let r = |seq, b: &[u8]| StoredReport {
         agent_id: "agt-1".into(),
         sequence: seq,
+        window_start: 0,
         signed: b.to_vec(),
     };
     assert_eq!(store.insert_report(&r(1, b"one")).unwrap(), Stored::New);
@@ -336,6 +351,34 @@ pub(crate) fn check_backend(store: &dyn ReportStore) {
     );
 }
 
+/// Eight threads submit one report at once: it is stored once, and seven hear Duplicate.
+#[cfg(test)]
+pub(crate) fn check_concurrent(store: std::sync::Arc<dyn ReportStore>) {
+    let outcomes: Vec<Stored> = (0..8)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                s.insert_report(&StoredReport {
+                    agent_id: "a".into(),
+                    sequence: 7,
+                    window_start: 1_790_000_000,
+                    signed: b"same".to_vec(),
+                })
+                .unwrap()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == Stored::New).count(), 1);
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Stored::Duplicate).count(),
+        7
+    );
+    assert_eq!(store.reports(None).unwrap().len(), 1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,24 +394,6 @@ mod tests {
     fn concurrent_submissions_of_one_report_store_it_once() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
-        let store = std::sync::Arc::new(SledStore::open(&db).unwrap());
-        let outcomes: Vec<Stored> = (0..8)
-            .map(|_| {
-                let s = std::sync::Arc::clone(&store);
-                std::thread::spawn(move || {
-                    s.insert_report(&StoredReport {
-                        agent_id: "a".into(),
-                        sequence: 7,
-                        signed: b"same".to_vec(),
-                    })
-                    .unwrap()
-                })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .collect();
-        assert_eq!(outcomes.iter().filter(|o| **o == Stored::New).count(), 1);
-        assert_eq!(store.reports(None).unwrap().len(), 1);
+        check_concurrent(std::sync::Arc::new(SledStore::open(&db).unwrap()));
     }
 }

@@ -389,3 +389,29 @@ pub fn fill(dir: &Path) -> std::path::PathBuf {
     let _ = f.sync_all();
     path
 }
+
+/// A URL to a fresh, empty schema in the test database named by READI_TEST_POSTGRES_URL (`.ci/postgres`
+/// starts one); `None`, with a note, where none is given.
+pub fn postgres_schema_url() -> Option<String> {
+    static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Ok(url) = std::env::var("READI_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED: READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
+        return None;
+    };
+    let schema = format!(
+        "e2e{}_{}",
+        std::process::id(),
+        SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    // The blocking client runs its own runtime: keep it off the caller's (a test's) runtime.
+    let (admin_url, create) = (url.clone(), format!("CREATE SCHEMA {schema}"));
+    std::thread::spawn(move || {
+        let mut admin =
+            postgres::Client::connect(&admin_url, postgres::NoTls).expect("the test database");
+        admin.batch_execute(&create).expect("creating a schema");
+    })
+    .join()
+    .expect("creating the test schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{sep}options=-csearch_path%3D{schema}"))
+}

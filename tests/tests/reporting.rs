@@ -27,9 +27,14 @@ const CANARIES: &[&str] = &[
 const APPS: &[&str] = &["notes-app", "chat-app"];
 
 fn controller_config(dir: &Path, listen: &str, tls: bool) -> PathBuf {
+    controller_config_with(dir, listen, tls, "")
+}
+
+/// As `controller_config`, with `storage` added to its `[storage]` section.
+fn controller_config_with(dir: &Path, listen: &str, tls: bool, storage: &str) -> PathBuf {
     let path = dir.join("controller.toml");
     let mut text = format!(
-        "[server]\nlisten = \"{listen}\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n\
+        "[server]\nlisten = \"{listen}\"\nshutdown_grace_secs = 5\n[storage]\ndata_dir = \"{}\"\n{storage}\
          [dashboard]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
          [release]\nmin_clinics = 2\n",
         dir.join("data").display()
@@ -1045,4 +1050,87 @@ async fn a_controller_whose_disk_fills_stops_and_loses_no_report() {
     let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
     assert_eq!(stored, sequences, "every report stored exactly once");
+}
+
+/// Two controller replicas over one PostgreSQL database: an agent enrolled on one later reports to
+/// the other, which knows it from the database; every report is stored once and both replicas list
+/// the same reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_share_agents_and_store_each_report_once() {
+    let Some(url) = readi_tests::postgres_schema_url() else {
+        return;
+    };
+    let env = [("READI_CONTROLLER_DATABASE_URL", url.as_str())];
+    let storage =
+        "backend = \"postgres\"\npostgres_url = { env = \"READI_CONTROLLER_DATABASE_URL\" }\n";
+    let start = |dir: &Path| {
+        let cfg = controller_config_with(dir, "127.0.0.1:0", false, storage);
+        let p = Process::start_env(
+            &binary("readi-controller"),
+            &["run", "--log-json", "--config", cfg.to_str().unwrap()],
+            dir,
+            &env,
+        );
+        let addr = p.wait_serving();
+        (p, addr)
+    };
+    let (adir, bdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, a_addr) = start(adir.path());
+    let (mut b, b_addr) = start(bdir.path());
+    assert!(
+        a.output().contains("Applied database migration")
+            || b.output().contains("Applied database migration")
+    );
+
+    let agent_dir = tempfile::tempdir().unwrap();
+    let token = enroll_token(adir.path());
+    let (mut agent, aaddr) = start_agent(
+        agent_dir.path(),
+        &agent_extra(&format!("http://{a_addr}"), None, 1),
+        &token,
+    );
+    traffic(aaddr, "notes-app", 3).await;
+    let first = wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+    stop(&mut agent);
+
+    // The same agent (same identity, no token) now reports to the other replica.
+    let (mut agent, aaddr) = start_agent(
+        agent_dir.path(),
+        &agent_extra(&format!("http://{b_addr}"), None, 1),
+        "",
+    );
+    traffic(aaddr, "chat-app", 3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let entries = wait_delivered(aaddr, first.len() + 1, Duration::from_secs(60)).await;
+    let id = agent_id_of(&entries);
+    stop(&mut agent);
+    stop(&mut a);
+    stop(&mut b);
+
+    let listed = |dir: &Path| -> Vec<u64> {
+        let cfg = dir.join("controller.toml");
+        let (code, out, err) = readi_tests::run_to_end_env(
+            &binary("readi-controller"),
+            &["reports", "--json", "--config", cfg.to_str().unwrap()],
+            dir,
+            &env,
+        );
+        assert_eq!(code, 0, "{err}");
+        let mut seqs: Vec<u64> = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["agent_id"] == id.as_str())
+            .map(|r| r["sequence"].as_u64().unwrap())
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    };
+    let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        listed(adir.path()),
+        sequences,
+        "replica A lists every report once"
+    );
+    assert_eq!(listed(bdir.path()), sequences, "replica B lists the same");
 }

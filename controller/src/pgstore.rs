@@ -1,0 +1,574 @@
+//! The PostgreSQL store: several stateless controller replicas over one database. Exactly-once
+//! holds across replicas through a primary key on (agent id, sequence); reports live in monthly
+//! partitions by window, created ahead; the schema moves only through the numbered migrations
+//! below, applied under an advisory lock and never skipped.
+
+use std::sync::Mutex;
+
+use postgres::{Client, NoTls};
+
+use crate::store::{AgentRecord, Cohort, ReportStore, StoreError, Stored, StoredReport};
+
+/// The schema's history: (version, name, SQL). Append only; an applied migration never changes.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "reports, agents, cohorts, counters",
+    r"
+CREATE TABLE agents (
+    id text PRIMARY KEY,
+    record text NOT NULL
+);
+-- The exactly-once arbiter: one row per (agent, sequence), whatever partition holds the report.
+CREATE TABLE report_keys (
+    agent_id text NOT NULL,
+    sequence bigint NOT NULL,
+    digest bytea NOT NULL,
+    window_start timestamptz NOT NULL,
+    PRIMARY KEY (agent_id, sequence)
+);
+CREATE TABLE reports (
+    agent_id text NOT NULL,
+    sequence bigint NOT NULL,
+    window_start timestamptz NOT NULL,
+    signed bytea NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (agent_id, sequence, window_start)
+) PARTITION BY RANGE (window_start);
+CREATE TABLE released_cohorts (
+    app text NOT NULL,
+    key bytea NOT NULL,
+    cohort text NOT NULL,
+    PRIMARY KEY (app, key)
+);
+CREATE TABLE counters (
+    name text PRIMARY KEY,
+    value bigint NOT NULL
+);
+",
+)];
+
+/// Serialises migrations between replicas starting at once.
+const MIGRATION_LOCK: i64 = 0x7265_6164_695f_6d67;
+
+/// Months of partitions kept created ahead of the current one.
+const MONTHS_AHEAD: i64 = 2;
+
+/// Connections kept open for reuse.
+const POOL: usize = 8;
+
+/// A PostgreSQL-backed store. Blocking; safe to call anywhere: on an async runtime's thread each
+/// call runs on a scoped thread of its own, since the blocking client drives its own runtime.
+#[derive(Debug)]
+pub struct PgStore(Db);
+
+/// Runs `f` where the blocking client may block: here, or on a scoped thread when this thread
+/// belongs to an async runtime.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| s.spawn(f).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+impl PgStore {
+    /// Connects to `url`, applies any migration not yet applied and creates the partitions ahead.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        off_runtime(|| Db::open(url)).map(PgStore)
+    }
+
+    /// Applies every migration not yet applied (see `Db::migrate`); returns what is applied.
+    pub fn migrate(&self) -> Result<Applied, StoreError> {
+        off_runtime(|| self.0.migrate())
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a connection blocks too.
+        let idle = std::mem::take(&mut *self.0.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        off_runtime(move || drop(idle));
+    }
+}
+
+impl ReportStore for PgStore {
+    fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
+        off_runtime(|| self.0.put_agent(agent))
+    }
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        off_runtime(|| self.0.agent(id))
+    }
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        off_runtime(|| self.0.agents())
+    }
+    fn insert_report(&self, report: &StoredReport) -> Result<Stored, StoreError> {
+        off_runtime(|| self.0.insert_report(report))
+    }
+    fn reports(&self, agent: Option<&str>) -> Result<Vec<StoredReport>, StoreError> {
+        off_runtime(|| self.0.reports(agent))
+    }
+    fn report_count(&self) -> Result<usize, StoreError> {
+        off_runtime(|| self.0.report_count())
+    }
+    fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError> {
+        off_runtime(|| self.0.released_cohorts(app))
+    }
+    fn record_cohort(&self, app: &str, cohort: &Cohort) -> Result<(), StoreError> {
+        off_runtime(|| self.0.record_cohort(app, cohort))
+    }
+    fn bump(&self, counter: &str) -> Result<u64, StoreError> {
+        off_runtime(|| self.0.bump(counter))
+    }
+    fn counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        off_runtime(|| self.0.counters())
+    }
+}
+
+/// The connections and the queries, called only where blocking is allowed.
+struct Db {
+    config: postgres::Config,
+    idle: Mutex<Vec<Client>>,
+    /// First days of months whose partition is known to exist.
+    months: Mutex<std::collections::BTreeSet<i64>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: name only where it points.
+        f.debug_struct("Db")
+            .field("hosts", &self.config.get_hosts().len())
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: postgres::Error) -> StoreError {
+    // A database error never carries report contents: values are bound as parameters.
+    StoreError::Backend(format!("PostgreSQL: {e}"))
+}
+
+/// The applied migrations, oldest first, as (version, name).
+pub type Applied = Vec<(i32, String)>;
+
+impl Db {
+    fn open(url: &str) -> Result<Db, StoreError> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|_| StoreError::Backend("the PostgreSQL URL does not parse".into()))?;
+        let store = Db {
+            config,
+            idle: Mutex::new(Vec::new()),
+            months: Mutex::default(),
+        };
+        store.migrate()?;
+        let now = unix_now();
+        for ahead in 0..=MONTHS_AHEAD {
+            store.ensure_partition(add_months(month_start(now), ahead))?;
+        }
+        Ok(store)
+    }
+
+    fn client(&self) -> Result<Pooled<'_>, StoreError> {
+        let reused = self
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .filter(|c| !c.is_closed());
+        let client = match reused {
+            Some(c) => c,
+            None => self.config.connect(NoTls).map_err(backend)?,
+        };
+        Ok(Pooled {
+            store: self,
+            client: Some(client),
+        })
+    }
+
+    /// Applies every migration not yet applied, in order, in one transaction under an advisory
+    /// lock; refuses a database migrated by a newer controller. Returns what is applied.
+    fn migrate(&self) -> Result<Applied, StoreError> {
+        let mut c = self.client()?;
+        let c = c.get();
+        c.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .map_err(backend)?;
+        let mut tx = c.transaction().map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(backend)?;
+        let newest: Option<i32> = tx
+            .query_one("SELECT max(version) FROM schema_migrations", &[])
+            .map_err(backend)?
+            .get(0);
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        if let Some(v) = newest
+            && v > known
+        {
+            return Err(StoreError::Backend(format!(
+                "the database's schema is at version {v}, newer than this controller knows ({known}): upgrade the controller"
+            )));
+        }
+        for (version, name, sql) in MIGRATIONS {
+            if newest.is_some_and(|v| v >= *version) {
+                continue;
+            }
+            tx.batch_execute(sql).map_err(backend)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .map_err(backend)?;
+            tracing::info!(version, name, "Applied database migration");
+        }
+        let applied = tx
+            .query(
+                "SELECT version, name FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        tx.commit().map_err(backend)?;
+        Ok(applied)
+    }
+
+    /// Creates the partition holding windows that start in the month beginning at `start`.
+    fn ensure_partition(&self, start: i64) -> Result<(), StoreError> {
+        if self
+            .months
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&start)
+        {
+            return Ok(());
+        }
+        let (y, m, _) = readi_common::date::civil_from_days(start.div_euclid(86_400));
+        let (ny, nm, _) =
+            readi_common::date::civil_from_days(add_months(start, 1).div_euclid(86_400));
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS reports_{y:04}_{m:02} PARTITION OF reports \
+             FOR VALUES FROM ('{y:04}-{m:02}-01 00:00:00+00') TO ('{ny:04}-{nm:02}-01 00:00:00+00')"
+        );
+        let mut c = self.client()?;
+        match c.get().batch_execute(&sql) {
+            Ok(()) => {}
+            // Another replica created it between our check and our statement.
+            Err(e) if e.code() == Some(&postgres::error::SqlState::DUPLICATE_TABLE) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        self.months
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(start);
+        Ok(())
+    }
+}
+
+/// A connection borrowed from the pool, returned on drop unless it broke.
+struct Pooled<'a> {
+    store: &'a Db,
+    client: Option<Client>,
+}
+
+impl Pooled<'_> {
+    fn get(&mut self) -> &mut Client {
+        self.client.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take()
+            && !c.is_closed()
+        {
+            let mut idle = self.store.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < POOL {
+                idle.push(c);
+            }
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Unix seconds of the first instant of the UTC month holding `t`.
+fn month_start(t: i64) -> i64 {
+    let (y, m, _) = readi_common::date::civil_from_days(t.div_euclid(86_400));
+    readi_common::date::days_from_civil(y, m, 1) * 86_400
+}
+
+/// The month start `n` months after the month start `start`.
+fn add_months(start: i64, n: i64) -> i64 {
+    let (y, m, _) = readi_common::date::civil_from_days(start.div_euclid(86_400));
+    let months = y * 12 + i64::from(m) - 1 + n;
+    readi_common::date::days_from_civil(
+        months.div_euclid(12),
+        (months.rem_euclid(12) + 1) as u32,
+        1,
+    ) * 86_400
+}
+
+fn digest(bytes: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
+}
+
+fn seq(s: u64) -> Result<i64, StoreError> {
+    i64::try_from(s).map_err(|_| StoreError::Backend("sequence out of range".into()))
+}
+
+impl ReportStore for Db {
+    fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
+        let v = serde_json::to_string(agent).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.client()?
+            .get()
+            .execute(
+                "INSERT INTO agents (id, record) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+                &[&agent.id, &v],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        let row = self
+            .client()?
+            .get()
+            .query_opt("SELECT record FROM agents WHERE id = $1", &[&id])
+            .map_err(backend)?;
+        row.map(|r| {
+            serde_json::from_str(r.get(0)).map_err(|_| StoreError::Damaged(format!("agent {id}")))
+        })
+        .transpose()
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        self.client()?
+            .get()
+            .query("SELECT id, record FROM agents ORDER BY id", &[])
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r.get(1))
+                    .map_err(|_| StoreError::Damaged(format!("agent {}", r.get::<_, &str>(0))))
+            })
+            .collect()
+    }
+
+    fn insert_report(&self, report: &StoredReport) -> Result<Stored, StoreError> {
+        self.ensure_partition(month_start(report.window_start))?;
+        let sequence = seq(report.sequence)?;
+        let hash = digest(&report.signed);
+        let mut c = self.client()?;
+        let mut tx = c.get().transaction().map_err(backend)?;
+        // The key row decides: a second submission (on any replica) waits for the first's commit,
+        // then finds the key taken.
+        let inserted = tx
+            .execute(
+                "INSERT INTO report_keys (agent_id, sequence, digest, window_start)
+                 VALUES ($1, $2, $3, to_timestamp($4::bigint))
+                 ON CONFLICT (agent_id, sequence) DO NOTHING",
+                &[&report.agent_id, &sequence, &hash, &report.window_start],
+            )
+            .map_err(backend)?;
+        if inserted == 0 {
+            let existing: Vec<u8> = tx
+                .query_one(
+                    "SELECT digest FROM report_keys WHERE agent_id = $1 AND sequence = $2",
+                    &[&report.agent_id, &sequence],
+                )
+                .map_err(backend)?
+                .get(0);
+            return Ok(if existing == hash {
+                Stored::Duplicate
+            } else {
+                Stored::Conflict
+            });
+        }
+        tx.execute(
+            "INSERT INTO reports (agent_id, sequence, window_start, signed)
+             VALUES ($1, $2, to_timestamp($3::bigint), $4)",
+            &[
+                &report.agent_id,
+                &sequence,
+                &report.window_start,
+                &report.signed,
+            ],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(Stored::New)
+    }
+
+    fn reports(&self, agent: Option<&str>) -> Result<Vec<StoredReport>, StoreError> {
+        let mut c = self.client()?;
+        let rows = match agent {
+            Some(a) => c.get().query(
+                "SELECT agent_id, sequence, extract(epoch FROM window_start)::bigint, signed
+                 FROM reports WHERE agent_id = $1 ORDER BY agent_id, sequence",
+                &[&a],
+            ),
+            None => c.get().query(
+                "SELECT agent_id, sequence, extract(epoch FROM window_start)::bigint, signed
+                 FROM reports ORDER BY agent_id, sequence",
+                &[],
+            ),
+        }
+        .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredReport {
+                agent_id: r.get(0),
+                sequence: r.get::<_, i64>(1) as u64,
+                window_start: r.get(2),
+                signed: r.get(3),
+            })
+            .collect())
+    }
+
+    fn report_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .client()?
+            .get()
+            .query_one("SELECT count(*) FROM report_keys", &[])
+            .map_err(backend)?
+            .get(0);
+        Ok(n as usize)
+    }
+
+    fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError> {
+        self.client()?
+            .get()
+            .query(
+                "SELECT cohort FROM released_cohorts WHERE app = $1 ORDER BY key",
+                &[&app],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r.get(0)).map_err(|_| StoreError::Damaged("cohort".into()))
+            })
+            .collect()
+    }
+
+    fn record_cohort(&self, app: &str, cohort: &Cohort) -> Result<(), StoreError> {
+        let v = serde_json::to_string(cohort).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.client()?
+            .get()
+            .execute(
+                "INSERT INTO released_cohorts (app, key, cohort) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&app, &cohort.key(app), &v],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn bump(&self, counter: &str) -> Result<u64, StoreError> {
+        let v: i64 = self
+            .client()?
+            .get()
+            .query_one(
+                "INSERT INTO counters (name, value) VALUES ($1, 1)
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
+                 RETURNING value",
+                &[&counter],
+            )
+            .map_err(backend)?
+            .get(0);
+        Ok(v as u64)
+    }
+
+    fn counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self
+            .client()?
+            .get()
+            .query("SELECT name, value FROM counters ORDER BY name", &[])
+            .map_err(backend)?
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh schema in the test database named by READI_TEST_POSTGRES_URL (`.ci/postgres` starts
+    /// one); `None`, with a note, where no database is given.
+    fn fresh() -> Option<PgStore> {
+        let Ok(url) = std::env::var("READI_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPED: READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
+            return None;
+        };
+        let schema = format!(
+            "t{}_{}",
+            std::process::id(),
+            SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut admin = postgres::Client::connect(&url, NoTls).expect("test database");
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
+        Some(PgStore::open(&scoped).expect("open"))
+    }
+
+    static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    #[test]
+    fn postgres_backend_stores_each_report_once() {
+        let Some(store) = fresh() else { return };
+        crate::store::check_backend(&store);
+    }
+
+    #[test]
+    fn concurrent_submissions_of_one_report_store_it_once() {
+        let Some(store) = fresh() else { return };
+        crate::store::check_concurrent(std::sync::Arc::new(store));
+    }
+
+    #[test]
+    fn migrations_apply_once_and_a_newer_schema_is_refused() {
+        let Some(store) = fresh() else { return };
+        let applied = store.migrate().unwrap();
+        assert_eq!(applied.len(), MIGRATIONS.len());
+        assert_eq!(
+            store.migrate().unwrap(),
+            applied,
+            "re-applying changes nothing"
+        );
+        store
+            .0
+            .client()
+            .unwrap()
+            .get()
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (999, 'future')",
+                &[],
+            )
+            .unwrap();
+        let err = store.migrate().unwrap_err().to_string();
+        assert!(err.contains("newer than this controller"), "{err}");
+    }
+
+    #[test]
+    fn months_and_partitions() {
+        let t = 1_795_000_000; // 2026-11-18
+        assert_eq!(month_start(t), 1_793_491_200); // 2026-11-01
+        assert_eq!(add_months(month_start(t), 2), 1_798_761_600); // 2027-01-01
+    }
+}
