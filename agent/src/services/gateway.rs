@@ -36,7 +36,7 @@ pub struct SafetySinks {
     /// Fires at shutdown, ending watch streams.
     pub shutdown: Trigger,
     /// Raised when the store can no longer write: the agent stops for its supervisor to restart it.
-    pub fatal: readi_common::shutdown::Fatal,
+    pub fatal: Fatal,
     /// The metric windows, when the agent reports to a controller.
     pub metrics: Option<Arc<Metrics>>,
     /// Outcome baselines, when the agent reports to a controller.
@@ -126,11 +126,7 @@ fn escalation_status(e: EscalationError, fatal: &Fatal) -> Status {
         EscalationError::AlreadyAcknowledged(_) => Status::failed_precondition(e.to_string()),
         EscalationError::Store(ref db) if store_failed(db, fatal) => {
             tracing::error!(error = %e, "Escalation store failure");
-            Status::unavailable(if readi_common::embedded::is_disk_full(db) {
-                DISK_FULL
-            } else {
-                STORE_FAILED
-            })
+            store_unavailable(db)
         }
         other => {
             tracing::error!(error = %other, "Escalation store failure");
@@ -414,16 +410,21 @@ fn store_failed(e: &sled::Error, fatal: &Fatal) -> bool {
     true
 }
 
+/// What a caller hears when the store failed for good: retryable once the agent has restarted.
+fn store_unavailable(db: &sled::Error) -> Status {
+    Status::unavailable(if readi_common::embedded::is_disk_full(db) {
+        DISK_FULL
+    } else {
+        STORE_FAILED
+    })
+}
+
 fn vault_status(e: VaultError, fatal: &Fatal) -> Status {
     match e {
         VaultError::NotFound => Status::not_found(e.to_string()),
         VaultError::Db(ref db) if store_failed(db, fatal) => {
             tracing::error!(error = %e, "Vault failure");
-            Status::unavailable(if readi_common::embedded::is_disk_full(db) {
-                DISK_FULL
-            } else {
-                STORE_FAILED
-            })
+            store_unavailable(db)
         }
         other => {
             tracing::error!(error = %other, "Vault failure");
