@@ -102,6 +102,9 @@ pub struct StorageConfig {
     /// The PostgreSQL URL for `backend = "postgres"`, from a secret source since it may carry a
     /// password (`{ env = "..." }`, `{ file = "..." }` or `{ credential = "..." }`).
     pub postgres_url: Option<readi_common::secret::SecretSource>,
+    /// CA certificates (PEM) that sign the database server's certificate; without it the system's
+    /// roots. TLS itself follows the URL's `sslmode`.
+    pub postgres_ca: Option<PathBuf>,
 }
 
 /// The report store's backend.
@@ -122,6 +125,7 @@ impl Default for StorageConfig {
             cache_mib: readi_common::embedded::DEFAULT_CACHE_MIB,
             backend: Backend::Sled,
             postgres_url: None,
+            postgres_ca: None,
         }
     }
 }

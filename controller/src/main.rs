@@ -412,7 +412,10 @@ fn open_postgres(config: &Config) -> anyhow::Result<readi_controller::pgstore::P
         .context("storage.postgres_url is not set")?
         .load()
         .context("storage.postgres_url")?;
-    Ok(readi_controller::pgstore::PgStore::open(url.expose())?)
+    Ok(readi_controller::pgstore::PgStore::open(
+        url.expose(),
+        config.storage.postgres_ca.as_deref(),
+    )?)
 }
 
 /// Applies the database migrations the controller would apply on start, and lists them.

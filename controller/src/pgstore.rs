@@ -5,7 +5,8 @@
 
 use std::sync::Mutex;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::{AgentRecord, Cohort, ReportStore, StoreError, Stored, StoredReport};
 
@@ -72,8 +73,11 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 impl PgStore {
     /// Connects to `url`, applies any migration not yet applied and creates the partitions ahead.
-    pub fn open(url: &str) -> Result<PgStore, StoreError> {
-        off_runtime(|| Db::open(url)).map(PgStore)
+    /// TLS follows the URL's `sslmode` (`prefer` by default; use `require` off the host), checking
+    /// the server's certificate against `ca` (PEM) or, without one, the system's roots.
+    pub fn open(url: &str, ca: Option<&std::path::Path>) -> Result<PgStore, StoreError> {
+        let tls = tls(ca)?;
+        off_runtime(|| Db::open(url, tls)).map(PgStore)
     }
 
     /// Applies every migration not yet applied (see `Db::migrate`); returns what is applied.
@@ -123,9 +127,48 @@ impl ReportStore for PgStore {
     }
 }
 
+/// The TLS connector: rustls on ring, trusting `ca` or the system's roots.
+fn tls(ca: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |why: String| StoreError::Backend(format!("storage.postgres_ca: {why}"));
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| bad(format!("{}: {e}", path.display())))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(bad(format!("{} holds no certificate", path.display())));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // One unusable system certificate must not stop the others.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError::Backend(format!("TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
 /// The connections and the queries, called only where blocking is allowed.
 struct Db {
     config: postgres::Config,
+    tls: MakeRustlsConnect,
     idle: Mutex<Vec<Client>>,
     /// First days of months whose partition is known to exist.
     months: Mutex<std::collections::BTreeSet<i64>>,
@@ -142,20 +185,28 @@ impl std::fmt::Debug for Db {
 }
 
 fn backend(e: postgres::Error) -> StoreError {
-    // A database error never carries report contents: values are bound as parameters.
-    StoreError::Backend(format!("PostgreSQL: {e}"))
+    // A database error never carries report contents: values are bound as parameters. Its causes
+    // (a refused certificate, a lost connection) say what to fix.
+    let mut message = format!("PostgreSQL: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    StoreError::Backend(message)
 }
 
 /// The applied migrations, oldest first, as (version, name).
 pub type Applied = Vec<(i32, String)>;
 
 impl Db {
-    fn open(url: &str) -> Result<Db, StoreError> {
+    fn open(url: &str, tls: MakeRustlsConnect) -> Result<Db, StoreError> {
         let config: postgres::Config = url
             .parse()
             .map_err(|_| StoreError::Backend("the PostgreSQL URL does not parse".into()))?;
         let store = Db {
             config,
+            tls,
             idle: Mutex::new(Vec::new()),
             months: Mutex::default(),
         };
@@ -176,7 +227,7 @@ impl Db {
             .filter(|c| !c.is_closed());
         let client = match reused {
             Some(c) => c,
-            None => self.config.connect(NoTls).map_err(backend)?,
+            None => self.config.connect(self.tls.clone()).map_err(backend)?,
         };
         Ok(Pooled {
             store: self,
@@ -518,13 +569,14 @@ mod tests {
             std::process::id(),
             SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let mut admin = postgres::Client::connect(&url, NoTls).expect("test database");
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("test database");
         admin
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .unwrap();
         let sep = if url.contains('?') { '&' } else { '?' };
         let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
-        Some(PgStore::open(&scoped).expect("open"))
+        let ca = std::env::var("READI_TEST_POSTGRES_CA").ok();
+        Some(PgStore::open(&scoped, ca.as_deref().map(std::path::Path::new)).expect("open"))
     }
 
     static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -563,6 +615,45 @@ mod tests {
             .unwrap();
         let err = store.migrate().unwrap_err().to_string();
         assert!(err.contains("newer than this controller"), "{err}");
+    }
+
+    /// TLS to the database, with the CA `.ci/postgres` made (READI_TEST_POSTGRES_CA): the server's
+    /// certificate checked against it, and refused against the system's roots.
+    #[test]
+    fn tls_checks_the_servers_certificate() {
+        let (Ok(url), Ok(ca)) = (
+            std::env::var("READI_TEST_POSTGRES_URL"),
+            std::env::var("READI_TEST_POSTGRES_CA"),
+        ) else {
+            eprintln!("SKIPPED: READI_TEST_POSTGRES_URL or READI_TEST_POSTGRES_CA is not set");
+            return;
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let required = format!("{url}{sep}sslmode=require");
+        let store = PgStore::open(&required, Some(std::path::Path::new(&ca))).expect("TLS");
+        let ssl: bool = store
+            .0
+            .client()
+            .unwrap()
+            .get()
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(ssl, "the connection is not encrypted");
+        let err = PgStore::open(&required, None).unwrap_err().to_string();
+        assert!(
+            err.contains("certificate") || err.contains("UnknownIssuer"),
+            "{err}"
+        );
+        let bad = std::env::temp_dir().join(format!("readi-no-ca-{}", std::process::id()));
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let err = PgStore::open(&required, Some(&bad))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("storage.postgres_ca"), "{err}");
     }
 
     #[test]

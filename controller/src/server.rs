@@ -53,20 +53,22 @@ pub async fn open_reports(
                     "storage.postgres_url is not set".into(),
                 ))
             })?;
+            let ca = config.storage.postgres_ca.clone();
             let url = source.load().map_err(|e| {
                 Error::Reports(crate::store::StoreError::Backend(format!(
                     "storage.postgres_url: {e}"
                 )))
             })?;
-            let pg =
-                tokio::task::spawn_blocking(move || crate::pgstore::PgStore::open(url.expose()))
-                    .await
-                    .map_err(|_| {
-                        Error::Reports(crate::store::StoreError::Backend(
-                            "opening the PostgreSQL store failed".into(),
-                        ))
-                    })?
-                    .map_err(Error::Reports)?;
+            let pg = tokio::task::spawn_blocking(move || {
+                crate::pgstore::PgStore::open(url.expose(), ca.as_deref())
+            })
+            .await
+            .map_err(|_| {
+                Error::Reports(crate::store::StoreError::Backend(
+                    "opening the PostgreSQL store failed".into(),
+                ))
+            })?
+            .map_err(Error::Reports)?;
             tracing::info!("Reports in PostgreSQL");
             Ok(Arc::new(pg))
         }

@@ -1061,10 +1061,14 @@ async fn replicas_on_postgres_share_agents_and_store_each_report_once() {
         return;
     };
     let env = [("READI_CONTROLLER_DATABASE_URL", url.as_str())];
-    let storage =
-        "backend = \"postgres\"\npostgres_url = { env = \"READI_CONTROLLER_DATABASE_URL\" }\n";
+    let mut storage =
+        "backend = \"postgres\"\npostgres_url = { env = \"READI_CONTROLLER_DATABASE_URL\" }\n"
+            .to_owned();
+    if let Ok(ca) = std::env::var("READI_TEST_POSTGRES_CA") {
+        storage.push_str(&format!("postgres_ca = \"{ca}\"\n"));
+    }
     let start = |dir: &Path| {
-        let cfg = controller_config_with(dir, "127.0.0.1:0", false, storage);
+        let cfg = controller_config_with(dir, "127.0.0.1:0", false, &storage);
         let p = Process::start_env(
             &binary("readi-controller"),
             &["run", "--log-json", "--config", cfg.to_str().unwrap()],
