@@ -1138,3 +1138,144 @@ async fn replicas_on_postgres_share_agents_and_store_each_report_once() {
     );
     assert_eq!(listed(bdir.path()), sequences, "replica B lists the same");
 }
+
+/// PostgreSQL's newest installed `bin` directory, if any.
+fn postgres_bin() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("bin")))
+        .filter(|p| p.join("pg_ctl").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// Runs `pg_ctl` on the cluster in `data` as the postgres user.
+fn pg_ctl(bin: &Path, data: &Path, args: &[&str]) {
+    let status = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(bin.join("pg_ctl"))
+        .arg("-D")
+        .arg(data)
+        .args(args)
+        .status()
+        .expect("running pg_ctl");
+    assert!(status.success(), "pg_ctl {args:?} failed");
+}
+
+/// The database goes away under a controller for several windows: submissions are refused
+/// UNAVAILABLE and the agent keeps its reports; the database comes back and the controller uses it
+/// again by itself, with no restart; every report is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_rides_out_losing_its_database() {
+    if std::env::var("READI_TEST_POSTGRES_URL").is_err() {
+        eprintln!("SKIPPED: READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
+        return;
+    }
+    let Some(bin) = postgres_bin() else {
+        eprintln!("SKIPPED: no PostgreSQL server binaries under /usr/lib/postgresql");
+        return;
+    };
+    // A cluster of its own, since this test stops it.
+    let pg = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        pg.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/postgres");
+    let cluster = pg.path().join("pg");
+    let out = std::process::Command::new(&script)
+        .env("READI_PG_PORT", port.to_string())
+        .env("READI_PG_DIR", &cluster)
+        .output()
+        .expect("starting a cluster");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let data = cluster.join("data");
+    struct Stop(PathBuf, PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(self.0.join("pg_ctl"))
+                .arg("-D")
+                .arg(&self.1)
+                .args(["stop", "-m", "immediate"])
+                .status();
+        }
+    }
+    let _stop = Stop(bin.clone(), data.clone());
+
+    let env = [("READI_CONTROLLER_DATABASE_URL", url.as_str())];
+    let storage = format!(
+        "backend = \"postgres\"\npostgres_url = {{ env = \"READI_CONTROLLER_DATABASE_URL\" }}\npostgres_ca = \"{}\"\n",
+        cluster.join("tls/ca.pem").display()
+    );
+    let cdir = tempfile::tempdir().unwrap();
+    let cfg = controller_config_with(cdir.path(), "127.0.0.1:0", false, &storage);
+    let mut controller = Process::start_env(
+        &binary("readi-controller"),
+        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
+        cdir.path(),
+        &env,
+    );
+    let caddr = controller.wait_serving();
+    let adir = tempfile::tempdir().unwrap();
+    let token = enroll_token(cdir.path());
+    let (mut agent, aaddr) = start_agent(
+        adir.path(),
+        &agent_extra(&format!("http://{caddr}"), None, 1),
+        &token,
+    );
+    traffic(aaddr, "notes-app", 2).await;
+    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+
+    pg_ctl(&bin, &data, &["stop", "-m", "fast", "-w"]);
+    for _ in 0..4 {
+        traffic(aaddr, "chat-app", 2).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let waiting = ledger(aaddr).await;
+    assert!(
+        waiting.iter().filter(|e| e.delivered_at.is_none()).count() >= 2,
+        "reports wait in the outbox while the database is down"
+    );
+    controller.wait_for_log("Controller store failure", Duration::from_secs(10));
+
+    // pg_ctl restart starts a stopped cluster with the options it last ran with.
+    pg_ctl(
+        &bin,
+        &data,
+        &["restart", "-w", "-l", cluster.join("log").to_str().unwrap()],
+    );
+    let entries = wait_delivered(aaddr, waiting.len(), Duration::from_secs(60)).await;
+    let id = agent_id_of(&entries);
+    stop(&mut agent);
+    stop(&mut controller);
+    let (code, out, err) = readi_tests::run_to_end_env(
+        &binary("readi-controller"),
+        &["reports", "--json", "--config", cfg.to_str().unwrap()],
+        cdir.path(),
+        &env,
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut stored: Vec<u64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["agent_id"] == id.as_str())
+        .map(|r| r["sequence"].as_u64().unwrap())
+        .collect();
+    stored.sort_unstable();
+    let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    assert_eq!(stored, sequences, "every report stored exactly once");
+}
