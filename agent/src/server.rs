@@ -101,13 +101,7 @@ pub async fn run(
     let audit = Arc::new(Audit::open(store.db(), &keys, AUDIT_CHECKPOINT_EVERY)?);
     record_config_change(store.db(), &audit, &config)?;
     let fatal = Fatal::default();
-    let raised = fatal.clone();
-    let trigger = Trigger::spawn(async move {
-        tokio::select! {
-            () = shutdown => {}
-            () = raised.raised() => {}
-        }
-    });
+    let trigger = Trigger::spawn_or_fatal(shutdown, &fatal);
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
     let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);

@@ -77,6 +77,20 @@ impl Trigger {
         Trigger(rx)
     }
 
+    /// As `spawn`, also firing when `fatal` is raised.
+    pub fn spawn_or_fatal(
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        fatal: &Fatal,
+    ) -> Self {
+        let raised = fatal.clone();
+        Trigger::spawn(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = raised.raised() => {}
+            }
+        })
+    }
+
     /// Resolves once shutdown has begun (or the trigger's source is gone).
     pub async fn fired(mut self) {
         let _ = self.0.wait_for(|v| *v).await;

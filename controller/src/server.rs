@@ -89,13 +89,7 @@ pub async fn run(
     )?;
     let addr = listener.local_addr().map_err(Error::Listener)?;
     let fatal = Fatal::default();
-    let raised = fatal.clone();
-    let trigger = Trigger::spawn(async move {
-        tokio::select! {
-            () = shutdown => {}
-            () = raised.raised() => {}
-        }
-    });
+    let trigger = Trigger::spawn_or_fatal(shutdown, &fatal);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health

@@ -128,29 +128,14 @@ async fn a_damaged_or_emptied_store_is_refused_and_a_restored_backup_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_gives_clear_errors_loses_nothing_and_recovers_on_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
+    // The agent's data directory is the small file system.
+    let mnt = dir.path().join("data");
     if mount_tmpfs(&mnt, 24).is_none() {
         eprintln!("SKIPPED: this host does not allow mounting a tmpfs (needs CAP_SYS_ADMIN)");
         return;
     }
     let _unmount = Unmount(mnt.clone());
-    let extra = format!("[storage]\ndata_dir = \"{}\"\n", mnt.join("data").display());
-    // The generated config names dir/data; this one puts the store on the small file system.
-    let cfg = readi_tests::ephemeral_config(dir.path(), "readi-agent.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace(
-            &format!("data_dir = \"{}\"\n", dir.path().join("data").display()),
-            "",
-        )
-        .replace("[storage]\n", "");
-    std::fs::write(&cfg, format!("{text}{extra}")).unwrap();
-    let agent = Process::start(
-        &binary("readi-agent"),
-        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-        dir.path(),
-    );
-    let addr = agent.wait_serving();
+    let (agent, addr) = start_served_with("readi-agent", dir.path(), "");
     let mut gw = client(addr).await;
     let mut acknowledged = Vec::new();
     for i in 0..20 {
@@ -194,12 +179,7 @@ async fn a_full_disk_gives_clear_errors_loses_nothing_and_recovers_on_restart() 
 
     // Space returns: the next restart serves, and nothing acknowledged was lost.
     std::fs::remove_file(&filler).unwrap();
-    let agent = Process::start(
-        &binary("readi-agent"),
-        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-        dir.path(),
-    );
-    let addr = agent.wait_serving();
+    let (agent, addr) = start_served_with("readi-agent", dir.path(), "");
     let mut gw = client(addr).await;
     let r = gw.redact(redact("after")).await.unwrap().into_inner();
     acknowledged.push(("after".into(), r.redacted_text));
@@ -208,12 +188,7 @@ async fn a_full_disk_gives_clear_errors_loses_nothing_and_recovers_on_restart() 
         assert!(restores(&mut gw, session, text).await, "{session} lost");
     }
     stop(agent);
-    let agent = Process::start(
-        &binary("readi-agent"),
-        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-        dir.path(),
-    );
-    let addr = agent.wait_serving();
+    let (agent, addr) = start_served_with("readi-agent", dir.path(), "");
     let mut gw = client(addr).await;
     for (session, text) in &acknowledged {
         assert!(

@@ -296,12 +296,46 @@ fn stop(p: &mut Process) {
 }
 
 /// The controller's stored reports (the controller must be stopped), decoded.
+/// A controller in `cdir` and an agent in `adir` reporting to it every second, after `n` rounds of
+/// traffic and one delivered report: (controller, its listen address, agent, its address, the
+/// agent's reporting config).
+async fn reporting_pair(
+    cdir: &Path,
+    adir: &Path,
+    n: i64,
+) -> (Process, String, Process, SocketAddr, String) {
+    let (controller, caddr) = start_controller(cdir, "127.0.0.1:0", false);
+    let token = enroll_token(cdir);
+    let extra = agent_extra(&format!("http://{caddr}"), None, 1);
+    let (agent, aaddr) = start_agent(adir, &extra, &token);
+    traffic(aaddr, "notes-app", n).await;
+    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+    (controller, caddr.to_string(), agent, aaddr, extra)
+}
+
+/// The sequences the controller configured in `dir` holds for `agent`, sorted (`env` for its
+/// database URL).
+fn stored_sequences(dir: &Path, agent: &str, env: &[(&str, &str)]) -> Vec<u64> {
+    let mut seqs: Vec<u64> = stored_reports_env(dir, env)
+        .iter()
+        .filter(|r| r["agent_id"] == agent)
+        .map(|r| r["sequence"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
 fn stored_reports(dir: &Path) -> Vec<serde_json::Value> {
+    stored_reports_env(dir, &[])
+}
+
+fn stored_reports_env(dir: &Path, env: &[(&str, &str)]) -> Vec<serde_json::Value> {
     let cfg = dir.join("controller.toml");
-    let (code, out, err) = run_to_end(
+    let (code, out, err) = readi_tests::run_to_end_env(
         &binary("readi-controller"),
         &["reports", "--json", "--config", cfg.to_str().unwrap()],
         dir,
+        env,
     );
     assert_eq!(code, 0, "{err}");
     out.lines()
@@ -874,14 +908,9 @@ async fn wire_bytes_hold_no_canary_and_tampered_replayed_or_revoked_reports_are_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outages_and_crashes_deliver_every_report_exactly_once() {
     let cdir = tempfile::tempdir().unwrap();
-    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", false);
-    let listen = caddr.to_string();
     let adir = tempfile::tempdir().unwrap();
-    let token = enroll_token(cdir.path());
-    let extra = agent_extra(&format!("http://{caddr}"), None, 1);
-    let (mut agent, aaddr) = start_agent(adir.path(), &extra, &token);
-    traffic(aaddr, "notes-app", 4).await;
-    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+    let (mut controller, listen, mut agent, aaddr, extra) =
+        reporting_pair(cdir.path(), adir.path(), 4).await;
 
     // The controller goes away for several windows; every window with traffic makes a report.
     stop(&mut controller);
@@ -916,13 +945,7 @@ async fn outages_and_crashes_deliver_every_report_exactly_once() {
 
     stop(&mut agent);
     stop(&mut controller);
-    let reports = stored_reports(cdir.path());
-    let mut stored: Vec<u64> = reports
-        .iter()
-        .filter(|r| r["agent_id"] == id.as_str())
-        .map(|r| r["sequence"].as_u64().unwrap())
-        .collect();
-    stored.sort_unstable();
+    let stored = stored_sequences(cdir.path(), &id, &[]);
     let written: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
     assert_eq!(
         stored, written,
@@ -936,14 +959,9 @@ async fn outages_and_crashes_deliver_every_report_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flapping_controller_gets_every_report_exactly_once() {
     let cdir = tempfile::tempdir().unwrap();
-    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", false);
-    let listen = caddr.to_string();
     let adir = tempfile::tempdir().unwrap();
-    let token = enroll_token(cdir.path());
-    let extra = agent_extra(&format!("http://{caddr}"), None, 1);
-    let (mut agent, aaddr) = start_agent(adir.path(), &extra, &token);
-    traffic(aaddr, "notes-app", 2).await;
-    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+    let (mut controller, listen, mut agent, aaddr, _) =
+        reporting_pair(cdir.path(), adir.path(), 2).await;
 
     let started = Instant::now();
     let mut cycle = 0u64;
@@ -976,12 +994,7 @@ async fn a_flapping_controller_gets_every_report_exactly_once() {
     stop(&mut agent);
     stop(&mut controller);
 
-    let mut stored: Vec<u64> = stored_reports(cdir.path())
-        .iter()
-        .filter(|r| r["agent_id"] == id.as_str())
-        .map(|r| r["sequence"].as_u64().unwrap())
-        .collect();
-    stored.sort_unstable();
+    let stored = stored_sequences(cdir.path(), &id, &[]);
     let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
     assert!(
         sequences.len() >= 20,
@@ -1007,14 +1020,9 @@ async fn a_controller_whose_disk_fills_stops_and_loses_no_report() {
         return;
     }
     let _unmount = readi_tests::Unmount(data.clone());
-    let (mut controller, caddr) = start_controller(cdir.path(), "127.0.0.1:0", false);
-    let listen = caddr.to_string();
     let adir = tempfile::tempdir().unwrap();
-    let token = enroll_token(cdir.path());
-    let extra = agent_extra(&format!("http://{caddr}"), None, 1);
-    let (mut agent, aaddr) = start_agent(adir.path(), &extra, &token);
-    traffic(aaddr, "notes-app", 2).await;
-    wait_delivered(aaddr, 1, Duration::from_secs(30)).await;
+    let (mut controller, listen, mut agent, aaddr, _) =
+        reporting_pair(cdir.path(), adir.path(), 2).await;
 
     let filler = readi_tests::fill(&data);
     let started = Instant::now();
@@ -1041,12 +1049,7 @@ async fn a_controller_whose_disk_fills_stops_and_loses_no_report() {
     let id = agent_id_of(&entries);
     stop(&mut agent);
     stop(&mut controller);
-    let mut stored: Vec<u64> = stored_reports(cdir.path())
-        .iter()
-        .filter(|r| r["agent_id"] == id.as_str())
-        .map(|r| r["sequence"].as_u64().unwrap())
-        .collect();
-    stored.sort_unstable();
+    let stored = stored_sequences(cdir.path(), &id, &[]);
     let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
     assert_eq!(stored, sequences, "every report stored exactly once");
@@ -1111,24 +1114,7 @@ async fn replicas_on_postgres_share_agents_and_store_each_report_once() {
     stop(&mut a);
     stop(&mut b);
 
-    let listed = |dir: &Path| -> Vec<u64> {
-        let cfg = dir.join("controller.toml");
-        let (code, out, err) = readi_tests::run_to_end_env(
-            &binary("readi-controller"),
-            &["reports", "--json", "--config", cfg.to_str().unwrap()],
-            dir,
-            &env,
-        );
-        assert_eq!(code, 0, "{err}");
-        let mut seqs: Vec<u64> = out
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|r| r["agent_id"] == id.as_str())
-            .map(|r| r["sequence"].as_u64().unwrap())
-            .collect();
-        seqs.sort_unstable();
-        seqs
-    };
+    let listed = |dir: &Path| stored_sequences(dir, &id, &env);
     let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
     assert_eq!(
@@ -1261,20 +1247,7 @@ async fn a_controller_rides_out_losing_its_database() {
     let id = agent_id_of(&entries);
     stop(&mut agent);
     stop(&mut controller);
-    let (code, out, err) = readi_tests::run_to_end_env(
-        &binary("readi-controller"),
-        &["reports", "--json", "--config", cfg.to_str().unwrap()],
-        cdir.path(),
-        &env,
-    );
-    assert_eq!(code, 0, "{err}");
-    let mut stored: Vec<u64> = out
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|r| r["agent_id"] == id.as_str())
-        .map(|r| r["sequence"].as_u64().unwrap())
-        .collect();
-    stored.sort_unstable();
+    let stored = stored_sequences(cdir.path(), &id, &env);
     let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
     assert_eq!(stored, sequences, "every report stored exactly once");
