@@ -40,6 +40,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Copy agents, reports and released cohorts from an embedded (sled) controller store into the
+    /// PostgreSQL database the config names; safe to re-run (the source controller must be stopped).
+    ImportSled {
+        /// Config file (TOML) with storage.backend = "postgres".
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The data directory of the controller whose store is copied (holding controller.db).
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Apply the PostgreSQL schema migrations (also applied on start) and list what is applied.
     Migrate {
         /// Config file (TOML).
@@ -202,6 +212,7 @@ fn main() -> ExitCode {
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
         Command::Migrate { config } => migrate(config.as_deref()),
+        Command::ImportSled { config, from } => import_sled(config.as_deref(), &from),
         Command::EnrollToken {
             config,
             apps,
@@ -416,6 +427,29 @@ fn open_postgres(config: &Config) -> anyhow::Result<readi_controller::pgstore::P
         url.expose(),
         config.storage.postgres_ca.as_deref(),
     )?)
+}
+
+/// Copies an embedded store into the configured PostgreSQL database.
+fn import_sled(path: Option<&Path>, from: &Path) -> anyhow::Result<ExitCode> {
+    use readi_common::embedded::Store;
+    let config = load(path)?;
+    if config.storage.backend != readi_controller::config::Backend::Postgres {
+        anyhow::bail!("storage.backend must be \"postgres\" to import into it");
+    }
+    if !from.join("controller.db").exists() {
+        anyhow::bail!("no controller store under {}", from.display());
+    }
+    let source = Store::open(from, "controller.db").context(
+        "opening the source store (stop that controller first: the store is locked while it runs)",
+    )?;
+    let sled = readi_controller::store::SledStore::open(source.db())?;
+    let target = open_postgres(&config)?;
+    let done = readi_controller::store::copy(&sled, &target)?;
+    println!(
+        "agents {}, reports new {}, already there {}, released cohorts {}",
+        done.agents, done.new, done.already, done.cohorts
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Applies the database migrations the controller would apply on start, and lists them.

@@ -657,6 +657,29 @@ mod tests {
     }
 
     #[test]
+    fn a_sled_store_moves_to_postgres_and_a_second_run_changes_nothing() {
+        let Some(pg) = fresh() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let sled = crate::store::SledStore::open(&db).unwrap();
+        crate::store::check_backend(&sled);
+        let first = crate::store::copy(&sled, &pg).unwrap();
+        assert_eq!(
+            (first.agents, first.new, first.already, first.cohorts),
+            (1, 2, 0, 1)
+        );
+        assert_eq!(pg.reports(None).unwrap(), sled.reports(None).unwrap());
+        assert_eq!(pg.agents().unwrap(), sled.agents().unwrap());
+        assert_eq!(
+            pg.released_cohorts("app").unwrap(),
+            sled.released_cohorts("app").unwrap()
+        );
+        let again = crate::store::copy(&sled, &pg).unwrap();
+        assert_eq!((again.new, again.already), (0, 2));
+        assert_eq!(pg.report_count().unwrap(), 2);
+    }
+
+    #[test]
     fn months_and_partitions() {
         let t = 1_795_000_000; // 2026-11-18
         assert_eq!(month_start(t), 1_793_491_200); // 2026-11-01
