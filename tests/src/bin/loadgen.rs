@@ -76,11 +76,12 @@ fn text(size: usize) -> String {
     t
 }
 
-fn peak_rss_kib() -> Option<u64> {
+/// A memory figure of this process from /proc/self/status, in KiB (`VmHWM` peak, `VmRSS` now).
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
@@ -263,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
         pct(0.999),
         pct(1.0)
     );
-    if let Some(kib) = peak_rss_kib() {
+    if let Some(kib) = status_kib("VmHWM") {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }
     let samples = sampler.await?;
@@ -295,19 +296,11 @@ async fn sample_rss(seconds: u64) -> Vec<u64> {
     let mut out = Vec::new();
     for _ in 0..20 {
         tokio::time::sleep(every).await;
-        if let Some(kib) = rss_kib() {
+        if let Some(kib) = status_kib("VmRSS") {
             out.push(kib);
         }
     }
     out
-}
-
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// Latencies in 10 µs buckets up to 1 s (the last bucket holds anything slower), so a long run's
