@@ -139,7 +139,7 @@ impl Hist {
 }
 
 /// Everything reported for one application over some days.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct View {
     /// Clinics (agents) that contributed.
     pub agents: BTreeSet<String>,
@@ -150,7 +150,8 @@ pub struct View {
 }
 
 impl View {
-    fn merge(&mut self, other: &View) {
+    /// Adds another view's figures (other days, or reports not yet rolled up).
+    pub fn merge(&mut self, other: &View) {
         self.agents.extend(other.agents.iter().cloned());
         for (k, s) in &other.counts {
             self.counts.entry(k.clone()).or_default().merge(s);
@@ -189,6 +190,127 @@ impl View {
             .map(|((_, l), s)| (l.language.clone(), *s))
             .collect()
     }
+}
+
+/// A view's stored form (the PostgreSQL rollups): protobuf, so rollups written by one controller
+/// version read in the next; cells sorted so the same figures encode to the same bytes.
+mod stored {
+    use readi_proto::report::v1 as pb;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct View {
+        #[prost(string, repeated, tag = "1")]
+        pub(super) agents: Vec<String>,
+        #[prost(message, repeated, tag = "2")]
+        pub(super) counts: Vec<Count>,
+        #[prost(message, repeated, tag = "3")]
+        pub(super) hists: Vec<Hist>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Count {
+        #[prost(int32, tag = "1")]
+        pub(super) metric: i32,
+        #[prost(message, optional, tag = "2")]
+        pub(super) labels: Option<pb::Labels>,
+        #[prost(int64, tag = "3")]
+        pub(super) value: i64,
+        #[prost(double, tag = "4")]
+        pub(super) variance: f64,
+        #[prost(uint32, tag = "5")]
+        pub(super) cells: u32,
+        #[prost(uint32, tag = "6")]
+        pub(super) suppressed: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Hist {
+        #[prost(int32, tag = "1")]
+        pub(super) metric: i32,
+        #[prost(message, optional, tag = "2")]
+        pub(super) labels: Option<pb::Labels>,
+        #[prost(int64, repeated, tag = "3")]
+        pub(super) counts: Vec<i64>,
+        #[prost(double, repeated, tag = "4")]
+        pub(super) variance: Vec<f64>,
+    }
+}
+
+impl View {
+    /// The view's stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        use prost::Message as _;
+        let mut counts: Vec<_> = self.counts.iter().collect();
+        counts.sort_by(|a, b| a.0.cmp(b.0));
+        let mut hists: Vec<_> = self.hists.iter().collect();
+        hists.sort_by(|a, b| a.0.cmp(b.0));
+        stored::View {
+            agents: self.agents.iter().cloned().collect(),
+            counts: counts
+                .into_iter()
+                .map(|((metric, l), s)| stored::Count {
+                    metric: *metric,
+                    labels: l.to_pb(),
+                    value: s.value,
+                    variance: s.variance,
+                    cells: s.cells,
+                    suppressed: s.suppressed,
+                })
+                .collect(),
+            hists: hists
+                .into_iter()
+                .map(|((metric, l), h)| stored::Hist {
+                    metric: *metric,
+                    labels: l.to_pb(),
+                    counts: h.counts.clone(),
+                    variance: h.variance.clone(),
+                })
+                .collect(),
+        }
+        .encode_to_vec()
+    }
+
+    /// A view from its stored form; None when the bytes are not one.
+    pub fn decode(bytes: &[u8]) -> Option<View> {
+        use prost::Message as _;
+        let v = stored::View::decode(bytes).ok()?;
+        let mut out = View {
+            agents: v.agents.into_iter().collect(),
+            ..View::default()
+        };
+        for c in v.counts {
+            out.counts.insert(
+                (c.metric, Labels::of(c.labels.as_ref())),
+                Sum {
+                    value: c.value,
+                    variance: c.variance,
+                    cells: c.cells,
+                    suppressed: c.suppressed,
+                },
+            );
+        }
+        for h in v.hists {
+            if h.counts.len() != h.variance.len() {
+                return None;
+            }
+            out.hists.insert(
+                (h.metric, Labels::of(h.labels.as_ref())),
+                Hist {
+                    counts: h.counts,
+                    variance: h.variance,
+                },
+            );
+        }
+        Some(out)
+    }
+}
+
+/// The report inside a stored signed report (verified when it was ingested); None when it does
+/// not decode.
+pub fn decode_stored(signed: &[u8]) -> Option<pb::Report> {
+    use prost::Message as _;
+    let s = pb::SignedReport::decode(signed).ok()?;
+    pb::Report::decode(s.report.as_slice()).ok()
 }
 
 /// Noise variance of one cell of a report, from its privacy parameters (discrete Laplace, scale t/s).
@@ -253,6 +375,33 @@ impl Aggregates {
                 }
             }
         }
+    }
+
+    /// Adds a day's figures rolled up elsewhere (the database's rollups).
+    pub fn merge_day(&self, app: &str, day: i64, view: &View) {
+        self.apps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(app.to_owned())
+            .or_default()
+            .entry(day)
+            .or_default()
+            .merge(view);
+    }
+
+    /// Every (application, day, figures) held.
+    pub fn into_days(self) -> Vec<(String, i64, View)> {
+        let apps = self
+            .apps
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = Vec::new();
+        for (app, days) in apps {
+            for (day, view) in days {
+                out.push((app.clone(), day, view));
+            }
+        }
+        out
     }
 
     /// The application's figures over days `from..=to`.
@@ -357,6 +506,29 @@ mod tests {
         assert!((s.variance - 3.0 * 7.826).abs() < 0.05, "{}", s.variance);
         assert_eq!(a.daily("app", 0, 30).len(), 3);
         assert_eq!(a.view("other", 0, 30).agents.len(), 0);
+    }
+
+    #[test]
+    fn views_survive_their_stored_form() {
+        let a = Aggregates::default();
+        let h = pb::Histogram {
+            upper_bounds: vec![300, 3600],
+            counts: vec![20, 15, 12],
+        };
+        a.add(&report("agt-1", 1, 5, Some(h)));
+        a.add(&report("agt-2", 1, 9, None));
+        let v = a.view("app", 1, 1);
+        let back = View::decode(&v.encode()).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(back.encode(), v.encode(), "one encoding per view");
+        assert!(View::decode(b"\xff\xff").is_none());
+        let days = a.into_days();
+        assert_eq!(days.len(), 1);
+        let b = Aggregates::default();
+        b.merge_day("app", 1, &days[0].2);
+        b.merge_day("app", 1, &days[0].2);
+        assert_eq!(b.view("app", 1, 1).total(Metric::Requests).value, 28);
+        assert_eq!(b.view("app", 1, 1).agents.len(), 2);
     }
 
     #[test]

@@ -454,10 +454,11 @@ async fn app_page(
             .scorecard(d2.store.as_ref(), &app_id, period, until)?;
         // Trends: one point per day of the last 30, each released under the same rules.
         let (from, to) = period_days(pb::Period::Days30, until);
+        let rollups = d2.scoring.rollups(d2.store.as_ref(), &app_id, from, to)?;
         let mut days = Vec::new();
         for day in from..=to {
             let (v, withheld) = released_view(
-                &d2.scoring.aggregates,
+                &rollups,
                 d2.store.as_ref(),
                 &app_id,
                 day,

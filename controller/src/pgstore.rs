@@ -8,13 +8,15 @@ use std::sync::Mutex;
 use postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::store::{AgentRecord, Cohort, ReportStore, StoreError, Stored, StoredReport};
+use crate::aggregate::{Aggregates, View, decode_stored};
+use crate::store::{AgentRecord, Cohort, ReportStore, Rollups, StoreError, Stored, StoredReport};
 
 /// The schema's history: (version, name, SQL). Append only; an applied migration never changes.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "reports, agents, cohorts, counters",
-    r"
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "reports, agents, cohorts, counters",
+        r"
 CREATE TABLE agents (
     id text PRIMARY KEY,
     record text NOT NULL
@@ -46,10 +48,42 @@ CREATE TABLE counters (
     value bigint NOT NULL
 );
 ",
-)];
+    ),
+    (
+        2,
+        "scorecard rollups",
+        r"
+-- One row per (application, UTC day of the window): the day's figures from every report folded in
+-- so far (a protobuf View), and how many reports that is.
+CREATE TABLE rollups (
+    app text NOT NULL,
+    day integer NOT NULL,
+    view bytea NOT NULL,
+    reports bigint NOT NULL,
+    PRIMARY KEY (app, day)
+);
+-- Reports committed but not yet folded into the rollups; written in the report's own transaction,
+-- so a scorecard reading rollups and pending together in one snapshot counts every report once.
+CREATE TABLE rollup_pending (
+    agent_id text NOT NULL,
+    sequence bigint NOT NULL,
+    window_start timestamptz NOT NULL,
+    PRIMARY KEY (agent_id, sequence)
+);
+CREATE INDEX rollup_pending_window ON rollup_pending (window_start);
+INSERT INTO rollup_pending SELECT agent_id, sequence, window_start FROM report_keys;
+",
+    ),
+];
 
 /// Serialises migrations between replicas starting at once.
 const MIGRATION_LOCK: i64 = 0x7265_6164_695f_6d67;
+
+/// Lets one replica at a time fold pending reports into the rollups.
+const ROLLUP_LOCK: i64 = 0x7265_6164_695f_726f;
+
+/// Pending reports folded per rollup transaction.
+const ROLLUP_BATCH: i64 = 2_000;
 
 /// Months of partitions kept created ahead of the current one.
 const MONTHS_AHEAD: i64 = 2;
@@ -124,6 +158,18 @@ impl ReportStore for PgStore {
     }
     fn counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
         off_runtime(|| self.0.counters())
+    }
+    fn rollups(&self) -> Option<&dyn Rollups> {
+        Some(self)
+    }
+}
+
+impl Rollups for PgStore {
+    fn snapshot(&self, app: &str, from: i64, to: i64) -> Result<Aggregates, StoreError> {
+        off_runtime(|| self.0.snapshot(app, from, to))
+    }
+    fn compact(&self) -> Result<usize, StoreError> {
+        off_runtime(|| self.0.compact(ROLLUP_BATCH))
     }
 }
 
@@ -320,6 +366,128 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Rollups and pending reports read in one repeatable-read snapshot, so a report being folded
+    /// meanwhile is counted once: in the rollup or as pending, never both or neither.
+    fn snapshot(&self, app: &str, from: i64, to: i64) -> Result<Aggregates, StoreError> {
+        let day = |d: i64| {
+            i32::try_from(d).map_err(|_| StoreError::Backend(format!("day {d} out of range")))
+        };
+        let (first, last) = (day(from)?, day(to)?);
+        let mut c = self.client()?;
+        let mut tx = c
+            .get()
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(backend)?;
+        let rolled = tx
+            .query(
+                "SELECT day, view FROM rollups WHERE app = $1 AND day BETWEEN $2 AND $3",
+                &[&app, &first, &last],
+            )
+            .map_err(backend)?;
+        let pending = tx
+            .query(
+                "SELECT r.signed FROM rollup_pending p
+                 JOIN reports r USING (agent_id, sequence, window_start)
+                 WHERE p.window_start >= to_timestamp($1::bigint)
+                   AND p.window_start < to_timestamp($2::bigint)
+                 ORDER BY p.agent_id, p.sequence",
+                &[&(from * 86_400), &((to + 1) * 86_400)],
+            )
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        let out = Aggregates::default();
+        for row in &rolled {
+            let d: i32 = row.get(0);
+            let view = View::decode(row.get(1))
+                .ok_or_else(|| StoreError::Damaged(format!("rollup {app} day {d}")))?;
+            out.merge_day(app, i64::from(d), &view);
+        }
+        for row in &pending {
+            match decode_stored(row.get(0)) {
+                Some(r) => out.add(&r),
+                None => tracing::error!("Stored report does not decode; left out of scorecards"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Folds up to a batch of pending reports into the rollups, in one transaction under an
+    /// advisory lock (another replica folding meanwhile: returns 0). Returns how many it folded.
+    fn compact(&self, batch: i64) -> Result<usize, StoreError> {
+        let mut c = self.client()?;
+        let mut tx = c.get().transaction().map_err(backend)?;
+        let ours: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&ROLLUP_LOCK])
+            .map_err(backend)?
+            .get(0);
+        if !ours {
+            return Ok(0);
+        }
+        let taken = tx
+            .query(
+                "WITH taken AS (
+                    DELETE FROM rollup_pending WHERE (agent_id, sequence) IN (
+                        SELECT agent_id, sequence FROM rollup_pending
+                        ORDER BY window_start LIMIT $1)
+                    RETURNING agent_id, sequence, window_start)
+                 SELECT r.signed FROM taken t
+                 JOIN reports r USING (agent_id, sequence, window_start)
+                 ORDER BY t.agent_id, t.sequence",
+                &[&batch],
+            )
+            .map_err(backend)?;
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        let batch = Aggregates::default();
+        let mut per_day: std::collections::HashMap<(String, i64), i64> = Default::default();
+        for row in &taken {
+            match decode_stored(row.get(0)) {
+                Some(r) => {
+                    let day =
+                        crate::aggregate::day_of(r.window_start.as_ref().map_or(0, |t| t.seconds));
+                    for a in &r.apps {
+                        *per_day.entry((a.app_id.clone(), day)).or_default() += 1;
+                    }
+                    batch.add(&r);
+                }
+                None => tracing::error!("Stored report does not decode; left out of scorecards"),
+            }
+        }
+        for (app, day, mut view) in batch.into_days() {
+            let d = i32::try_from(day)
+                .map_err(|_| StoreError::Backend(format!("day {day} out of range")))?;
+            let held = tx
+                .query_opt(
+                    "SELECT view FROM rollups WHERE app = $1 AND day = $2",
+                    &[&app, &d],
+                )
+                .map_err(backend)?;
+            if let Some(row) = held {
+                let before = View::decode(row.get(0))
+                    .ok_or_else(|| StoreError::Damaged(format!("rollup {app} day {day}")))?;
+                let mut merged = before;
+                merged.merge(&view);
+                view = merged;
+            }
+            let n = per_day.get(&(app.clone(), day)).copied().unwrap_or(0);
+            tx.execute(
+                "INSERT INTO rollups (app, day, view, reports) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (app, day)
+                 DO UPDATE SET view = EXCLUDED.view, reports = rollups.reports + EXCLUDED.reports",
+                &[&app, &d, &view.encode(), &n],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(taken.len())
+    }
+}
+
 /// A connection borrowed from the pool, returned on drop unless it broke.
 struct Pooled<'a> {
     store: &'a Db,
@@ -458,6 +626,12 @@ impl ReportStore for Db {
             ],
         )
         .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO rollup_pending (agent_id, sequence, window_start)
+             VALUES ($1, $2, to_timestamp($3::bigint))",
+            &[&report.agent_id, &sequence, &report.window_start],
+        )
+        .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(Stored::New)
     }
@@ -591,6 +765,76 @@ mod tests {
     fn concurrent_submissions_of_one_report_store_it_once() {
         let Some(store) = fresh() else { return };
         crate::store::check_concurrent(std::sync::Arc::new(store));
+    }
+
+    #[test]
+    fn rollups_hold_every_report_however_far_folded() {
+        let Some(store) = fresh() else { return };
+        // Fold in small batches, so the checks meet rollups part folded, part pending.
+        crate::store::check_rollups(&store, &|| {
+            store.0.compact(25).unwrap();
+        });
+        while store.0.compact(25).unwrap() > 0 {}
+        let pending: i64 = store
+            .0
+            .client()
+            .unwrap()
+            .get()
+            .query_one("SELECT count(*) FROM rollup_pending", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(pending, 0);
+        let all = store.snapshot("app", 20_000, 20_004).unwrap();
+        let total = all
+            .view("app", 20_000, 20_004)
+            .total(readi_proto::report::v1::Metric::Requests);
+        assert_eq!(total.value, (0..120).sum::<i64>());
+    }
+
+    /// Scorecards read while another replica folds: every snapshot counts every report once.
+    #[test]
+    fn snapshots_taken_while_folding_count_each_report_once() {
+        let Some(store) = fresh() else { return };
+        for i in 0..400_u64 {
+            store
+                .insert_report(&crate::store::test_report(
+                    &format!("agt-{}", i % 10),
+                    i / 10 + 1,
+                    20_000 + (i % 3) as i64,
+                    1,
+                ))
+                .unwrap();
+        }
+        std::thread::scope(|s| {
+            let folding = s.spawn(|| while store.0.compact(7).unwrap() > 0 {});
+            let mut seen = 0;
+            while !folding.is_finished() || seen < 3 {
+                let snap = store.snapshot("app", 20_000, 20_002).unwrap();
+                let total = snap
+                    .view("app", 20_000, 20_002)
+                    .total(readi_proto::report::v1::Metric::Requests);
+                assert_eq!((total.value, total.cells), (400, 400));
+                seen += 1;
+            }
+        });
+        // Two replicas folding at once: one folds, the other steps aside.
+        for i in 0..50_u64 {
+            store
+                .insert_report(&crate::store::test_report("agt-x", i + 1, 20_001, 2))
+                .unwrap();
+        }
+        let folded: usize = std::thread::scope(|s| {
+            let a = s.spawn(|| store.compact().unwrap());
+            let b = s.spawn(|| store.compact().unwrap());
+            a.join().unwrap() + b.join().unwrap()
+        }) + store.compact().unwrap();
+        assert_eq!(folded, 50);
+        let total = store
+            .snapshot("app", 20_000, 20_002)
+            .unwrap()
+            .view("app", 20_000, 20_002)
+            .total(readi_proto::report::v1::Metric::Requests);
+        assert_eq!(total.value, 500);
     }
 
     #[test]

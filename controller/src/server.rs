@@ -75,6 +75,55 @@ pub async fn open_reports(
     }
 }
 
+/// How often a replica looks for reports to fold into the store's rollups.
+const ROLLUP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the store's rollups current until shutdown: every replica tries, one at a time folds.
+/// Scorecards never wait for it (they read what is pending too); it keeps their reads short.
+fn spawn_rollups(reports: Arc<dyn crate::store::ReportStore>, trigger: Trigger) {
+    tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(ROLLUP_EVERY) => {}
+                () = trigger.clone().fired() => return,
+            }
+            let store = Arc::clone(&reports);
+            let folded = tokio::task::spawn_blocking(move || {
+                let rollups = store.rollups().expect("checked before spawning");
+                let mut total = 0;
+                // Drain what is pending, batch by batch; bounded, so shutdown is never kept waiting.
+                for _ in 0..50 {
+                    match rollups.compact()? {
+                        0 => break,
+                        n => total += n,
+                    }
+                }
+                Ok::<_, crate::store::StoreError>(total)
+            })
+            .await;
+            match folded {
+                Ok(Ok(n)) => {
+                    if failing {
+                        tracing::info!("Rollups current again");
+                        failing = false;
+                    }
+                    if n > 0 {
+                        tracing::debug!(reports = n, "Folded reports into the rollups");
+                    }
+                }
+                Ok(Err(e)) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "Rollups not folded; scorecards read the pending reports meanwhile");
+                        failing = true;
+                    }
+                }
+                Err(_) => tracing::error!("The rollup task failed"),
+            }
+        }
+    });
+}
+
 /// Serves the controller's gRPC API and health service on `listener` until `shutdown` resolves, then
 /// lets in-flight calls finish within the grace period and flushes the store.
 pub async fn run(
@@ -113,6 +162,9 @@ pub async fn run(
         )
         .map_err(Error::Reports)?,
     );
+    if reports.rollups().is_some() {
+        spawn_rollups(Arc::clone(&reports), trigger.clone());
+    }
     let service = ControllerService::new(
         reports.clone(),
         config.storage.data_dir.clone(),

@@ -39,23 +39,22 @@ pub struct Scoring {
 }
 
 impl Scoring {
-    /// Rollups rebuilt from every stored report.
+    /// Scoring over `store`: its own rollups when it keeps them, else rollups rebuilt in memory
+    /// from every stored report.
     pub fn load(
         store: &dyn ReportStore,
         registry: Registry,
         min_clinics: u32,
         thresholds: Thresholds,
     ) -> Result<Scoring, crate::store::StoreError> {
-        use prost::Message as _;
         let aggregates = Aggregates::default();
-        for r in store.reports(None)? {
-            let decoded = readi_proto::report::v1::SignedReport::decode(r.signed.as_slice())
-                .ok()
-                .and_then(|s| readi_proto::report::v1::Report::decode(s.report.as_slice()).ok());
-            match decoded {
-                Some(report) => aggregates.add(&report),
-                None => {
-                    tracing::error!(agent_id = %r.agent_id, sequence = r.sequence, "Stored report does not decode; left out of scorecards")
+        if store.rollups().is_none() {
+            for r in store.reports(None)? {
+                match crate::aggregate::decode_stored(&r.signed) {
+                    Some(report) => aggregates.add(&report),
+                    None => {
+                        tracing::error!(agent_id = %r.agent_id, sequence = r.sequence, "Stored report does not decode; left out of scorecards")
+                    }
                 }
             }
         }
@@ -67,6 +66,39 @@ impl Scoring {
         })
     }
 
+    /// A newly stored report reaches the rollups (the store's own rollups need nothing).
+    pub fn ingested(&self, store: &dyn ReportStore, report: &readi_proto::report::v1::Report) {
+        if store.rollups().is_none() {
+            self.aggregates.add(report);
+        }
+    }
+
+    /// The rollups of `app` over days `from..=to`: the store's as of now, or the ones in memory.
+    pub fn rollups<'a>(
+        &'a self,
+        store: &dyn ReportStore,
+        app: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Snapshot<'a>, crate::store::StoreError> {
+        Ok(match store.rollups() {
+            Some(r) => Snapshot::Taken(r.snapshot(app, from, to)?),
+            None => Snapshot::Held(&self.aggregates),
+        })
+    }
+
+    /// Clinics that reported on `app` over the last 30 days.
+    pub fn clinics(
+        &self,
+        store: &dyn ReportStore,
+        app: &str,
+        today: i64,
+    ) -> Result<usize, crate::store::StoreError> {
+        Ok(self
+            .rollups(store, app, today - 30, today)?
+            .clinics(app, today - 30, today))
+    }
+
     /// A scorecard for someone allowed to see it.
     pub fn scorecard(
         &self,
@@ -75,8 +107,11 @@ impl Scoring {
         period: pb::Period,
         until: i64,
     ) -> Result<pb::Scorecard, crate::store::StoreError> {
+        let (from, to) = crate::scorecard::period_days(period, until);
+        let first = from.min(to - 7 * i64::from(self.thresholds.trend_weeks) + 1);
+        let rollups = self.rollups(store, app, first, to)?;
         crate::scorecard::scorecard(
-            &self.aggregates,
+            &rollups,
             store,
             app,
             period,
@@ -84,6 +119,25 @@ impl Scoring {
             self.min_clinics,
             &self.thresholds,
         )
+    }
+}
+
+/// Rollups read for one scorecard: the store's, taken once, or the controller's own.
+#[derive(Debug)]
+pub enum Snapshot<'a> {
+    /// Read from the store.
+    Taken(Aggregates),
+    /// The controller's, in memory.
+    Held(&'a Aggregates),
+}
+
+impl std::ops::Deref for Snapshot<'_> {
+    type Target = Aggregates;
+    fn deref(&self) -> &Aggregates {
+        match self {
+            Snapshot::Taken(a) => a,
+            Snapshot::Held(a) => a,
+        }
     }
 }
 
@@ -297,7 +351,7 @@ impl Controller for ControllerService {
         let outcome = self.blocking(move |s| s.insert_report(&stored)).await?;
         match outcome {
             Stored::New => {
-                self.scoring.aggregates.add(&report);
+                self.scoring.ingested(self.store.as_ref(), &report);
                 tracing::info!(agent_id = %id, sequence, "Report stored");
             }
             Stored::Duplicate => {
@@ -363,19 +417,26 @@ impl Controller for ControllerService {
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
         let who = principal(&req, &self.scoring.registry)?;
         let today = crate::aggregate::day_of(now());
-        let applications = self
-            .scoring
-            .registry
-            .apps()
-            .into_iter()
-            .filter(|a| self.scoring.registry.may_see(&who, a))
-            .map(|a| pb::Application {
-                clinics: self.scoring.aggregates.clinics(&a.id, today - 30, today) as u32,
-                app_id: a.id,
-                vendor_id: a.vendor_id,
-                name: a.name,
-            })
-            .collect();
+        let (scoring, store) = (Arc::clone(&self.scoring), Arc::clone(&self.store));
+        let applications = tokio::task::spawn_blocking(move || {
+            scoring
+                .registry
+                .apps()
+                .into_iter()
+                .filter(|a| scoring.registry.may_see(&who, a))
+                .map(|a| {
+                    Ok(pb::Application {
+                        clinics: scoring.clinics(store.as_ref(), &a.id, today)? as u32,
+                        app_id: a.id,
+                        vendor_id: a.vendor_id,
+                        name: a.name,
+                    })
+                })
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()
+        })
+        .await
+        .map_err(|_| Status::internal("listing applications failed"))?
+        .map_err(store_status)?;
         Ok(Response::new(pb::ListApplicationsResponse { applications }))
     }
 }

@@ -126,6 +126,25 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     fn bump(&self, counter: &str) -> Result<u64, StoreError>;
     /// Every counter.
     fn counters(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The scorecard rollups the store keeps itself, shared by every controller on it; `None` when
+    /// the controller keeps them in memory, rebuilt from the reports at start.
+    fn rollups(&self) -> Option<&dyn Rollups> {
+        None
+    }
+}
+
+/// Scorecard rollups kept in the store, current with every report it has committed.
+pub trait Rollups: Send + Sync {
+    /// An application's figures per day over days `from..=to`, as of one moment.
+    fn snapshot(
+        &self,
+        app: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<crate::aggregate::Aggregates, StoreError>;
+    /// Folds reports committed since the last call into the rollups (one controller at a time;
+    /// the others return at once); returns how many it folded.
+    fn compact(&self) -> Result<usize, StoreError>;
 }
 
 /// The embedded sled store.
@@ -425,9 +444,145 @@ pub(crate) fn check_concurrent(store: std::sync::Arc<dyn ReportStore>) {
     assert_eq!(store.reports(None).unwrap().len(), 1);
 }
 
+/// A stored report of `requests` requests (and a suppressed cell) for application "app" on `day`.
+#[cfg(test)]
+pub(crate) fn test_report(agent: &str, sequence: u64, day: i64, requests: i64) -> StoredReport {
+    use readi_proto::report::v1 as pb;
+    let window_start = day * 86_400 + 3_600 * (sequence as i64 % 24);
+    let report = pb::Report {
+        schema_version: 1,
+        agent_id: agent.into(),
+        sequence,
+        window_start: Some(prost_types::Timestamp {
+            seconds: window_start,
+            nanos: 0,
+        }),
+        window_end: None,
+        apps: vec![pb::AppMetrics {
+            app_id: "app".into(),
+            cells: vec![
+                pb::Cell {
+                    metric: pb::Metric::Requests as i32,
+                    labels: None,
+                    value: Some(pb::cell::Value::Count(requests)),
+                    suppressed: false,
+                },
+                pb::Cell {
+                    metric: pb::Metric::Requests as i32,
+                    labels: Some(pb::Labels {
+                        language: "es".into(),
+                        ..Default::default()
+                    }),
+                    value: None,
+                    suppressed: true,
+                },
+            ],
+            budget_exhausted: false,
+            micro_epsilon_spent: 1,
+        }],
+        privacy: Some(pb::PrivacyParameters {
+            k: 11,
+            mechanism: 1,
+            micro_epsilon: 500_000,
+            scale_numerator: 1_000_000,
+            scale_denominator: 500_000,
+        }),
+    };
+    let signed = pb::SignedReport {
+        report: prost::Message::encode_to_vec(&report),
+        signature: vec![0; 64],
+    };
+    StoredReport {
+        agent_id: agent.into(),
+        sequence,
+        window_start,
+        signed: prost::Message::encode_to_vec(&signed),
+    }
+}
+
+/// Scorecard rollups read through `Scoring` hold, day by day and over a range, what every stored
+/// report says, whichever backend keeps them.
+#[cfg(test)]
+pub(crate) fn check_rollups(store: &dyn ReportStore, compact: &dyn Fn()) {
+    use readi_proto::report::v1::Metric;
+    let mut expected = std::collections::BTreeMap::<i64, (i64, usize)>::new();
+    let mut seq = std::collections::HashMap::<String, u64>::new();
+    for i in 0..120_i64 {
+        let agent = format!("agt-{}", i % 7);
+        let day = 20_000 + i % 5;
+        let n = seq.entry(agent.clone()).or_default();
+        *n += 1;
+        assert_eq!(
+            store
+                .insert_report(&test_report(&agent, *n, day, i))
+                .unwrap(),
+            Stored::New
+        );
+        let e = expected.entry(day).or_default();
+        e.0 += i;
+        e.1 += 1;
+        if i == 60 {
+            compact();
+        }
+    }
+    let scoring = crate::service::Scoring::load(
+        store,
+        crate::registry::Registry::new(std::path::Path::new("/nonexistent")),
+        1,
+        crate::scorecard::Thresholds::default(),
+    )
+    .unwrap();
+    let check = |when: &str| {
+        let r = scoring.rollups(store, "app", 20_000, 20_004).unwrap();
+        for (day, (sum, cells)) in &expected {
+            let v = r.view("app", *day, *day);
+            let t = v.total(Metric::Requests);
+            assert_eq!(
+                (t.value, t.cells as usize),
+                (*sum, *cells),
+                "{when}: day {day}"
+            );
+            assert_eq!(v.agents.len(), 7, "{when}: day {day}");
+            let es = crate::aggregate::Labels {
+                language: "es".into(),
+                ..Default::default()
+            };
+            assert_eq!(v.count(Metric::Requests, &es).suppressed as usize, *cells);
+            assert!((t.variance - *cells as f64 * 7.826).abs() < 0.01 * *cells as f64);
+        }
+        let all = r.view("app", 20_000, 20_004).total(Metric::Requests);
+        assert_eq!(all.value, (0..120).sum::<i64>(), "{when}");
+        let narrow = scoring.rollups(store, "app", 20_001, 20_002).unwrap();
+        let two = narrow.view("app", 20_001, 20_002).total(Metric::Requests);
+        assert_eq!(
+            two.value,
+            expected[&20_001].0 + expected[&20_002].0,
+            "{when}"
+        );
+        assert!(
+            scoring
+                .rollups(store, "other", 20_000, 20_004)
+                .unwrap()
+                .view("other", 0, 99_999)
+                .agents
+                .is_empty()
+        );
+    };
+    check("partly folded");
+    compact();
+    check("folded");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sled_rollups_hold_every_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        check_rollups(&SledStore::open(&db).unwrap(), &|| {});
+    }
 
     #[test]
     fn sled_backend_stores_each_report_once() {
