@@ -174,7 +174,8 @@ pub async fn run(exit: bool) -> anyhow::Result<()> {
         cconfig.clone(),
         stopped(stop_rx.clone()),
     ));
-    let registry = readi_controller::registry::Registry::new(&cconfig.storage.data_dir);
+    let records = readi_controller::records::FileRecords::new(&cconfig.storage.data_dir);
+    let registry = readi_controller::registry::Registry::in_dir(&cconfig.storage.data_dir);
     registry.add_vendor("acme", "Acme Behavioral AI")?;
     for (app, name) in APPS
         .iter()
@@ -194,8 +195,7 @@ pub async fn run(exit: bool) -> anyhow::Result<()> {
         let adir = dir.path().join(format!("clinic-{clinic}"));
         std::fs::create_dir_all(&adir)?;
         let apps: Vec<String> = APPS.iter().map(|a| (*a).to_owned()).collect();
-        let token =
-            readi_controller::enrollment::issue(&cconfig.storage.data_dir, &apps, 3600, now())?;
+        let token = readi_controller::enrollment::issue(&records, &apps, 3600, now())?;
         let token_file = adir.join("enrollment-token");
         write_secret(&token_file, &token)?;
         let mut config = crate::Config::default();

@@ -90,6 +90,16 @@ fn escape(s: &str) -> String {
 }
 
 /// A page with the security headers every page carries.
+/// The page shown while the registry or store cannot be read.
+fn unavailable(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "Dashboard: the registry is unavailable");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        "<h1>Unavailable</h1><p>The controller cannot read its registry just now; try again shortly.</p>",
+    )
+}
+
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -158,13 +168,18 @@ async fn login_page() -> Response {
 }
 
 async fn login(State(d): State<Arc<Dashboard>>, Form(f): Form<LoginForm>) -> Response {
-    let Some(who) = d.scoring.registry.check(f.token.trim()) else {
-        return page(
-            StatusCode::UNAUTHORIZED,
-            "Log in",
-            "<h1>Log in</h1><p role=\"alert\" class=\"concern\">That token is not valid.</p>\
+    let checked = d.scoring.registry.check(f.token.trim());
+    let who = match checked {
+        Ok(Some(who)) => who,
+        Err(e) => return unavailable(&e),
+        Ok(None) => {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "Log in",
+                "<h1>Log in</h1><p role=\"alert\" class=\"concern\">That token is not valid.</p>\
              <p><a href=\"/login\">Try again</a></p>",
-        );
+            );
+        }
     };
     let sid = readi_common::token::random_hex(32);
     d.sessions
@@ -216,13 +231,13 @@ async fn overview(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Respon
     let Some(who) = d.who(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let apps: Vec<_> = d
-        .scoring
-        .registry
-        .apps()
-        .into_iter()
-        .filter(|a| d.scoring.registry.may_see(&who, a))
-        .collect();
+    let apps: Vec<_> = match d.scoring.registry.apps() {
+        Ok(apps) => apps
+            .into_iter()
+            .filter(|a| d.scoring.registry.may_see(&who, a))
+            .collect(),
+        Err(e) => return unavailable(&e),
+    };
     let d2 = Arc::clone(&d);
     let cards = tokio::task::spawn_blocking(move || {
         apps.into_iter()
@@ -431,7 +446,10 @@ async fn app_page(
     let Some(who) = d.who(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let app = d.scoring.registry.app(&id);
+    let app = match d.scoring.registry.app(&id) {
+        Ok(a) => a,
+        Err(e) => return unavailable(&e),
+    };
     let Some(app) = app.filter(|a| d.scoring.registry.may_see(&who, a)) else {
         return page(
             StatusCode::FORBIDDEN,

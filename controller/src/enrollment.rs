@@ -1,11 +1,12 @@
 //! One-time enrollment tokens. An operator issues one with `readi-controller enroll-token`; it is a
-//! file under the data directory holding only the token's SHA-256 and the applications it grants, so
-//! it works while the controller runs. Redeeming it renames the file, so it works once.
+//! control record (`records`) holding only the token's SHA-256 and the applications it grants, so it
+//! works while the controllers run, on any of them. Redeeming it retires the record, so it works once.
 
 use readi_common::token::{digest, random_hex, same};
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::records::{RecordError, Records};
 
 /// Token prefix, so a leaked token is recognisable in a scan.
 const PREFIX: &str = "rde_";
@@ -22,14 +23,9 @@ pub enum EnrollError {
     /// Past its expiry.
     #[error("the enrollment token expired; ask the operator for a new one")]
     Expired,
-    /// The token directory could not be used.
-    #[error("enrollment tokens at {path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// The token records could not be used.
+    #[error("enrollment tokens: {0}")]
+    Records(#[from] RecordError),
 }
 
 /// What a token grants.
@@ -43,55 +39,31 @@ pub struct Grant {
     pub expires_at: i64,
 }
 
-/// The directory tokens live in.
-pub fn dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("enrollment")
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnrollError + '_ {
-    move |source| EnrollError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// Issues a token for `apps`, valid for `ttl_secs`, and returns it (shown once, stored only hashed).
 pub fn issue(
-    data_dir: &Path,
+    records: &dyn Records,
     apps: &[String],
     ttl_secs: i64,
     now: i64,
 ) -> Result<String, EnrollError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    let d = dir(data_dir);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&d)
-        .map_err(io(&d))?;
     let (id, secret) = (random_hex(6), random_hex(24));
     let grant = Grant {
         digest: digest(&secret),
         apps: apps.to_vec(),
         expires_at: now + ttl_secs,
     };
-    let path = d.join(format!("{id}.json"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io(&path))?;
     let body = serde_json::to_vec_pretty(&grant).expect("grant serialises");
-    f.write_all(&body)
-        .and_then(|()| f.sync_all())
-        .map_err(io(&path))?;
+    if !records.create("enrollment", &id, &body)? {
+        // 48 random bits collided with a live token: refuse rather than overwrite it.
+        return Err(EnrollError::Records(RecordError::Backend(
+            "a token with this id exists; issue again".into(),
+        )));
+    }
     Ok(format!("{PREFIX}{id}_{secret}"))
 }
 
 /// Redeems a token once: checks it, then retires it so no second agent can use it.
-pub fn redeem(data_dir: &Path, token: &str, now: i64) -> Result<Grant, EnrollError> {
+pub fn redeem(records: &dyn Records, token: &str, now: i64) -> Result<Grant, EnrollError> {
     let (id, secret) = token
         .strip_prefix(PREFIX)
         .and_then(|t| t.split_once('_'))
@@ -99,12 +71,8 @@ pub fn redeem(data_dir: &Path, token: &str, now: i64) -> Result<Grant, EnrollErr
     if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(EnrollError::Malformed);
     }
-    let d = dir(data_dir);
-    let path = d.join(format!("{id}.json"));
-    let body = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(EnrollError::Invalid),
-        Err(e) => return Err(io(&path)(e)),
+    let Some(body) = records.get("enrollment", id)? else {
+        return Err(EnrollError::Invalid);
     };
     let grant: Grant = serde_json::from_slice(&body).map_err(|_| EnrollError::Invalid)?;
     if !same(&digest(secret), &grant.digest) {
@@ -113,63 +81,50 @@ pub fn redeem(data_dir: &Path, token: &str, now: i64) -> Result<Grant, EnrollErr
     if now > grant.expires_at {
         return Err(EnrollError::Expired);
     }
-    // The rename is the single point of truth: of two concurrent redeemers, one wins.
-    let used = d.join(format!("{id}.used"));
-    match std::fs::rename(&path, &used) {
-        Ok(()) => Ok(grant),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(EnrollError::Invalid),
-        Err(e) => Err(io(&path)(e)),
+    // Of two concurrent redeemers (on any replica), one takes it.
+    if records.take("enrollment", id)? {
+        Ok(grant)
+    } else {
+        Err(EnrollError::Invalid)
     }
 }
 
-/// Marks an agent revoked by file, so a running controller refuses it at once.
-pub fn revoke(data_dir: &Path, agent_id: &str) -> Result<(), EnrollError> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let d = data_dir.join("revoked");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&d)
-        .map_err(io(&d))?;
-    let path = d.join(agent_id);
-    std::fs::write(&path, b"").map_err(io(&path))
+/// Marks an agent revoked, so the running controllers refuse it at once.
+pub fn revoke(records: &dyn Records, agent_id: &str) -> Result<(), EnrollError> {
+    Ok(records.put("revoked", agent_id, b"")?)
 }
 
 /// Whether an agent has been revoked.
-pub fn is_revoked(data_dir: &Path, agent_id: &str) -> bool {
-    data_dir.join("revoked").join(agent_id).exists()
+pub fn is_revoked(records: &dyn Records, agent_id: &str) -> Result<bool, EnrollError> {
+    Ok(records.get("revoked", agent_id)?.is_some())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::FileRecords;
 
     #[test]
     fn a_token_works_once_and_only_with_its_secret() {
         let d = tempfile::tempdir().unwrap();
+        let r = FileRecords::new(d.path());
         let apps = vec!["notes".to_owned()];
-        let token = issue(d.path(), &apps, 3600, 100).unwrap();
+        let token = issue(&r, &apps, 3600, 100).unwrap();
         let wrong = format!("{}x", &token[..token.len() - 1]);
+        assert!(matches!(redeem(&r, &wrong, 100), Err(EnrollError::Invalid)));
         assert!(matches!(
-            redeem(d.path(), &wrong, 100),
-            Err(EnrollError::Invalid)
-        ));
-        assert!(matches!(
-            redeem(d.path(), "nonsense", 100),
+            redeem(&r, "nonsense", 100),
             Err(EnrollError::Malformed)
         ));
         assert!(matches!(
-            redeem(d.path(), "rde_../../etc_x", 100),
+            redeem(&r, "rde_../../etc_x", 100),
             Err(EnrollError::Malformed)
         ));
-        assert_eq!(redeem(d.path(), &token, 200).unwrap().apps, apps);
-        assert!(matches!(
-            redeem(d.path(), &token, 200),
-            Err(EnrollError::Invalid)
-        ));
+        assert_eq!(redeem(&r, &token, 200).unwrap().apps, apps);
+        assert!(matches!(redeem(&r, &token, 200), Err(EnrollError::Invalid)));
         // Only the digest is on disk.
         let secret = token.rsplit('_').next().unwrap();
-        for f in std::fs::read_dir(dir(d.path())).unwrap() {
+        for f in std::fs::read_dir(d.path().join("enrollment")).unwrap() {
             let body = std::fs::read_to_string(f.unwrap().path()).unwrap();
             assert!(!body.contains(secret));
         }
@@ -178,18 +133,17 @@ mod tests {
     #[test]
     fn an_expired_token_is_refused_and_kept() {
         let d = tempfile::tempdir().unwrap();
-        let token = issue(d.path(), &["a".into()], 10, 100).unwrap();
-        assert!(matches!(
-            redeem(d.path(), &token, 111),
-            Err(EnrollError::Expired)
-        ));
+        let r = FileRecords::new(d.path());
+        let token = issue(&r, &["a".into()], 10, 100).unwrap();
+        assert!(matches!(redeem(&r, &token, 111), Err(EnrollError::Expired)));
     }
 
     #[test]
     fn revocation_is_seen_by_id() {
         let d = tempfile::tempdir().unwrap();
-        assert!(!is_revoked(d.path(), "agt-1"));
-        revoke(d.path(), "agt-1").unwrap();
-        assert!(is_revoked(d.path(), "agt-1"));
+        let r = FileRecords::new(d.path());
+        assert!(!is_revoked(&r, "agt-1").unwrap());
+        revoke(&r, "agt-1").unwrap();
+        assert!(is_revoked(&r, "agt-1").unwrap());
     }
 }

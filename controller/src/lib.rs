@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod enrollment;
 pub mod ingest;
 pub mod pgstore;
+pub mod records;
 pub mod registry;
 pub mod render;
 pub mod scorecard;

@@ -367,8 +367,9 @@ fn enroll_token(path: Option<&Path>, apps: &[String], ttl_hours: u32) -> anyhow:
         eprintln!("readi-controller: --ttl-hours must be from 1 to 720");
         return Ok(ExitCode::from(2));
     }
+    let records = open_records(&config)?;
     let token = readi_controller::enrollment::issue(
-        &config.storage.data_dir,
+        records.as_ref(),
         apps,
         i64::from(ttl_hours) * 3600,
         now(),
@@ -389,7 +390,7 @@ fn revoke(path: Option<&Path>, agent_id: &str) -> anyhow::Result<ExitCode> {
         eprintln!("readi-controller: {agent_id:?} is not an agent id (agt- and 16 hex digits)");
         return Ok(ExitCode::from(2));
     }
-    readi_controller::enrollment::revoke(&config.storage.data_dir, agent_id)?;
+    readi_controller::enrollment::revoke(open_records(&config)?.as_ref(), agent_id)?;
     eprintln!("Agent {agent_id} revoked: its reports are refused from now on.");
     Ok(ExitCode::SUCCESS)
 }
@@ -413,6 +414,19 @@ fn open_store(config: &Config) -> anyhow::Result<Box<dyn readi_controller::store
     Ok(Box::new(readi_controller::store::SledStore::open(
         store.db(),
     )?))
+}
+
+/// Where the config keeps the registry and enrollment records: files in the data directory, or
+/// the PostgreSQL database.
+fn open_records(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn readi_controller::records::Records>> {
+    if config.storage.backend == readi_controller::config::Backend::Postgres {
+        return Ok(std::sync::Arc::new(open_postgres(config)?));
+    }
+    Ok(std::sync::Arc::new(
+        readi_controller::records::FileRecords::new(&config.storage.data_dir),
+    ))
 }
 
 fn open_postgres(config: &Config) -> anyhow::Result<readi_controller::pgstore::PgStore> {
@@ -445,8 +459,12 @@ fn import_sled(path: Option<&Path>, from: &Path) -> anyhow::Result<ExitCode> {
     let sled = readi_controller::store::SledStore::open(source.db())?;
     let target = open_postgres(&config)?;
     let done = readi_controller::store::copy(&sled, &target)?;
+    let records = readi_controller::records::copy(
+        &readi_controller::records::FileRecords::new(from),
+        &target,
+    )?;
     println!(
-        "agents {}, reports new {}, already there {}, released cohorts {}",
+        "agents {}, reports new {}, already there {}, released cohorts {}, registry and enrollment records {records}",
         done.agents, done.new, done.already, done.cohorts
     );
     Ok(ExitCode::SUCCESS)
@@ -469,9 +487,10 @@ fn migrate(path: Option<&Path>) -> anyhow::Result<ExitCode> {
 fn list_agents(path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let store = open_store(&config)?;
+    let records = open_records(&config)?;
     for a in store.agents()? {
         let revoked =
-            a.revoked || readi_controller::enrollment::is_revoked(&config.storage.data_dir, &a.id);
+            a.revoked || readi_controller::enrollment::is_revoked(records.as_ref(), &a.id)?;
         println!(
             "{}\tenrolled_at={}\tapps={}\t{}",
             a.id,
@@ -508,7 +527,7 @@ fn registry_command(
     f: impl FnOnce(&Registry) -> Result<(), RegistryError>,
 ) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    match f(&Registry::new(&config.storage.data_dir)) {
+    match f(&Registry::new(open_records(&config)?)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(RegistryError::Invalid(why)) => {
             eprintln!("readi-controller: {why}");
@@ -553,8 +572,8 @@ fn scorecard(
     let config = load(path)?;
     let local = || -> anyhow::Result<pb::Scorecard> {
         let store = open_store(&config)?;
-        let registry = Registry::new(&config.storage.data_dir);
-        if registry.app(app).is_none() {
+        let registry = Registry::new(open_records(&config)?);
+        if registry.app(app)?.is_none() {
             anyhow::bail!("application {app:?} is not registered (readi-controller app add)");
         }
         let scoring = readi_controller::service::Scoring::load(

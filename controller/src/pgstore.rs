@@ -9,6 +9,7 @@ use postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::aggregate::{Aggregates, View, decode_stored};
+use crate::records::{RecordError, Records};
 use crate::store::{AgentRecord, Cohort, ReportStore, Rollups, StoreError, Stored, StoredReport};
 
 /// The schema's history: (version, name, SQL). Append only; an applied migration never changes.
@@ -72,6 +73,21 @@ CREATE TABLE rollup_pending (
 );
 CREATE INDEX rollup_pending_window ON rollup_pending (window_start);
 INSERT INTO rollup_pending SELECT agent_id, sequence, window_start FROM report_keys;
+",
+    ),
+    (
+        3,
+        "registry and enrollment records",
+        r"
+-- Vendors, applications, access tokens (digests), enrollment tokens (digests), revocations: what
+-- each controller kept in files under its data directory, shared here by every replica.
+CREATE TABLE records (
+    kind text NOT NULL,
+    id text NOT NULL,
+    value bytea NOT NULL,
+    taken_at timestamptz,
+    PRIMARY KEY (kind, id)
+);
 ",
     ),
 ];
@@ -162,6 +178,109 @@ impl ReportStore for PgStore {
     fn rollups(&self) -> Option<&dyn Rollups> {
         Some(self)
     }
+}
+
+impl Records for PgStore {
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, RecordError> {
+        off_runtime(|| {
+            let row = self
+                .0
+                .client()
+                .map_err(record_error)?
+                .get()
+                .query_opt(
+                    "SELECT value FROM records WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
+                    &[&kind, &id],
+                )
+                .map_err(|e| record_error(backend(e)))?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+    fn put(&self, kind: &str, id: &str, value: &[u8]) -> Result<(), RecordError> {
+        off_runtime(|| {
+            self.0
+                .client()
+                .map_err(record_error)?
+                .get()
+                .execute(
+                    "INSERT INTO records (kind, id, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (kind, id) DO UPDATE SET value = EXCLUDED.value, taken_at = NULL",
+                    &[&kind, &id, &value],
+                )
+                .map_err(|e| record_error(backend(e)))?;
+            Ok(())
+        })
+    }
+    fn create(&self, kind: &str, id: &str, value: &[u8]) -> Result<bool, RecordError> {
+        off_runtime(|| {
+            let n = self
+                .0
+                .client()
+                .map_err(record_error)?
+                .get()
+                .execute(
+                    "INSERT INTO records (kind, id, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (kind, id) DO NOTHING",
+                    &[&kind, &id, &value],
+                )
+                .map_err(|e| record_error(backend(e)))?;
+            Ok(n == 1)
+        })
+    }
+    fn list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, RecordError> {
+        off_runtime(|| {
+            Ok(self
+                .0
+                .client()
+                .map_err(record_error)?
+                .get()
+                .query(
+                    "SELECT id, value FROM records WHERE kind = $1 AND taken_at IS NULL ORDER BY id",
+                    &[&kind],
+                )
+                .map_err(|e| record_error(backend(e)))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+    fn remove(&self, kind: &str, id: &str) -> Result<bool, RecordError> {
+        off_runtime(|| {
+            let n = self
+                .0
+                .client()
+                .map_err(record_error)?
+                .get()
+                .execute(
+                    "DELETE FROM records WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
+                    &[&kind, &id],
+                )
+                .map_err(|e| record_error(backend(e)))?;
+            Ok(n == 1)
+        })
+    }
+    fn take(&self, kind: &str, id: &str) -> Result<bool, RecordError> {
+        // One UPDATE decides: a second caller (on any replica) waits for the first's commit and
+        // then finds the record taken. The taken record stays for the audit trail.
+        off_runtime(|| {
+            let n = self
+                .0
+                .client()
+                .map_err(record_error)?
+                .get()
+                .execute(
+                    "UPDATE records SET taken_at = now()
+                     WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
+                    &[&kind, &id],
+                )
+                .map_err(|e| record_error(backend(e)))?;
+            Ok(n == 1)
+        })
+    }
+}
+
+fn record_error(e: StoreError) -> RecordError {
+    RecordError::Backend(e.to_string())
 }
 
 impl Rollups for PgStore {
@@ -791,6 +910,13 @@ mod tests {
         assert_eq!(total.value, (0..120).sum::<i64>());
     }
 
+    #[test]
+    fn postgres_holds_records() {
+        let Some(store) = fresh() else { return };
+        crate::records::check_records(&store);
+        crate::records::check_taken_once(&store);
+    }
+
     /// Scorecards read while another replica folds: every snapshot counts every report once.
     #[test]
     fn snapshots_taken_while_folding_count_each_report_once() {
@@ -921,6 +1047,43 @@ mod tests {
         let again = crate::store::copy(&sled, &pg).unwrap();
         assert_eq!((again.new, again.already), (0, 2));
         assert_eq!(pg.report_count().unwrap(), 2);
+
+        // The registry and enrollment files move too, and work from the database.
+        let files = crate::registry::Registry::in_dir(dir.path());
+        files.add_vendor("acme", "Acme").unwrap();
+        files.add_app("notes", "acme", "Notes").unwrap();
+        let token = files
+            .add_token(crate::registry::Principal::Operator)
+            .unwrap();
+        let enroll = crate::enrollment::issue(
+            &crate::records::FileRecords::new(dir.path()),
+            &["notes".into()],
+            3600,
+            100,
+        )
+        .unwrap();
+        crate::enrollment::revoke(&crate::records::FileRecords::new(dir.path()), "agt-1").unwrap();
+        let copied =
+            crate::records::copy(&crate::records::FileRecords::new(dir.path()), &pg).unwrap();
+        assert_eq!(copied, 5);
+        let pg = std::sync::Arc::new(pg);
+        let moved = crate::registry::Registry::new(pg.clone());
+        assert_eq!(moved.apps().unwrap(), files.apps().unwrap());
+        assert_eq!(
+            moved.check(&token).unwrap(),
+            Some(crate::registry::Principal::Operator)
+        );
+        assert!(crate::enrollment::is_revoked(pg.as_ref(), "agt-1").unwrap());
+        assert_eq!(
+            crate::enrollment::redeem(pg.as_ref(), &enroll, 200)
+                .unwrap()
+                .apps,
+            ["notes"]
+        );
+        assert!(
+            crate::enrollment::redeem(pg.as_ref(), &enroll, 200).is_err(),
+            "once"
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Vendors, their applications, and access tokens: small JSON files under `<data_dir>/registry`,
-//! written atomically by the CLI and read by the running controller, so operators can register
-//! vendors and applications without stopping it. Tokens are stored only as SHA-256 digests.
+//! Vendors, their applications, and access tokens, as control records (`records`): written by the
+//! CLI and read by the running controllers, so operators register vendors and applications without
+//! stopping them. Tokens are stored only as SHA-256 digests.
 
 use readi_common::token::{digest, random_hex, same};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::records::{FileRecords, RecordError, Records};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,14 +16,9 @@ const PREFIX: &str = "rdc_";
 /// Why the registry could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// A file could not be read or written.
-    #[error("registry {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// The records could not be read or written.
+    #[error("registry: {0}")]
+    Records(#[from] RecordError),
     /// A value is not acceptable.
     #[error("{0}")]
     Invalid(String),
@@ -89,74 +87,49 @@ fn check_name(name: &str) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// The registry under a data directory.
+/// The registry.
 #[derive(Clone, Debug)]
 pub struct Registry {
-    root: PathBuf,
+    records: Arc<dyn Records>,
 }
 
 impl Registry {
-    /// The registry of `data_dir` (nothing is created until something is written).
-    pub fn new(data_dir: &Path) -> Registry {
-        Registry {
-            root: data_dir.join("registry"),
-        }
+    /// The registry kept in `records`.
+    pub fn new(records: Arc<dyn Records>) -> Registry {
+        Registry { records }
     }
 
-    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
-        move |source| RegistryError::Io {
-            path: path.to_owned(),
-            source,
-        }
+    /// The registry in files under `data_dir` (nothing is created until something is written).
+    pub fn in_dir(data_dir: &Path) -> Registry {
+        Registry::new(Arc::new(FileRecords::new(data_dir)))
     }
 
     fn write<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<(), RegistryError> {
-        use std::io::Write as _;
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-        let dir = self.root.join(kind);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(Self::io(&dir))?;
-        let tmp = dir.join(format!(".{id}.tmp"));
-        let path = dir.join(format!("{id}.json"));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(Self::io(&tmp))?;
         let body = serde_json::to_vec_pretty(value).expect("registry values serialise");
-        f.write_all(&body)
-            .and_then(|()| f.sync_all())
-            .map_err(Self::io(&tmp))?;
-        // The rename makes the new record appear whole to a reader.
-        std::fs::rename(&tmp, &path).map_err(Self::io(&path))
+        Ok(self.records.put(kind, id, &body)?)
     }
 
-    fn read<T: for<'de> Deserialize<'de>>(&self, kind: &str, id: &str) -> Option<T> {
+    fn read<T: for<'de> Deserialize<'de>>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<T>, RegistryError> {
         if !is_id(id) {
-            return None;
+            return Ok(None);
         }
-        let body = std::fs::read(self.root.join(kind).join(format!("{id}.json"))).ok()?;
-        serde_json::from_slice(&body).ok()
+        Ok(self
+            .records
+            .get(kind, id)?
+            .and_then(|body| serde_json::from_slice(&body).ok()))
     }
 
-    fn all<T: for<'de> Deserialize<'de>>(&self, kind: &str) -> Vec<T> {
-        let Ok(entries) = std::fs::read_dir(self.root.join(kind)) else {
-            return Vec::new();
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        paths.sort();
-        paths
+    fn all<T: for<'de> Deserialize<'de>>(&self, kind: &str) -> Result<Vec<T>, RegistryError> {
+        Ok(self
+            .records
+            .list(kind)?
             .into_iter()
-            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
-            .collect()
+            .filter_map(|(_, body)| serde_json::from_slice(&body).ok())
+            .collect())
     }
 
     /// Adds (or renames) a vendor.
@@ -175,12 +148,12 @@ impl Registry {
     pub fn add_app(&self, id: &str, vendor_id: &str, name: &str) -> Result<App, RegistryError> {
         check_id("application", id)?;
         check_name(name)?;
-        if self.vendor(vendor_id).is_none() {
+        if self.vendor(vendor_id)?.is_none() {
             return Err(RegistryError::Invalid(format!(
                 "vendor {vendor_id:?} is not registered (readi-controller vendor add)"
             )));
         }
-        if let Some(existing) = self.app(id)
+        if let Some(existing) = self.app(id)?
             && existing.vendor_id != vendor_id
         {
             return Err(RegistryError::Invalid(format!(
@@ -197,29 +170,29 @@ impl Registry {
     }
 
     /// A vendor by id.
-    pub fn vendor(&self, id: &str) -> Option<Vendor> {
+    pub fn vendor(&self, id: &str) -> Result<Option<Vendor>, RegistryError> {
         self.read("vendors", id)
     }
 
     /// An application by id.
-    pub fn app(&self, id: &str) -> Option<App> {
+    pub fn app(&self, id: &str) -> Result<Option<App>, RegistryError> {
         self.read("apps", id)
     }
 
     /// Every application, by id.
-    pub fn apps(&self) -> Vec<App> {
+    pub fn apps(&self) -> Result<Vec<App>, RegistryError> {
         self.all("apps")
     }
 
     /// Every vendor, by id.
-    pub fn vendors(&self) -> Vec<Vendor> {
+    pub fn vendors(&self) -> Result<Vec<Vendor>, RegistryError> {
         self.all("vendors")
     }
 
     /// Issues a token for `principal` and returns it (shown once, stored as a digest).
     pub fn add_token(&self, principal: Principal) -> Result<String, RegistryError> {
         if let Principal::Vendor(v) = &principal
-            && self.vendor(v).is_none()
+            && self.vendor(v)?.is_none()
         {
             return Err(RegistryError::Invalid(format!(
                 "vendor {v:?} is not registered"
@@ -242,19 +215,18 @@ impl Registry {
         if !is_id(id) {
             return Ok(false);
         }
-        let path = self.root.join("tokens").join(format!("{id}.json"));
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Self::io(&path)(e)),
-        }
+        Ok(self.records.remove("tokens", id)?)
     }
 
-    /// Who a bearer token speaks for, if it is valid.
-    pub fn check(&self, token: &str) -> Option<Principal> {
-        let (id, secret) = token.strip_prefix(PREFIX)?.split_once('_')?;
-        let rec: TokenRecord = self.read("tokens", id)?;
-        same(&digest(secret), &rec.digest).then_some(rec.principal)
+    /// Who a bearer token speaks for: None when it is not valid.
+    pub fn check(&self, token: &str) -> Result<Option<Principal>, RegistryError> {
+        let Some((id, secret)) = token.strip_prefix(PREFIX).and_then(|t| t.split_once('_')) else {
+            return Ok(None);
+        };
+        let Some(rec) = self.read::<TokenRecord>("tokens", id)? else {
+            return Ok(None);
+        };
+        Ok(same(&digest(secret), &rec.digest).then_some(rec.principal))
     }
 
     /// Whether `who` may see the application.
@@ -273,7 +245,7 @@ mod tests {
     #[test]
     fn vendors_see_their_own_applications_only() {
         let d = tempfile::tempdir().unwrap();
-        let r = Registry::new(d.path());
+        let r = Registry::in_dir(d.path());
         r.add_vendor("acme", "Acme Health").unwrap();
         r.add_vendor("other", "Other Co").unwrap();
         let notes = r.add_app("notes-app", "acme", "Notes").unwrap();
@@ -281,22 +253,25 @@ mod tests {
         assert!(r.add_app("x", "nobody", "X").is_err());
         assert!(r.add_app("notes-app", "other", "Stolen").is_err());
         let t = r.add_token(Principal::Vendor("acme".into())).unwrap();
-        let who = r.check(&t).unwrap();
+        let who = r.check(&t).unwrap().unwrap();
         assert!(r.may_see(&who, &notes) && !r.may_see(&who, &chat));
-        let op = r.check(&r.add_token(Principal::Operator).unwrap()).unwrap();
+        let op = r
+            .check(&r.add_token(Principal::Operator).unwrap())
+            .unwrap()
+            .unwrap();
         assert!(r.may_see(&op, &chat));
-        assert_eq!(r.check(&format!("{t}x")), None);
-        assert_eq!(r.check("rdc_../../x_y"), None);
+        assert_eq!(r.check(&format!("{t}x")).unwrap(), None);
+        assert_eq!(r.check("rdc_../../x_y").unwrap(), None);
         let id = t.trim_start_matches(PREFIX).split('_').next().unwrap();
         assert!(r.revoke_token(id).unwrap());
-        assert_eq!(r.check(&t), None);
-        assert_eq!(r.apps().len(), 2);
+        assert_eq!(r.check(&t).unwrap(), None);
+        assert_eq!(r.apps().unwrap().len(), 2);
     }
 
     #[test]
     fn bad_ids_and_names_are_refused() {
         let d = tempfile::tempdir().unwrap();
-        let r = Registry::new(d.path());
+        let r = Registry::in_dir(d.path());
         assert!(r.add_vendor("Acme Health", "x").is_err());
         assert!(r.add_vendor("acme", "").is_err());
         assert!(r.add_vendor("acme", "line\nbreak").is_err());

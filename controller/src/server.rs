@@ -38,16 +38,27 @@ pub enum Error {
     Fatal(String),
 }
 
-/// The report store the config names: the embedded database, or PostgreSQL (migrated on start).
-pub async fn open_reports(
-    config: &Config,
-    store: &Store,
-) -> Result<Arc<dyn crate::store::ReportStore>, Error> {
-    match config.storage.backend {
-        crate::config::Backend::Sled => Ok(Arc::new(
-            SledStore::open(store.db()).map_err(Error::Reports)?,
+/// Where a controller keeps what it knows.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// Agents, reports, cohorts, counters (and rollups, when the store keeps them).
+    pub reports: Arc<dyn crate::store::ReportStore>,
+    /// Vendors, applications, tokens, enrollment tokens, revocations.
+    pub records: Arc<dyn crate::records::Records>,
+}
+
+/// The stores the config names: the embedded database with records in files beside it, or
+/// PostgreSQL (migrated on start) holding both, shared by every replica.
+pub async fn open_backend(config: &Config, store: Option<&Store>) -> Result<Backend, Error> {
+    match (config.storage.backend, store) {
+        (crate::config::Backend::Sled, Some(store)) => Ok(Backend {
+            reports: Arc::new(SledStore::open(store.db()).map_err(Error::Reports)?),
+            records: Arc::new(crate::records::FileRecords::new(&config.storage.data_dir)),
+        }),
+        (crate::config::Backend::Sled, None) => Err(Error::Reports(
+            crate::store::StoreError::Backend("the embedded store is not open".into()),
         )),
-        crate::config::Backend::Postgres => {
+        (crate::config::Backend::Postgres, _) => {
             let source = config.storage.postgres_url.clone().ok_or_else(|| {
                 Error::Reports(crate::store::StoreError::Backend(
                     "storage.postgres_url is not set".into(),
@@ -69,8 +80,12 @@ pub async fn open_reports(
                 ))
             })?
             .map_err(Error::Reports)?;
-            tracing::info!("Reports in PostgreSQL");
-            Ok(Arc::new(pg))
+            tracing::info!("Reports and registry in PostgreSQL");
+            let pg = Arc::new(pg);
+            Ok(Backend {
+                reports: pg.clone(),
+                records: pg,
+            })
         }
     }
 }
@@ -131,11 +146,15 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let store = Store::open_with_cache(
-        &config.storage.data_dir,
-        "controller.db",
-        config.storage.cache_mib,
-    )?;
+    // On PostgreSQL a replica keeps nothing on local disk but its CA (when TLS is on).
+    let store = match config.storage.backend {
+        crate::config::Backend::Sled => Some(Store::open_with_cache(
+            &config.storage.data_dir,
+            "controller.db",
+            config.storage.cache_mib,
+        )?),
+        crate::config::Backend::Postgres => None,
+    };
     let addr = listener.local_addr().map_err(Error::Listener)?;
     let fatal = Fatal::default();
     let trigger = Trigger::spawn_or_fatal(shutdown, &fatal);
@@ -145,7 +164,7 @@ pub async fn run(
         .set_serving::<ControllerServer<ControllerService>>()
         .await;
 
-    let reports = open_reports(&config, &store).await?;
+    let Backend { reports, records } = open_backend(&config, store.as_ref()).await?;
     let ca = match &config.server.tls {
         Some(tls) => Some(Arc::new(AgentCa::load(
             &config.storage.data_dir,
@@ -156,7 +175,7 @@ pub async fn run(
     let scoring = Arc::new(
         Scoring::load(
             reports.as_ref(),
-            Registry::new(&config.storage.data_dir),
+            Registry::new(Arc::clone(&records)),
             config.release.min_clinics,
             config.thresholds.clone(),
         )
@@ -167,7 +186,7 @@ pub async fn run(
     }
     let service = ControllerService::new(
         reports.clone(),
-        config.storage.data_dir.clone(),
+        records,
         ca.clone(),
         Arc::clone(&scoring),
         fatal.clone(),
@@ -224,12 +243,16 @@ pub async fn run(
 
     let result = with_grace(server, trigger, config.shutdown_grace()).await;
     if let Some(reason) = fatal.reason() {
-        if let Err(e) = store.flush().await {
+        if let Some(store) = &store
+            && let Err(e) = store.flush().await
+        {
             tracing::error!(error = %e, "The store could not be flushed");
         }
         return Err(Error::Fatal(reason.to_owned()));
     }
-    store.flush().await?;
+    if let Some(store) = &store {
+        store.flush().await?;
+    }
     tracing::info!("Stopped");
     match result {
         Some(r) => r.map_err(Error::from),

@@ -1,6 +1,5 @@
 //! The Controller gRPC service. RPCs whose capability has not landed answer UNIMPLEMENTED, naming it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use readi_common::identity::{agent_id_of, hex};
@@ -10,6 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::aggregate::Aggregates;
 use crate::enrollment::{self, EnrollError};
 use crate::ingest;
+use crate::records::Records;
 use crate::registry::{Principal, Registry};
 use crate::scorecard::Thresholds;
 use crate::store::{AgentRecord, ReportStore, Stored, StoredReport};
@@ -19,7 +19,7 @@ use crate::tls::AgentCa;
 #[derive(Debug, Clone)]
 pub struct ControllerService {
     store: Arc<dyn ReportStore>,
-    data_dir: PathBuf,
+    records: Arc<dyn Records>,
     ca: Option<Arc<AgentCa>>,
     scoring: Arc<Scoring>,
     fatal: readi_common::shutdown::Fatal,
@@ -156,6 +156,7 @@ fn principal<T>(req: &Request<T>, registry: &Registry) -> Result<Principal, Stat
     let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
     registry
         .check(token)
+        .map_err(registry_status)?
         .ok_or_else(|| Status::unauthenticated("the bearer token is not valid"))
 }
 
@@ -165,25 +166,30 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+fn registry_status(e: crate::registry::RegistryError) -> Status {
+    tracing::error!(error = %e, "Controller registry failure");
+    Status::unavailable("the controller's registry is unavailable; retry later")
+}
+
 fn store_status(e: crate::store::StoreError) -> Status {
     tracing::error!(error = %e, "Controller store failure");
     Status::unavailable("the controller's store is unavailable; retry later")
 }
 
 impl ControllerService {
-    /// A service over `store`; enrollment tokens and revocations live under `data_dir`; `ca` issues
+    /// A service over `store`; enrollment tokens and revocations live in `records`; `ca` issues
     /// agents' client certificates when the controller serves TLS; `fatal` stops the controller when
     /// its store fails for good.
     pub fn new(
         store: Arc<dyn ReportStore>,
-        data_dir: PathBuf,
+        records: Arc<dyn Records>,
         ca: Option<Arc<AgentCa>>,
         scoring: Arc<Scoring>,
         fatal: readi_common::shutdown::Fatal,
     ) -> Self {
         ControllerService {
             store,
-            data_dir,
+            records,
             ca,
             scoring,
             fatal,
@@ -238,12 +244,13 @@ impl Controller for ControllerService {
                 "public_key must be a 32-byte Ed25519 public key",
             ));
         }
-        let dir = self.data_dir.clone();
+        let records = Arc::clone(&self.records);
         let token = r.enrollment_token.clone();
         let at = now();
-        let grant = tokio::task::spawn_blocking(move || enrollment::redeem(&dir, &token, at))
-            .await
-            .map_err(|_| Status::internal("enrollment failed"))?;
+        let grant =
+            tokio::task::spawn_blocking(move || enrollment::redeem(records.as_ref(), &token, at))
+                .await
+                .map_err(|_| Status::internal("enrollment failed"))?;
         let grant = match grant {
             Ok(g) => g,
             Err(e @ (EnrollError::Malformed | EnrollError::Invalid | EnrollError::Expired)) => {
@@ -321,7 +328,22 @@ impl Controller for ControllerService {
             })
             .await;
         };
-        if agent.revoked || enrollment::is_revoked(&self.data_dir, &agent.id) {
+        let revoked = {
+            let (records, id) = (Arc::clone(&self.records), agent.id.clone());
+            tokio::task::spawn_blocking(move || enrollment::is_revoked(records.as_ref(), &id))
+                .await
+                .map_err(|_| Status::internal("the revocation check failed"))?
+        };
+        let revoked = match revoked {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "Revocation records unavailable");
+                return Err(Status::unavailable(
+                    "the controller cannot check revocations just now; retry later",
+                ));
+            }
+        };
+        if agent.revoked || revoked {
             return rejected(ingest::Rejection {
                 code: tonic::Code::PermissionDenied,
                 counter: "rejected.revoked",
@@ -382,7 +404,13 @@ impl Controller for ControllerService {
     ) -> Result<Response<pb::Scorecard>, Status> {
         let who = principal(&req, &self.scoring.registry)?;
         let r = req.into_inner();
-        let app = self.scoring.registry.app(&r.app_id);
+        let app = {
+            let (scoring, id) = (Arc::clone(&self.scoring), r.app_id.clone());
+            tokio::task::spawn_blocking(move || scoring.registry.app(&id))
+                .await
+                .map_err(|_| Status::internal("the registry lookup failed"))?
+                .map_err(registry_status)?
+        };
         let app = match (app, &who) {
             (Some(a), Principal::Operator) => a,
             (Some(a), w) if self.scoring.registry.may_see(w, &a) => a,
@@ -419,10 +447,11 @@ impl Controller for ControllerService {
         let today = crate::aggregate::day_of(now());
         let (scoring, store) = (Arc::clone(&self.scoring), Arc::clone(&self.store));
         let applications = tokio::task::spawn_blocking(move || {
-            scoring
-                .registry
-                .apps()
-                .into_iter()
+            let apps = match scoring.registry.apps() {
+                Ok(a) => a,
+                Err(e) => return Ok(Err(e)),
+            };
+            apps.into_iter()
                 .filter(|a| scoring.registry.may_see(&who, a))
                 .map(|a| {
                     Ok(pb::Application {
@@ -433,10 +462,12 @@ impl Controller for ControllerService {
                     })
                 })
                 .collect::<Result<Vec<_>, crate::store::StoreError>>()
+                .map(Ok)
         })
         .await
         .map_err(|_| Status::internal("listing applications failed"))?
-        .map_err(store_status)?;
+        .map_err(store_status)?
+        .map_err(registry_status)?;
         Ok(Response::new(pb::ListApplicationsResponse { applications }))
     }
 }

@@ -527,7 +527,7 @@ pub(crate) fn check_rollups(store: &dyn ReportStore, compact: &dyn Fn()) {
     }
     let scoring = crate::service::Scoring::load(
         store,
-        crate::registry::Registry::new(std::path::Path::new("/nonexistent")),
+        crate::registry::Registry::in_dir(std::path::Path::new("/nonexistent")),
         1,
         crate::scorecard::Thresholds::default(),
     )

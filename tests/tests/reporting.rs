@@ -58,12 +58,18 @@ fn start_controller(dir: &Path, listen: &str, tls: bool) -> (Process, SocketAddr
 }
 
 fn enroll_token(dir: &Path) -> String {
+    enroll_token_env(dir, &[])
+}
+
+/// An enrollment token from the controller configured in `dir` (`env` for its database URL).
+fn enroll_token_env(dir: &Path, env: &[(&str, &str)]) -> String {
     let cfg = dir.join("controller.toml");
     let mut args = vec!["enroll-token", "--config", cfg.to_str().unwrap()];
     for app in APPS {
         args.extend(["--app", app]);
     }
-    let (code, out, err) = run_to_end(&binary("readi-controller"), &args, dir);
+    let (code, out, err) =
+        readi_tests::run_to_end_env(&binary("readi-controller"), &args, dir, env);
     assert_eq!(code, 0, "{err}");
     let token = out.trim().to_owned();
     assert!(token.starts_with("rde_"), "{out}");
@@ -1090,7 +1096,7 @@ async fn replicas_on_postgres_share_agents_and_store_each_report_once() {
     );
 
     let agent_dir = tempfile::tempdir().unwrap();
-    let token = enroll_token(adir.path());
+    let token = enroll_token_env(adir.path(), &env);
     let (mut agent, aaddr) = start_agent(
         agent_dir.path(),
         &agent_extra(&format!("http://{a_addr}"), None, 1),
@@ -1216,7 +1222,7 @@ async fn a_controller_rides_out_losing_its_database() {
     );
     let caddr = controller.wait_serving();
     let adir = tempfile::tempdir().unwrap();
-    let token = enroll_token(cdir.path());
+    let token = enroll_token_env(cdir.path(), &env);
     let (mut agent, aaddr) = start_agent(
         adir.path(),
         &agent_extra(&format!("http://{caddr}"), None, 1),
@@ -1251,4 +1257,194 @@ async fn a_controller_rides_out_losing_its_database() {
     let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
     assert_eq!(stored, sequences, "every report stored exactly once");
+}
+
+/// A TCP balancer in front of controller replicas, as a Kubernetes Service is: each connection goes
+/// to the next replica that accepts one.
+fn balancer(targets: Vec<SocketAddr>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (next, conn) in listener.incoming().enumerate() {
+            let Ok(client) = conn else { break };
+            let server = (0..targets.len()).find_map(|i| {
+                let t = targets[(next + i) % targets.len()];
+                TcpStream::connect_timeout(&t, Duration::from_millis(300)).ok()
+            });
+            let Some(server) = server else { continue };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    addr
+}
+
+/// Two controller replicas over one PostgreSQL database behind a balancer, three agents reporting
+/// every second under load; one replica is killed mid-load and later restarted. Registry and
+/// enrollment tokens made through one replica's CLI serve at both; every report is stored exactly
+/// once; both replicas give identical scorecards, counting every clinic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_survive_a_killed_replica_and_agree_on_scorecards() {
+    let Some(url) = readi_tests::postgres_schema_url() else {
+        return;
+    };
+    let env = [("READI_CONTROLLER_DATABASE_URL", url.as_str())];
+    let mut storage =
+        "backend = \"postgres\"\npostgres_url = { env = \"READI_CONTROLLER_DATABASE_URL\" }\n"
+            .to_owned();
+    if let Ok(ca) = std::env::var("READI_TEST_POSTGRES_CA") {
+        storage.push_str(&format!("postgres_ca = \"{ca}\"\n"));
+    }
+    // Fixed ports, so the balancer finds a restarted replica where it was.
+    let free = || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let (a_listen, b_listen) = (free(), free());
+    let start = |dir: &Path, listen: &str| {
+        let cfg = controller_config_with(dir, listen, false, &storage);
+        let p = Process::start_env(
+            &binary("readi-controller"),
+            &["run", "--log-json", "--config", cfg.to_str().unwrap()],
+            dir,
+            &env,
+        );
+        let addr = p.wait_serving();
+        (p, addr)
+    };
+    let cli = |dir: &Path, args: &[&str]| {
+        let cfg = dir.join("controller.toml");
+        let mut all = args.to_vec();
+        all.extend(["--config", cfg.to_str().unwrap()]);
+        let (code, out, err) =
+            readi_tests::run_to_end_env(&binary("readi-controller"), &all, dir, &env);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out.trim().to_owned()
+    };
+    let (adir, bdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, a_addr) = start(adir.path(), &a_listen);
+    let (mut b, b_addr) = start(bdir.path(), &b_listen);
+    let lb = balancer(vec![a_addr, b_addr]);
+
+    // Registered through A's CLI, seen by B: the registry lives in the database.
+    cli(
+        adir.path(),
+        &["vendor", "add", "--id", "acme", "--name", "Acme"],
+    );
+    for app in APPS {
+        cli(
+            adir.path(),
+            &["app", "add", "--id", app, "--vendor", "acme", "--name", app],
+        );
+    }
+    let operator = cli(bdir.path(), &["token", "add", "--operator"]);
+
+    let mut agents = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        // Tokens issued through either replica's CLI, redeemed through the balancer.
+        let token = enroll_token_env(if i % 2 == 0 { adir.path() } else { bdir.path() }, &env);
+        let (p, addr) = start_agent(
+            dir.path(),
+            &agent_extra(&format!("http://{lb}"), None, 1),
+            &token,
+        );
+        agents.push((p, addr));
+        dirs.push(dir);
+    }
+    let load = |rounds: usize| {
+        let addrs: Vec<SocketAddr> = agents.iter().map(|(_, a)| *a).collect();
+        async move {
+            for _ in 0..rounds {
+                let calls: Vec<_> = addrs
+                    .iter()
+                    .map(|a| tokio::spawn(traffic(*a, "notes-app", 2)))
+                    .collect();
+                for c in calls {
+                    c.await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    load(4).await;
+    for (_, addr) in &agents {
+        wait_delivered(*addr, 1, Duration::from_secs(30)).await;
+    }
+
+    // Mid-load: replica A dies without warning; the balancer sends everything to B.
+    let loading = tokio::spawn(load(8));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.kill_hard();
+    loading.await.unwrap();
+    // A comes back on its address and takes its share again.
+    let (mut a, _) = start(adir.path(), &a_listen);
+    load(4).await;
+
+    let mut ledgers = Vec::new();
+    for (mut p, addr) in agents {
+        let mut entries = ledger(addr).await;
+        let want = entries.len();
+        entries = wait_delivered(addr, want, Duration::from_secs(60)).await;
+        stop(&mut p);
+        ledgers.push(entries);
+    }
+
+    // Identical scorecards from both replicas (today included), once folding has settled.
+    let card = |addr: SocketAddr| {
+        let token = operator.clone();
+        async move {
+            let mut c = ControllerClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap();
+            let req = cpb::GetScorecardRequest {
+                app_id: "notes-app".into(),
+                period: cpb::Period::Days30 as i32,
+                until: Some(prost_types::Timestamp {
+                    seconds: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64
+                        + 86_400,
+                    nanos: 0,
+                }),
+            };
+            c.get_scorecard(readi_tests::with_token(req, &token))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (from_a, from_b) = loop {
+        let (x, y) = (card(a_addr).await, card(b_addr).await);
+        if x == y || Instant::now() > deadline {
+            break (x, y);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(from_a, from_b, "both replicas give the same scorecard");
+    assert_eq!(from_a.clinics, 3, "every clinic counted: {from_a:?}");
+    stop(&mut a);
+    stop(&mut b);
+
+    for entries in &ledgers {
+        let id = agent_id_of(entries);
+        let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+        assert!(sequences.len() >= 5, "{} reports", sequences.len());
+        assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+        assert_eq!(
+            stored_sequences(bdir.path(), &id, &env),
+            sequences,
+            "every report of {id} stored exactly once"
+        );
+    }
 }
