@@ -105,6 +105,9 @@ pub struct StorageConfig {
     /// CA certificates (PEM) that sign the database server's certificate; without it the system's
     /// roots. TLS itself follows the URL's `sslmode`.
     pub postgres_ca: Option<PathBuf>,
+    /// Database connections this controller opens at most; calls beyond wait for one. Keep
+    /// replicas x this below the server's `max_connections`.
+    pub postgres_connections: usize,
 }
 
 /// The report store's backend.
@@ -126,6 +129,7 @@ impl Default for StorageConfig {
             backend: Backend::Sled,
             postgres_url: None,
             postgres_ca: None,
+            postgres_connections: crate::pgstore::DEFAULT_CONNECTIONS,
         }
     }
 }
@@ -194,6 +198,9 @@ impl Config {
         check_data_dir(&mut p, "storage.data_dir", &self.storage.data_dir);
         if !(8..=65_536).contains(&self.storage.cache_mib) {
             p.push("storage.cache_mib", "must be from 8 to 65536");
+        }
+        if !(1..=512).contains(&self.storage.postgres_connections) {
+            p.push("storage.postgres_connections", "must be from 1 to 512");
         }
         if self.storage.backend == Backend::Postgres && self.storage.postgres_url.is_none() {
             p.push(
@@ -279,6 +286,8 @@ mod tests {
         assert!(err.to_string().contains("`sled` or `postgres`"), "{err}");
         let err = Config::from_toml("[storage]\ncache_mib = 1\n").unwrap_err();
         assert!(err.names("storage.cache_mib"), "{err}");
+        let err = Config::from_toml("[storage]\npostgres_connections = 0\n").unwrap_err();
+        assert!(err.names("storage.postgres_connections"), "{err}");
     }
 
     #[test]

@@ -239,7 +239,7 @@ async fn overview(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Respon
         Err(e) => return unavailable(&e),
     };
     let d2 = Arc::clone(&d);
-    let cards = tokio::task::spawn_blocking(move || {
+    let cards = crate::store::spawn_blocking(move || {
         apps.into_iter()
             .map(|a| {
                 let card =
@@ -465,7 +465,7 @@ async fn app_page(
     };
     let d2 = Arc::clone(&d);
     let app_id = app.id.clone();
-    let computed = tokio::task::spawn_blocking(move || {
+    let computed = crate::store::spawn_blocking(move || {
         let until = now();
         let card = d2
             .scoring

@@ -437,9 +437,10 @@ fn open_postgres(config: &Config) -> anyhow::Result<readi_controller::pgstore::P
         .context("storage.postgres_url is not set")?
         .load()
         .context("storage.postgres_url")?;
-    Ok(readi_controller::pgstore::PgStore::open(
+    Ok(readi_controller::pgstore::PgStore::open_with(
         url.expose(),
         config.storage.postgres_ca.as_deref(),
+        config.storage.postgres_connections,
     )?)
 }
 

@@ -104,8 +104,11 @@ const ROLLUP_BATCH: i64 = 2_000;
 /// Months of partitions kept created ahead of the current one.
 const MONTHS_AHEAD: i64 = 2;
 
-/// Connections kept open for reuse.
-const POOL: usize = 8;
+/// Connections a controller opens at most, by default (`storage.postgres_connections`).
+pub const DEFAULT_CONNECTIONS: usize = 16;
+
+/// How long a call waits for a connection when all are busy before it fails.
+const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A PostgreSQL-backed store. Blocking; safe to call anywhere: on an async runtime's thread each
 /// call runs on a scoped thread of its own, since the blocking client drives its own runtime.
@@ -115,7 +118,7 @@ pub struct PgStore(Db);
 /// Runs `f` where the blocking client may block: here, or on a scoped thread when this thread
 /// belongs to an async runtime.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
+    if tokio::runtime::Handle::try_current().is_err() || crate::store::may_block() {
         return f();
     }
     std::thread::scope(|s| s.spawn(f).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -126,8 +129,17 @@ impl PgStore {
     /// TLS follows the URL's `sslmode` (`prefer` by default; use `require` off the host), checking
     /// the server's certificate against `ca` (PEM) or, without one, the system's roots.
     pub fn open(url: &str, ca: Option<&std::path::Path>) -> Result<PgStore, StoreError> {
+        PgStore::open_with(url, ca, DEFAULT_CONNECTIONS)
+    }
+
+    /// As `open`, with at most `connections` connections open at once (calls beyond wait).
+    pub fn open_with(
+        url: &str,
+        ca: Option<&std::path::Path>,
+        connections: usize,
+    ) -> Result<PgStore, StoreError> {
         let tls = tls(ca)?;
-        off_runtime(|| Db::open(url, tls)).map(PgStore)
+        off_runtime(|| Db::open(url, tls, connections.max(1))).map(PgStore)
     }
 
     /// Applies every migration not yet applied (see `Db::migrate`); returns what is applied.
@@ -139,7 +151,7 @@ impl PgStore {
 impl Drop for PgStore {
     fn drop(&mut self) {
         // Closing a connection blocks too.
-        let idle = std::mem::take(&mut *self.0.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        let idle = std::mem::take(&mut self.0.pool.lock().unwrap_or_else(|p| p.into_inner()).idle);
         off_runtime(move || drop(idle));
     }
 }
@@ -183,15 +195,15 @@ impl ReportStore for PgStore {
 impl Records for PgStore {
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, RecordError> {
         off_runtime(|| {
-            let row = self
-                .0
-                .client()
-                .map_err(record_error)?
-                .get()
-                .query_opt(
+            let mut c = self.0.client().map_err(record_error)?;
+            let get = c
+                .prepared(
                     "SELECT value FROM records WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
-                    &[&kind, &id],
                 )
+                .map_err(record_error)?;
+            let row = c
+                .get()
+                .query_opt(&get, &[&kind, &id])
                 .map_err(|e| record_error(backend(e)))?;
             Ok(row.map(|r| r.get(0)))
         })
@@ -334,7 +346,11 @@ fn tls(ca: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StoreError> {
 struct Db {
     config: postgres::Config,
     tls: MakeRustlsConnect,
-    idle: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection returns to the pool or closes.
+    freed: std::sync::Condvar,
+    /// Connections open at most.
+    max: usize,
     /// First days of months whose partition is known to exist.
     months: Mutex<std::collections::BTreeSet<i64>>,
 }
@@ -361,18 +377,34 @@ fn backend(e: postgres::Error) -> StoreError {
     StoreError::Backend(message)
 }
 
+/// Connections open now: idle ones, and how many exist in all (idle or lent out).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+/// A connection and the statements prepared on it, so a hot query is parsed and planned once per
+/// connection instead of once per call (a round trip saved each time).
+struct Conn {
+    client: Client,
+    prepared: std::collections::HashMap<&'static str, postgres::Statement>,
+}
+
 /// The applied migrations, oldest first, as (version, name).
 pub type Applied = Vec<(i32, String)>;
 
 impl Db {
-    fn open(url: &str, tls: MakeRustlsConnect) -> Result<Db, StoreError> {
+    fn open(url: &str, tls: MakeRustlsConnect, max: usize) -> Result<Db, StoreError> {
         let config: postgres::Config = url
             .parse()
             .map_err(|_| StoreError::Backend("the PostgreSQL URL does not parse".into()))?;
         let store = Db {
             config,
             tls,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::default(),
+            freed: std::sync::Condvar::new(),
+            max,
             months: Mutex::default(),
         };
         store.migrate()?;
@@ -383,21 +415,58 @@ impl Db {
         Ok(store)
     }
 
+    /// A connection: an idle one, a new one while fewer than `max` are open, else the next one
+    /// returned. Connecting costs a server process and a TLS handshake, so connections are kept.
     fn client(&self) -> Result<Pooled<'_>, StoreError> {
-        let reused = self
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .filter(|c| !c.is_closed());
-        let client = match reused {
-            Some(c) => c,
-            None => self.config.connect(self.tls.clone()).map_err(backend)?,
-        };
-        Ok(Pooled {
-            store: self,
-            client: Some(client),
-        })
+        let deadline = std::time::Instant::now() + CONNECTION_WAIT;
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            while let Some(c) = pool.idle.pop() {
+                if !c.client.is_closed() {
+                    return Ok(Pooled {
+                        store: self,
+                        client: Some(c),
+                    });
+                }
+                pool.open -= 1;
+            }
+            if pool.open < self.max {
+                pool.open += 1;
+                drop(pool);
+                return match self.config.connect(self.tls.clone()) {
+                    Ok(client) => Ok(Pooled {
+                        store: self,
+                        client: Some(Conn {
+                            client,
+                            prepared: Default::default(),
+                        }),
+                    }),
+                    Err(e) => {
+                        self.closed();
+                        Err(backend(e))
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Backend(format!(
+                    "all {} database connections stayed busy for {} s (storage.postgres_connections)",
+                    self.max,
+                    CONNECTION_WAIT.as_secs()
+                )));
+            }
+            pool = self
+                .freed
+                .wait_timeout(pool, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// A lent connection broke or failed to open: its place is free.
+    fn closed(&self) {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
+        self.freed.notify_one();
     }
 
     /// Applies every migration not yet applied, in order, in one transaction under an advisory
@@ -610,24 +679,40 @@ impl Db {
 /// A connection borrowed from the pool, returned on drop unless it broke.
 struct Pooled<'a> {
     store: &'a Db,
-    client: Option<Client>,
+    client: Option<Conn>,
 }
 
 impl Pooled<'_> {
     fn get(&mut self) -> &mut Client {
-        self.client.as_mut().expect("present until dropped")
+        &mut self.client.as_mut().expect("present until dropped").client
+    }
+
+    /// `sql` prepared on this connection (once; then from its cache).
+    fn prepared(&mut self, sql: &'static str) -> Result<postgres::Statement, StoreError> {
+        let conn = self.client.as_mut().expect("present until dropped");
+        if let Some(s) = conn.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = conn.client.prepare(sql).map_err(backend)?;
+        conn.prepared.insert(sql, s.clone());
+        Ok(s)
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.client.take()
-            && !c.is_closed()
-        {
-            let mut idle = self.store.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < POOL {
-                idle.push(c);
+        match self.client.take() {
+            Some(c) if !c.client.is_closed() => {
+                self.store
+                    .pool
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .idle
+                    .push(c);
+                self.store.freed.notify_one();
             }
+            // A broken connection is dropped; dropping never blocks on a closed socket.
+            _ => self.store.closed(),
         }
     }
 }
@@ -680,11 +765,9 @@ impl ReportStore for Db {
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        let row = self
-            .client()?
-            .get()
-            .query_opt("SELECT record FROM agents WHERE id = $1", &[&id])
-            .map_err(backend)?;
+        let mut c = self.client()?;
+        let get = c.prepared("SELECT record FROM agents WHERE id = $1")?;
+        let row = c.get().query_opt(&get, &[&id]).map_err(backend)?;
         row.map(|r| {
             serde_json::from_str(r.get(0)).map_err(|_| StoreError::Damaged(format!("agent {id}")))
         })
@@ -709,50 +792,53 @@ impl ReportStore for Db {
         let sequence = seq(report.sequence)?;
         let hash = digest(&report.signed);
         let mut c = self.client()?;
-        let mut tx = c.get().transaction().map_err(backend)?;
-        // The key row decides: a second submission (on any replica) waits for the first's commit,
-        // then finds the key taken.
-        let inserted = tx
-            .execute(
-                "INSERT INTO report_keys (agent_id, sequence, digest, window_start)
-                 VALUES ($1, $2, $3, to_timestamp($4::bigint))
-                 ON CONFLICT (agent_id, sequence) DO NOTHING",
-                &[&report.agent_id, &sequence, &hash, &report.window_start],
+        // One statement, so one round trip and one implicit transaction: the key row decides (a
+        // second submission, on any replica, waits for the first's commit, then finds the key
+        // taken), and the report and its pending-rollup mark are written only with a new key.
+        let insert = c.prepared(
+            "WITH k AS (
+                INSERT INTO report_keys (agent_id, sequence, digest, window_start)
+                VALUES ($1, $2, $3, to_timestamp($4::bigint))
+                ON CONFLICT (agent_id, sequence) DO NOTHING
+                RETURNING agent_id, sequence, window_start),
+             stored AS (
+                INSERT INTO reports (agent_id, sequence, window_start, signed)
+                SELECT agent_id, sequence, window_start, $5 FROM k),
+             pending AS (
+                INSERT INTO rollup_pending (agent_id, sequence, window_start)
+                SELECT agent_id, sequence, window_start FROM k)
+             SELECT count(*) FROM k",
+        )?;
+        let inserted: i64 = c
+            .get()
+            .query_one(
+                &insert,
+                &[
+                    &report.agent_id,
+                    &sequence,
+                    &hash,
+                    &report.window_start,
+                    &report.signed,
+                ],
             )
-            .map_err(backend)?;
-        if inserted == 0 {
-            let existing: Vec<u8> = tx
-                .query_one(
-                    "SELECT digest FROM report_keys WHERE agent_id = $1 AND sequence = $2",
-                    &[&report.agent_id, &sequence],
-                )
-                .map_err(backend)?
-                .get(0);
-            return Ok(if existing == hash {
-                Stored::Duplicate
-            } else {
-                Stored::Conflict
-            });
+            .map_err(backend)?
+            .get(0);
+        if inserted == 1 {
+            return Ok(Stored::New);
         }
-        tx.execute(
-            "INSERT INTO reports (agent_id, sequence, window_start, signed)
-             VALUES ($1, $2, to_timestamp($3::bigint), $4)",
-            &[
-                &report.agent_id,
-                &sequence,
-                &report.window_start,
-                &report.signed,
-            ],
-        )
-        .map_err(backend)?;
-        tx.execute(
-            "INSERT INTO rollup_pending (agent_id, sequence, window_start)
-             VALUES ($1, $2, to_timestamp($3::bigint))",
-            &[&report.agent_id, &sequence, &report.window_start],
-        )
-        .map_err(backend)?;
-        tx.commit().map_err(backend)?;
-        Ok(Stored::New)
+        let existing: Vec<u8> = c
+            .get()
+            .query_one(
+                "SELECT digest FROM report_keys WHERE agent_id = $1 AND sequence = $2",
+                &[&report.agent_id, &sequence],
+            )
+            .map_err(backend)?
+            .get(0);
+        Ok(if existing == hash {
+            Stored::Duplicate
+        } else {
+            Stored::Conflict
+        })
     }
 
     fn reports(&self, agent: Option<&str>) -> Result<Vec<StoredReport>, StoreError> {

@@ -49,7 +49,7 @@ fn figures(store: &dyn ReportStore) -> Option<Figures> {
 
 async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
     let store = Arc::clone(&m.store);
-    let got = tokio::task::spawn_blocking(move || figures(store.as_ref()))
+    let got = crate::store::spawn_blocking(move || figures(store.as_ref()))
         .await
         .ok()
         .flatten();
@@ -88,7 +88,7 @@ async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
 
 async fn health(State(m): State<Arc<SelfMetrics>>) -> Response {
     let store = Arc::clone(&m.store);
-    let got = tokio::task::spawn_blocking(move || figures(store.as_ref()))
+    let got = crate::store::spawn_blocking(move || figures(store.as_ref()))
         .await
         .ok()
         .flatten();

@@ -65,13 +65,14 @@ pub async fn open_backend(config: &Config, store: Option<&Store>) -> Result<Back
                 ))
             })?;
             let ca = config.storage.postgres_ca.clone();
+            let connections = config.storage.postgres_connections;
             let url = source.load().map_err(|e| {
                 Error::Reports(crate::store::StoreError::Backend(format!(
                     "storage.postgres_url: {e}"
                 )))
             })?;
             let pg = tokio::task::spawn_blocking(move || {
-                crate::pgstore::PgStore::open(url.expose(), ca.as_deref())
+                crate::pgstore::PgStore::open_with(url.expose(), ca.as_deref(), connections)
             })
             .await
             .map_err(|_| {
@@ -104,7 +105,7 @@ fn spawn_rollups(reports: Arc<dyn crate::store::ReportStore>, trigger: Trigger) 
                 () = trigger.clone().fired() => return,
             }
             let store = Arc::clone(&reports);
-            let folded = tokio::task::spawn_blocking(move || {
+            let folded = crate::store::spawn_blocking(move || {
                 let rollups = store.rollups().expect("checked before spawning");
                 let mut total = 0;
                 // Drain what is pending, batch by batch; bounded, so shutdown is never kept waiting.

@@ -201,7 +201,7 @@ impl ControllerService {
         f: impl FnOnce(&dyn ReportStore) -> Result<T, crate::store::StoreError> + Send + 'static,
     ) -> Result<T, Status> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
+        crate::store::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(|_| Status::internal("the store task failed"))?
             .map_err(|e| {
@@ -248,7 +248,7 @@ impl Controller for ControllerService {
         let token = r.enrollment_token.clone();
         let at = now();
         let grant =
-            tokio::task::spawn_blocking(move || enrollment::redeem(records.as_ref(), &token, at))
+            crate::store::spawn_blocking(move || enrollment::redeem(records.as_ref(), &token, at))
                 .await
                 .map_err(|_| Status::internal("enrollment failed"))?;
         let grant = match grant {
@@ -330,7 +330,7 @@ impl Controller for ControllerService {
         };
         let revoked = {
             let (records, id) = (Arc::clone(&self.records), agent.id.clone());
-            tokio::task::spawn_blocking(move || enrollment::is_revoked(records.as_ref(), &id))
+            crate::store::spawn_blocking(move || enrollment::is_revoked(records.as_ref(), &id))
                 .await
                 .map_err(|_| Status::internal("the revocation check failed"))?
         };
@@ -406,7 +406,7 @@ impl Controller for ControllerService {
         let r = req.into_inner();
         let app = {
             let (scoring, id) = (Arc::clone(&self.scoring), r.app_id.clone());
-            tokio::task::spawn_blocking(move || scoring.registry.app(&id))
+            crate::store::spawn_blocking(move || scoring.registry.app(&id))
                 .await
                 .map_err(|_| Status::internal("the registry lookup failed"))?
                 .map_err(registry_status)?
@@ -430,7 +430,7 @@ impl Controller for ControllerService {
         let period = pb::Period::try_from(r.period).unwrap_or(pb::Period::Unspecified);
         let until = r.until.map_or_else(now, |t| t.seconds);
         let (scoring, store) = (Arc::clone(&self.scoring), Arc::clone(&self.store));
-        let card = tokio::task::spawn_blocking(move || {
+        let card = crate::store::spawn_blocking(move || {
             scoring.scorecard(store.as_ref(), &app.id, period, until)
         })
         .await
@@ -446,7 +446,7 @@ impl Controller for ControllerService {
         let who = principal(&req, &self.scoring.registry)?;
         let today = crate::aggregate::day_of(now());
         let (scoring, store) = (Arc::clone(&self.scoring), Arc::clone(&self.store));
-        let applications = tokio::task::spawn_blocking(move || {
+        let applications = crate::store::spawn_blocking(move || {
             let apps = match scoring.registry.apps() {
                 Ok(a) => a,
                 Err(e) => return Ok(Err(e)),

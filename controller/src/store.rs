@@ -102,6 +102,29 @@ impl Cohort {
     }
 }
 
+thread_local! {
+    /// Set on threads of tokio's blocking pool that `spawn_blocking` below started work on.
+    static MAY_BLOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs store work on tokio's blocking pool, marking the thread as one where a store may block:
+/// the PostgreSQL client then runs there directly, not on a thread of its own per call.
+pub async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || {
+        // Blocking-pool threads only ever run blocking work, so the mark may stay.
+        MAY_BLOCK.set(true);
+        f()
+    })
+    .await
+}
+
+/// Whether this thread is one `spawn_blocking` runs work on.
+pub(crate) fn may_block() -> bool {
+    MAY_BLOCK.get()
+}
+
 /// Storage for a controller.
 pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     /// Adds or replaces an agent.
