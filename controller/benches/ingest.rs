@@ -400,6 +400,15 @@ fn main() {
             t.elapsed().as_secs_f64()
         );
     }
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    println!("peak memory of the whole run (VmHWM): {peak}");
     drop(svc);
     drop(scoring);
     drop(store);

@@ -50,6 +50,13 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Make the CA that issues agents' client certificates (server.tls), if the data directory has
+    /// none, and say where it is: replicas share it (a Kubernetes Secret mounted at <data_dir>/tls).
+    InitCa {
+        /// Config file (TOML) with a [server.tls] section.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Apply the PostgreSQL schema migrations (also applied on start) and list what is applied.
     Migrate {
         /// Config file (TOML).
@@ -212,6 +219,7 @@ fn main() -> ExitCode {
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
         Command::Migrate { config } => migrate(config.as_deref()),
+        Command::InitCa { config } => init_ca(config.as_deref()),
         Command::ImportSled { config, from } => import_sled(config.as_deref(), &from),
         Command::EnrollToken {
             config,
@@ -467,6 +475,26 @@ fn import_sled(path: Option<&Path>, from: &Path) -> anyhow::Result<ExitCode> {
     println!(
         "agents {}, reports new {}, already there {}, released cohorts {}, registry and enrollment records {records}",
         done.agents, done.new, done.already, done.cohorts
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes (or finds) the agents' CA under the data directory.
+fn init_ca(path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let Some(tls) = &config.server.tls else {
+        eprintln!("readi-controller: server.tls is not configured; without it there is no CA");
+        return Ok(ExitCode::from(2));
+    };
+    let ca = readi_controller::tls::AgentCa::load(&config.storage.data_dir, &tls.names)?;
+    let dir = ca.ca_path.parent().unwrap_or(Path::new("."));
+    println!("{}", dir.display());
+    eprintln!(
+        "The agents' CA is in {} (ca.pem for agents, ca.key secret). Replicas share it, e.g. \
+         kubectl create secret generic readi-controller-ca --from-file={}/ca.pem --from-file={}/ca.key",
+        dir.display(),
+        dir.display(),
+        dir.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -939,6 +939,16 @@ mod tests {
     /// A fresh schema in the test database named by READI_TEST_POSTGRES_URL (`.ci/postgres` starts
     /// one); `None`, with a note, where no database is given.
     fn fresh() -> Option<PgStore> {
+        let url = fresh_url()?;
+        Some(PgStore::open(&url, test_ca().as_deref().map(std::path::Path::new)).expect("open"))
+    }
+
+    fn test_ca() -> Option<String> {
+        std::env::var("READI_TEST_POSTGRES_CA").ok()
+    }
+
+    /// The URL of a fresh schema (see `fresh`).
+    fn fresh_url() -> Option<String> {
         let Ok(url) = std::env::var("READI_TEST_POSTGRES_URL") else {
             eprintln!("SKIPPED: READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
             return None;
@@ -953,9 +963,51 @@ mod tests {
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .unwrap();
         let sep = if url.contains('?') { '&' } else { '?' };
-        let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
-        let ca = std::env::var("READI_TEST_POSTGRES_CA").ok();
-        Some(PgStore::open(&scoped, ca.as_deref().map(std::path::Path::new)).expect("open"))
+        Some(format!("{url}{sep}options=-csearch_path%3D{schema}"))
+    }
+
+    /// Two replicas (two stores, two pools) submit the same reports at once: each is stored once.
+    #[test]
+    fn two_replicas_submitting_the_same_reports_store_each_once() {
+        let Some(url) = fresh_url() else { return };
+        let ca = test_ca();
+        let open =
+            || PgStore::open_with(&url, ca.as_deref().map(std::path::Path::new), 4).expect("open");
+        let (a, b) = (open(), open());
+        let outcomes: Vec<(u64, Stored)> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let store = if t % 2 == 0 { &a } else { &b };
+                    s.spawn(move || {
+                        (1..=60_u64)
+                            .map(|seq| {
+                                let r = crate::store::test_report("agt-r", seq, 20_000, 1);
+                                (seq, store.insert_report(&r).unwrap())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        for seq in 1..=60 {
+            let new = outcomes
+                .iter()
+                .filter(|(s, o)| *s == seq && *o == Stored::New)
+                .count();
+            assert_eq!(new, 1, "sequence {seq}");
+        }
+        assert!(outcomes.iter().all(|(_, o)| *o != Stored::Conflict));
+        assert_eq!(a.report_count().unwrap(), 60);
+        let total = b
+            .snapshot("app", 20_000, 20_000)
+            .unwrap()
+            .view("app", 20_000, 20_000)
+            .total(readi_proto::report::v1::Metric::Requests);
+        assert_eq!(total.value, 60, "each counted once in the rollups");
     }
 
     static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

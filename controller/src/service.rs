@@ -49,14 +49,18 @@ impl Scoring {
     ) -> Result<Scoring, crate::store::StoreError> {
         let aggregates = Aggregates::default();
         if store.rollups().is_none() {
-            for r in store.reports(None)? {
-                match crate::aggregate::decode_stored(&r.signed) {
+            store.each_report(&mut |agent_id, sequence, signed| {
+                match crate::aggregate::decode_stored(signed) {
                     Some(report) => aggregates.add(&report),
                     None => {
-                        tracing::error!(agent_id = %r.agent_id, sequence = r.sequence, "Stored report does not decode; left out of scorecards")
+                        tracing::error!(
+                            agent_id,
+                            sequence,
+                            "Stored report does not decode; left out of scorecards"
+                        )
                     }
                 }
-            }
+            })?;
         }
         Ok(Scoring {
             aggregates,

@@ -141,6 +141,14 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     fn report_count(&self) -> Result<usize, StoreError> {
         Ok(self.reports(None)?.len())
     }
+    /// Calls `f` with every stored report (agent, sequence, signed bytes) in (agent, sequence)
+    /// order, holding one at a time: what a restart reads to rebuild rollups.
+    fn each_report(&self, f: &mut dyn FnMut(&str, u64, &[u8])) -> Result<(), StoreError> {
+        for r in self.reports(None)? {
+            f(&r.agent_id, r.sequence, &r.signed);
+        }
+        Ok(())
+    }
     /// Cohorts already released for an application.
     fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError>;
     /// Records a released cohort (idempotent).
@@ -287,6 +295,24 @@ impl ReportStore for SledStore {
 
     fn report_count(&self) -> Result<usize, StoreError> {
         Ok(self.reports.len())
+    }
+
+    fn each_report(&self, f: &mut dyn FnMut(&str, u64, &[u8])) -> Result<(), StoreError> {
+        for item in self.reports.iter() {
+            let (k, v) = item?;
+            let split = k.len().checked_sub(9).filter(|&i| k[i] == 0);
+            let Some(i) = split else {
+                return Err(StoreError::Damaged("report key".into()));
+            };
+            let mut seq = [0u8; 8];
+            seq.copy_from_slice(&k[i + 1..]);
+            f(
+                &String::from_utf8_lossy(&k[..i]),
+                u64::from_be_bytes(seq),
+                &v,
+            );
+        }
+        Ok(())
     }
 
     fn released_cohorts(&self, app: &str) -> Result<Vec<Cohort>, StoreError> {
