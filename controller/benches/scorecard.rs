@@ -6,72 +6,13 @@ use readi_controller::aggregate::Aggregates;
 use readi_controller::scorecard::{Thresholds, scorecard};
 use readi_controller::store::SledStore;
 use readi_proto::controller::v1::Period;
-use readi_proto::report::v1::{self as pb, Metric};
+use readi_proto::report::v1 as pb;
+
+mod common;
+use common::cells;
 
 const AGENTS: usize = 1000;
 const DAYS: i64 = 30;
-
-fn count(metric: Metric, n: i64, labels: Option<pb::Labels>) -> pb::Cell {
-    pb::Cell {
-        metric: metric as i32,
-        labels,
-        value: Some(pb::cell::Value::Count(n)),
-        suppressed: false,
-    }
-}
-
-/// An hour of a busy application at one clinic: about the cells a real agent sends.
-fn cells() -> Vec<pb::Cell> {
-    let lang = |l: &str| {
-        Some(pb::Labels {
-            language: l.into(),
-            ..Default::default()
-        })
-    };
-    let mut out = vec![
-        count(Metric::Exchanges, 40, None),
-        count(Metric::Exchanges, 30, lang("en")),
-        count(Metric::Exchanges, 10, lang("es")),
-        count(Metric::FlaggedExchanges, 4, None),
-        count(Metric::MissedEscalations, 0, None),
-        count(Metric::EscalationsRaised, 1, None),
-        count(Metric::Requests, 90, None),
-        count(Metric::Errors, 0, None),
-        count(Metric::Sessions, 6, None),
-        count(Metric::OverUse, 0, None),
-        count(Metric::PhiRedacted, 70, None),
-    ];
-    for c in 1..=9 {
-        out.push(count(
-            Metric::SafetyFindings,
-            1,
-            Some(pb::Labels {
-                category: c,
-                ..Default::default()
-            }),
-        ));
-    }
-    for t in 1..=18 {
-        out.push(count(
-            Metric::PhiRedacted,
-            4,
-            Some(pb::Labels {
-                phi_type: t,
-                ..Default::default()
-            }),
-        ));
-    }
-    out.push(pb::Cell {
-        metric: Metric::AgentLatencyUs as i32,
-        labels: None,
-        value: Some(pb::cell::Value::Histogram(pb::Histogram {
-            upper_bounds: vec![500, 1000, 2000],
-            counts: vec![20, 40, 20, 10],
-        })),
-        suppressed: false,
-    });
-    out
-}
 
 fn bench(c: &mut Criterion) {
     let now = std::time::SystemTime::now()
@@ -88,7 +29,7 @@ fn bench(c: &mut Criterion) {
         window_end: None,
         apps: vec![pb::AppMetrics {
             app_id: "notes-app".into(),
-            cells: cells(),
+            cells: cells(0),
             budget_exhausted: false,
             micro_epsilon_spent: 0,
         }],

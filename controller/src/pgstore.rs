@@ -192,6 +192,19 @@ impl ReportStore for PgStore {
     }
 }
 
+impl PgStore {
+    /// Runs one statement for the records, off the async runtime.
+    fn record_call<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Pooled<'_>) -> Result<T, postgres::Error> + Send,
+    ) -> Result<T, RecordError> {
+        off_runtime(|| {
+            let mut c = self.0.client().map_err(record_error)?;
+            f(&mut c).map_err(|e| record_error(backend(e)))
+        })
+    }
+}
+
 impl Records for PgStore {
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, RecordError> {
         off_runtime(|| {
@@ -209,85 +222,54 @@ impl Records for PgStore {
         })
     }
     fn put(&self, kind: &str, id: &str, value: &[u8]) -> Result<(), RecordError> {
-        off_runtime(|| {
-            self.0
-                .client()
-                .map_err(record_error)?
-                .get()
-                .execute(
-                    "INSERT INTO records (kind, id, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (kind, id) DO UPDATE SET value = EXCLUDED.value, taken_at = NULL",
-                    &[&kind, &id, &value],
-                )
-                .map_err(|e| record_error(backend(e)))?;
-            Ok(())
+        self.record_call(|c| {
+            c.get().execute(
+                "INSERT INTO records (kind, id, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (kind, id) DO UPDATE SET value = EXCLUDED.value, taken_at = NULL",
+                &[&kind, &id, &value],
+            )
         })
+        .map(drop)
     }
     fn create(&self, kind: &str, id: &str, value: &[u8]) -> Result<bool, RecordError> {
-        off_runtime(|| {
-            let n = self
-                .0
-                .client()
-                .map_err(record_error)?
-                .get()
-                .execute(
-                    "INSERT INTO records (kind, id, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (kind, id) DO NOTHING",
-                    &[&kind, &id, &value],
-                )
-                .map_err(|e| record_error(backend(e)))?;
-            Ok(n == 1)
+        self.record_call(|c| {
+            c.get().execute(
+                "INSERT INTO records (kind, id, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (kind, id) DO NOTHING",
+                &[&kind, &id, &value],
+            )
         })
+        .map(|n| n == 1)
     }
     fn list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, RecordError> {
-        off_runtime(|| {
-            Ok(self
-                .0
-                .client()
-                .map_err(record_error)?
-                .get()
-                .query(
-                    "SELECT id, value FROM records WHERE kind = $1 AND taken_at IS NULL ORDER BY id",
-                    &[&kind],
-                )
-                .map_err(|e| record_error(backend(e)))?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect())
+        self.record_call(|c| {
+            c.get().query(
+                "SELECT id, value FROM records WHERE kind = $1 AND taken_at IS NULL ORDER BY id",
+                &[&kind],
+            )
         })
+        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
     fn remove(&self, kind: &str, id: &str) -> Result<bool, RecordError> {
-        off_runtime(|| {
-            let n = self
-                .0
-                .client()
-                .map_err(record_error)?
-                .get()
-                .execute(
-                    "DELETE FROM records WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
-                    &[&kind, &id],
-                )
-                .map_err(|e| record_error(backend(e)))?;
-            Ok(n == 1)
+        self.record_call(|c| {
+            c.get().execute(
+                "DELETE FROM records WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
+                &[&kind, &id],
+            )
         })
+        .map(|n| n == 1)
     }
     fn take(&self, kind: &str, id: &str) -> Result<bool, RecordError> {
         // One UPDATE decides: a second caller (on any replica) waits for the first's commit and
         // then finds the record taken. The taken record stays for the audit trail.
-        off_runtime(|| {
-            let n = self
-                .0
-                .client()
-                .map_err(record_error)?
-                .get()
-                .execute(
-                    "UPDATE records SET taken_at = now()
-                     WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
-                    &[&kind, &id],
-                )
-                .map_err(|e| record_error(backend(e)))?;
-            Ok(n == 1)
+        self.record_call(|c| {
+            c.get().execute(
+                "UPDATE records SET taken_at = now()
+                 WHERE kind = $1 AND id = $2 AND taken_at IS NULL",
+                &[&kind, &id],
+            )
         })
+        .map(|n| n == 1)
     }
 }
 

@@ -211,6 +211,17 @@ fn window_start_of(signed: &[u8]) -> i64 {
         .map_or(0, |t| t.seconds)
 }
 
+/// (agent, sequence) from a key written by `report_key`.
+fn parse_report_key(k: &[u8]) -> Result<(std::borrow::Cow<'_, str>, u64), StoreError> {
+    let split = k.len().checked_sub(9).filter(|&i| k[i] == 0);
+    let Some(i) = split else {
+        return Err(StoreError::Damaged("report key".into()));
+    };
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&k[i + 1..]);
+    Ok((String::from_utf8_lossy(&k[..i]), u64::from_be_bytes(seq)))
+}
+
 fn report_key(agent: &str, sequence: u64) -> Vec<u8> {
     let mut k = agent.as_bytes().to_vec();
     k.push(0);
@@ -276,16 +287,11 @@ impl ReportStore for SledStore {
         };
         iter.map(|item| {
             let (k, v) = item?;
-            let split = k.len().checked_sub(9).filter(|&i| k[i] == 0);
-            let Some(i) = split else {
-                return Err(StoreError::Damaged("report key".into()));
-            };
-            let mut seq = [0u8; 8];
-            seq.copy_from_slice(&k[i + 1..]);
+            let (agent_id, sequence) = parse_report_key(&k)?;
             let signed = v.to_vec();
             Ok(StoredReport {
-                agent_id: String::from_utf8_lossy(&k[..i]).into_owned(),
-                sequence: u64::from_be_bytes(seq),
+                agent_id: agent_id.into_owned(),
+                sequence,
                 window_start: window_start_of(&signed),
                 signed,
             })
@@ -300,17 +306,8 @@ impl ReportStore for SledStore {
     fn each_report(&self, f: &mut dyn FnMut(&str, u64, &[u8])) -> Result<(), StoreError> {
         for item in self.reports.iter() {
             let (k, v) = item?;
-            let split = k.len().checked_sub(9).filter(|&i| k[i] == 0);
-            let Some(i) = split else {
-                return Err(StoreError::Damaged("report key".into()));
-            };
-            let mut seq = [0u8; 8];
-            seq.copy_from_slice(&k[i + 1..]);
-            f(
-                &String::from_utf8_lossy(&k[..i]),
-                u64::from_be_bytes(seq),
-                &v,
-            );
+            let (agent_id, sequence) = parse_report_key(&k)?;
+            f(&agent_id, sequence, &v);
         }
         Ok(())
     }

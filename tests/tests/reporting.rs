@@ -1061,6 +1061,25 @@ async fn a_controller_whose_disk_fills_stops_and_loses_no_report() {
     assert_eq!(stored, sequences, "every report stored exactly once");
 }
 
+/// A controller in `dir` on the test's PostgreSQL database (its URL in `env`), serving on `listen`.
+fn start_pg_controller(dir: &Path, listen: &str, env: &[(&str, &str)]) -> (Process, SocketAddr) {
+    let mut storage =
+        "backend = \"postgres\"\npostgres_url = { env = \"READI_CONTROLLER_DATABASE_URL\" }\n"
+            .to_owned();
+    if let Ok(ca) = std::env::var("READI_TEST_POSTGRES_CA") {
+        storage.push_str(&format!("postgres_ca = \"{ca}\"\n"));
+    }
+    let cfg = controller_config_with(dir, listen, false, &storage);
+    let p = Process::start_env(
+        &binary("readi-controller"),
+        &["run", "--log-json", "--config", cfg.to_str().unwrap()],
+        dir,
+        env,
+    );
+    let addr = p.wait_serving();
+    (p, addr)
+}
+
 /// Two controller replicas over one PostgreSQL database: an agent enrolled on one later reports to
 /// the other, which knows it from the database; every report is stored once and both replicas list
 /// the same reports.
@@ -1070,23 +1089,7 @@ async fn replicas_on_postgres_share_agents_and_store_each_report_once() {
         return;
     };
     let env = [("READI_CONTROLLER_DATABASE_URL", url.as_str())];
-    let mut storage =
-        "backend = \"postgres\"\npostgres_url = { env = \"READI_CONTROLLER_DATABASE_URL\" }\n"
-            .to_owned();
-    if let Ok(ca) = std::env::var("READI_TEST_POSTGRES_CA") {
-        storage.push_str(&format!("postgres_ca = \"{ca}\"\n"));
-    }
-    let start = |dir: &Path| {
-        let cfg = controller_config_with(dir, "127.0.0.1:0", false, &storage);
-        let p = Process::start_env(
-            &binary("readi-controller"),
-            &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-            dir,
-            &env,
-        );
-        let addr = p.wait_serving();
-        (p, addr)
-    };
+    let start = |dir: &Path| start_pg_controller(dir, "127.0.0.1:0", &env);
     let (adir, bdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut a, a_addr) = start(adir.path());
     let (mut b, b_addr) = start(bdir.path());
@@ -1296,29 +1299,13 @@ async fn replicas_survive_a_killed_replica_and_agree_on_scorecards() {
         return;
     };
     let env = [("READI_CONTROLLER_DATABASE_URL", url.as_str())];
-    let mut storage =
-        "backend = \"postgres\"\npostgres_url = { env = \"READI_CONTROLLER_DATABASE_URL\" }\n"
-            .to_owned();
-    if let Ok(ca) = std::env::var("READI_TEST_POSTGRES_CA") {
-        storage.push_str(&format!("postgres_ca = \"{ca}\"\n"));
-    }
     // Fixed ports, so the balancer finds a restarted replica where it was.
     let free = || {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
     let (a_listen, b_listen) = (free(), free());
-    let start = |dir: &Path, listen: &str| {
-        let cfg = controller_config_with(dir, listen, false, &storage);
-        let p = Process::start_env(
-            &binary("readi-controller"),
-            &["run", "--log-json", "--config", cfg.to_str().unwrap()],
-            dir,
-            &env,
-        );
-        let addr = p.wait_serving();
-        (p, addr)
-    };
+    let start = |dir: &Path, listen: &str| start_pg_controller(dir, listen, &env);
     let cli = |dir: &Path, args: &[&str]| {
         let cfg = dir.join("controller.toml");
         let mut all = args.to_vec();
