@@ -88,13 +88,7 @@ fn signed(agent: &Agent, a: usize, h: i64, start: i64) -> pb::SignedReport {
                 micro_epsilon_spent: 20_000_000,
             })
             .collect(),
-        privacy: Some(pb::PrivacyParameters {
-            k: 11,
-            mechanism: 1,
-            micro_epsilon: 500_000,
-            scale_numerator: 1_000_000,
-            scale_denominator: 500_000,
-        }),
+        privacy: Some(common::privacy()),
     };
     let bytes = prost::Message::encode_to_vec(&report);
     pb::SignedReport {

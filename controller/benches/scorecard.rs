@@ -33,13 +33,7 @@ fn bench(c: &mut Criterion) {
             budget_exhausted: false,
             micro_epsilon_spent: 0,
         }],
-        privacy: Some(pb::PrivacyParameters {
-            k: 11,
-            mechanism: 1,
-            micro_epsilon: 500_000,
-            scale_numerator: 1_000_000,
-            scale_denominator: 500_000,
-        }),
+        privacy: Some(common::privacy()),
     };
     let started = std::time::Instant::now();
     let mut report = template.clone();

@@ -440,6 +440,18 @@ impl Aggregates {
     }
 }
 
+/// The privacy parameters of the tests' reports: k 11, scale 2 (noise variance 7.83 per cell).
+#[cfg(test)]
+pub(crate) fn test_privacy() -> pb::PrivacyParameters {
+    pb::PrivacyParameters {
+        k: 11,
+        mechanism: 1,
+        micro_epsilon: 500_000,
+        scale_numerator: 1_000_000,
+        scale_denominator: 500_000,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,13 +486,7 @@ mod tests {
                 budget_exhausted: false,
                 micro_epsilon_spent: 1,
             }],
-            privacy: Some(pb::PrivacyParameters {
-                k: 11,
-                mechanism: 1,
-                micro_epsilon: 500_000,
-                scale_numerator: 1_000_000,
-                scale_denominator: 500_000,
-            }),
+            privacy: Some(test_privacy()),
         }
     }
 

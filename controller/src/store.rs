@@ -526,13 +526,7 @@ pub(crate) fn test_report(agent: &str, sequence: u64, day: i64, requests: i64) -
             budget_exhausted: false,
             micro_epsilon_spent: 1,
         }],
-        privacy: Some(pb::PrivacyParameters {
-            k: 11,
-            mechanism: 1,
-            micro_epsilon: 500_000,
-            scale_numerator: 1_000_000,
-            scale_denominator: 500_000,
-        }),
+        privacy: Some(crate::aggregate::test_privacy()),
     };
     let signed = pb::SignedReport {
         report: prost::Message::encode_to_vec(&report),

@@ -65,3 +65,14 @@ pub(crate) fn cells(seed: u64) -> Vec<pb::Cell> {
     });
     out
 }
+
+/// The privacy parameters agents report with by default: k 11, epsilon 0.5 per cell.
+pub(crate) fn privacy() -> pb::PrivacyParameters {
+    pb::PrivacyParameters {
+        k: 11,
+        mechanism: 1,
+        micro_epsilon: 500_000,
+        scale_numerator: 1_000_000,
+        scale_denominator: 500_000,
+    }
+}
