@@ -14,21 +14,31 @@ const US_CITIES: &str = include_str!("../../data/us_cities.txt");
 const US_COUNTIES: &str = include_str!("../../data/us_counties.txt");
 const CLINICAL_ALLOW: &str = include_str!("../../data/clinical_allow.txt");
 const FACILITIES: &str = include_str!("../../data/facilities.txt");
+const WORDS_FREQUENT: &str = include_str!("../../data/words_frequent.txt");
+const CLINICAL_VOCAB: &str = include_str!("../../data/clinical_vocab.txt");
+const TRANSCRIPT_WORDS: &str = include_str!("../../data/transcript_words.txt");
+const DRUGS: &str = include_str!("../../data/drugs.txt");
+const PROPER_SAFE: &str = include_str!("../../data/proper_safe.txt");
 
 /// What the word lists say about one lower-case word, found with a single lookup.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Entry {
     /// How many people were given it as a first name (SSA), a measure of how name-like it is.
     pub(crate) first: u32,
-    flags: u8,
+    flags: u16,
 }
 
 impl Entry {
-    const SURNAME: u8 = 1;
-    const COMMON: u8 = 2;
-    const EXTENDED: u8 = 4;
-    const CLINICAL: u8 = 8;
-    const PLACE_HEAD: u8 = 16;
+    const SURNAME: u16 = 1;
+    const COMMON: u16 = 2;
+    const EXTENDED: u16 = 4;
+    const CLINICAL: u16 = 8;
+    const PLACE_HEAD: u16 = 16;
+    const FREQUENT: u16 = 32;
+    const VOCAB: u16 = 64;
+    const DRUG: u16 = 128;
+    const PROPER_SAFE: u16 = 256;
+    const CITY: u16 = 512;
 
     /// A Census surname.
     pub(crate) fn surname(self) -> bool {
@@ -48,6 +58,37 @@ impl Entry {
     /// Clinical vocabulary never taken for a name.
     pub(crate) fn clinical(self) -> bool {
         self.flags & Self::CLINICAL != 0
+    }
+
+    /// One of the most frequent English words ("will", "may", "bill"): a name only in context.
+    pub(crate) fn frequent(self) -> bool {
+        self.flags & Self::FREQUENT != 0
+    }
+
+    /// Clinical shorthand, terms and transcript tokens (`clinical_vocab.txt`), drug names or
+    /// capitalised words that are not PHI (countries, languages): safe unless the context names a person.
+    pub(crate) fn safe(self) -> bool {
+        self.flags & (Self::VOCAB | Self::DRUG | Self::PROPER_SAFE | Self::CLINICAL) != 0
+    }
+
+    /// Clinical shorthand, terms and transcript tokens: never a name or place without a title.
+    pub(crate) fn vocab(self) -> bool {
+        self.flags & Self::VOCAB != 0
+    }
+
+    /// In some list that says what the word is (being the first word of a place says nothing alone).
+    pub(crate) fn listed(self) -> bool {
+        self.first > 0 || self.flags & !Self::PLACE_HEAD != 0
+    }
+
+    /// A one-word US city or county.
+    pub(crate) fn city(self) -> bool {
+        self.flags & Self::CITY != 0
+    }
+
+    /// A first name given at least 200 times or a Census surname.
+    pub(crate) fn nameish(self) -> bool {
+        self.first >= 200 || self.surname()
     }
 
     /// The first word of a known place or facility: no place can start at a word without it.
@@ -107,17 +148,26 @@ impl Lexicon {
                 words.entry(Cow::Borrowed(n)).or_default().first = c;
             }
         }
-        let mut flag = |w: Cow<'static, str>, f: u8| words.entry(w).or_default().flags |= f;
+        let mut flag = |w: Cow<'static, str>, f: u16| words.entry(w).or_default().flags |= f;
         lines(SURNAMES).for_each(|w| flag(Cow::Borrowed(w), Entry::SURNAME));
         lines(WORDS_COMMON).for_each(|w| flag(Cow::Borrowed(w), Entry::COMMON));
         lines(WORDS_EXTENDED).for_each(|w| flag(Cow::Borrowed(w), Entry::EXTENDED));
         lines(CLINICAL_ALLOW)
             .flat_map(str::split_whitespace)
             .for_each(|w| flag(Cow::Owned(w.to_lowercase()), Entry::CLINICAL));
+        lines(WORDS_FREQUENT).for_each(|w| flag(Cow::Borrowed(w), Entry::FREQUENT));
+        lines(CLINICAL_VOCAB)
+            .chain(lines(TRANSCRIPT_WORDS))
+            .for_each(|w| flag(Cow::Borrowed(w), Entry::VOCAB));
+        lines(DRUGS).for_each(|w| flag(Cow::Borrowed(w), Entry::DRUG));
+        lines(PROPER_SAFE).for_each(|w| flag(Cow::Borrowed(w), Entry::PROPER_SAFE));
         let places: HashSet<String> = lines(US_CITIES)
             .chain(lines(US_COUNTIES))
             .map(str::to_lowercase)
             .collect();
+        for place in places.iter().filter(|p| !p.contains(' ')) {
+            words.entry(Cow::Owned(place.clone())).or_default().flags |= Entry::CITY;
+        }
         let facilities: HashSet<&'static str> = lines(FACILITIES).collect();
         for name in places
             .iter()

@@ -15,7 +15,7 @@ pub(crate) const P_SHAPE: u8 = 3;
 pub(crate) const P_PLACE: u8 = 2;
 pub(crate) const P_NAME: u8 = 1;
 
-const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|january|february|march|april|june|july|august|september|october|november|december)";
+const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
 /// What `date_word` matches besides weekdays, holidays and full month names.
 const SHORT_MONTH_WORDS: [&str; 13] = [
@@ -244,13 +244,13 @@ impl Patterns {
     pub(crate) fn new() -> Patterns {
         let b = r"(?-u:\b)";
         let weekday = format!(
-            r"{b}(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|MONDAY|TUESDAY|WEDNESDAY|THURSDAY|FRIDAY|SATURDAY|SUNDAY|Tues|Thurs|Weds){b}|{b}(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}"
+            r"{b}(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues|thurs|weds){b}|{b}(?i:mon|tue|wed|thu|fri|sat|sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}"
         );
         let holiday = format!(
-            r"{b}(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|Easter(?: Sunday)?|Halloween|New Year'?s(?: Eve| Day)?|Independence Day|Memorial Day|Labor Day|Veterans Day|Valentine'?s Day|Mother'?s Day|Father'?s Day|Juneteenth){b}"
+            r"{b}(?i:christmas(?: eve| day)?|thanksgiving(?: day)?|easter(?: sunday)?|halloween|new year'?s(?: eve| day)?|independence day|memorial day|labor day|veterans day|valentine'?s day|mother'?s day|father'?s day|juneteenth){b}"
         );
         let month_alone = format!(
-            r"{b}(?:January|February|March|April|May|June|July|August|September|October|November|December|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|weekend){b}"
+            r"{b}(?:(?i:january|february|march|april|may|june|july|august|september|october|november|december)|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|SEPT|JAN|FEB|MAR|APR|JUN|JUL|AUG|SEP|OCT|NOV|DEC|weekend){b}"
         );
         Patterns {
             email: re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
@@ -294,10 +294,10 @@ impl Patterns {
             hash_digits: re(r"#\s?\d{4,}"),
             long_digits: re(&format!(r"{b}\d{{7,}}{b}")),
             date_month_day: re(&format!(
-                r"{b}{MON}\.?[ \t]+(\d{{1,2}})(?:st|nd|rd|th)?{b}(?:,?[ \t]+(?:\d{{4}}|'\d{{2}}){b})?(?:,?[ \t]+(?:at[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]?[AaPp]\.?[Mm]\.?)?)?"
+                r"{b}{MON}\.?[ \t]+(\d{{1,2}})(?i:st|nd|rd|th)?{b}(?:,?[ \t]+(?:\d{{4}}|'\d{{2}}){b})?(?:,?[ \t]+(?:at[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]?[AaPp]\.?[Mm]\.?)?)?"
             )),
             date_day_month: re(&format!(
-                r"{b}(\d{{1,2}})(?:st|nd|rd|th)?(?:[ \t]+of)?[ \t-]+{MON}{b}\.?(?:,?[ \t-]+(?:\d{{4}}|'?\d{{2}}){b})?"
+                r"{b}(\d{{1,2}})(?i:st|nd|rd|th)?(?:[ \t]+of)?[ \t-]+{MON}{b}\.?(?:,?[ \t-]+(?:\d{{4}}|'?\d{{2}}){b})?"
             )),
             date_month_year: re(&format!(
                 r"{b}{MON}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d{{2}}){b}"
@@ -309,7 +309,7 @@ impl Patterns {
                 r"{b}(\d{{4}})([-/.])(\d{{1,2}})[-/.](\d{{1,2}}){b}(?:[T ]\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:Z|[+-]\d{{2}}:?\d{{2}})?)?"
             )),
             date_short: re(&format!(r"{b}(\d{{1,2}})/(\d{{1,2}}){b}")),
-            date_ordinal: re(&format!(r"{b}([0-9]{{1,2}}(?:st|nd|rd|th)){b}")),
+            date_ordinal: re(&format!(r"{b}([0-9]{{1,2}}(?i:st|nd|rd|th)){b}")),
             // County words ride along: they only gate the county rule.
             date_word: re(&format!(
                 r"{weekday}|{holiday}|{month_alone}|{b}(?:County|Parish|Borough){b}"
@@ -851,9 +851,29 @@ impl Patterns {
         if cue_before {
             return true;
         }
+        // Murmur grades ("2/6 systolic murmur") and durations ("3/7 hx": three days) are not dates.
+        let post_l = post.trim_start().to_ascii_lowercase();
+        if [
+            "systolic",
+            "diastolic",
+            "murmur",
+            "sem",
+            "hsm",
+            "holosystolic",
+            "hx",
+            "history",
+            "ago",
+            "duration",
+        ]
+        .iter()
+        .any(|w| post_l.starts_with(w))
+            || b == 6 && pre.to_ascii_lowercase().contains("murmur")
+        {
+            return false;
+        }
         let score_words = [
             "pain", "scale", "rated", "rating", "score", "strength", "ratio", "cultures",
-            "bottles", "bp", "b/p", "x", "of",
+            "bottles", "bp", "b/p", "x", "of", "grade", "murmur", "power",
         ];
         if score_words.iter().any(|w| pre.trim_end().ends_with(w)) || b == 10 && a <= 10 {
             return false;
@@ -872,7 +892,8 @@ impl Patterns {
     fn date_words(&self, text: &str, out: &mut Vec<Candidate>) -> bool {
         let mut county = false;
         for m in self.date_word.find_iter(text) {
-            let word = m.as_str();
+            let canon = title_case(m.as_str());
+            let word = canon.as_str();
             let head = &word[..3.min(word.len())];
             if matches!(
                 head,
@@ -895,9 +916,12 @@ impl Patterns {
                 if word.ends_with("day") {
                     self.month_word(text, &m, out);
                 }
-            } else if MONTHS.contains(&word) || SHORT_MONTH_WORDS.contains(&word) {
+            } else if MONTHS.contains(&word)
+                || SHORT_MONTH_WORDS.contains(&word)
+                || SHORT_MONTH_WORDS.contains(&m.as_str())
+            {
                 self.month_word(text, &m, out);
-            } else if matches!(word, "County" | "Parish" | "Borough") {
+            } else if matches!(m.as_str(), "County" | "Parish" | "Borough") {
                 county = true;
             } else {
                 hit(out, &m, PhiType::Date, "date.holiday", P_DATE);
@@ -909,7 +933,8 @@ impl Patterns {
     /// A month name or weekday standing alone: dated by "last", "next"; full months always; "March"
     /// and "May" only after a cue, since they are also words.
     fn month_word(&self, text: &str, m: &regex::Match<'_>, out: &mut Vec<Candidate>) {
-        let word = m.as_str();
+        let canon = title_case(m.as_str());
+        let word = canon.as_str();
         let pre = before(text, m.start(), 12);
         let pre = pre.trim_end_matches([' ', '\t', '-']);
         let last_word = pre
@@ -1278,9 +1303,24 @@ fn next_digit(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// "may 5 times" is a verb and a count; a capitalised "May 5" is a date.
+/// A word with its first letter upper case and the rest lower case ("MARCH", "march" -> "March").
+fn title_case(w: &str) -> String {
+    let mut out = String::with_capacity(w.len());
+    for (i, c) in w.chars().enumerate() {
+        if i == 0 {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// "may 5 times", "pt may 2 more" are a verb and a count; "May 5", "may 16th", "may 5, 2021" are dates.
 fn is_may_verb(s: &str) -> bool {
-    s.starts_with("may ") || s.starts_with("mar ")
+    (s.starts_with("may ") || s.starts_with("mar "))
+        && !s.contains([',', '\''])
+        && !["st", "nd", "rd", "th"].iter().any(|o| s.ends_with(o))
 }
 
 /// An address block goes on after the street: unit, city, region, postcode, country ("Suite 4,

@@ -4,6 +4,8 @@ use super::lexicon::{Entry, Lexicon};
 use super::patterns::{P_NAME, P_PLACE, P_SHAPE};
 use super::{Candidate, PhiType};
 
+mod deny;
+
 /// A word: letters with inner apostrophes or hyphens ("O'Brien", "Smith-Jones").
 #[derive(Debug)]
 struct Tok<'a> {
@@ -24,6 +26,8 @@ struct Tok<'a> {
     entry: std::cell::OnceCell<Entry>,
     /// Which cue lists hold `lower`.
     cues: u16,
+    /// What the word lists say it is, before context (default deny), on first use.
+    class: std::cell::OnceCell<deny::Class>,
 }
 
 /// The character starting at byte `i` (a char boundary) and its length, with an ASCII fast path.
@@ -99,6 +103,7 @@ fn tokenize<'a>(text: &'a str, lowered: &'a str, taken: &[(usize, usize)]) -> Ve
             start,
             end,
             entry: std::cell::OnceCell::new(),
+            class: std::cell::OnceCell::new(),
             cues: cue_bits(&lower),
             lower,
             cap,
@@ -792,9 +797,11 @@ impl<'t, 'a> Ctx<'t, 'a> {
         }
     }
 
+    /// A single letter written as an initial: a capital, or any letter with its period ("j. smith").
     fn is_initial(&self, i: usize) -> bool {
         let t = &self.toks[i];
-        t.s.chars().count() == 1 && t.s.chars().all(char::is_uppercase)
+        t.s.chars().count() == 1
+            && (t.s.chars().all(char::is_uppercase) || self.text[t.end..].starts_with('.'))
     }
 
     fn entry(&self, i: usize) -> Entry {
@@ -831,11 +838,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     /// A token that is not a dictionary word: an unfamiliar name ("Poutiainen").
     fn unknown(&self, i: usize) -> bool {
         let t = &self.toks[i];
-        t.s.chars().count() >= 3
-            && !self.word(i)
-            && !self.clinical(i)
-            && self.first_count(i) == 0
-            && !self.entry(i).surname()
+        t.s.chars().count() >= 3 && self.class(i) == deny::Class::Unknown
     }
 
     fn surname_like(&self, i: usize) -> bool {
@@ -1204,7 +1207,10 @@ impl<'t, 'a> Ctx<'t, 'a> {
             } else {
                 None
             };
-            let titled = prev_tok.is_some_and(in_titles) && i > 0 && self.toks[i - 1].cap;
+            let titled = prev_tok.is_some_and(in_titles)
+                && i > 0
+                && self.toks[i - 1].cap
+                && matches!(self.gap(i - 1), " " | ". " | ".");
             let two_word_cue = matches!(
                 (prev2, prev),
                 (Some("name"), Some("is"))
@@ -1215,7 +1221,9 @@ impl<'t, 'a> Ctx<'t, 'a> {
                     | (Some("social"), Some("worker"))
                     | (Some("goes"), Some("by"))
             );
-            let strong_cue = two_word_cue || prev_tok.is_some_and(is_person_cue);
+            // "therapist: My ..." is a speaker label, not a cue.
+            let label = i > 0 && self.gap(i - 1).contains(':');
+            let strong_cue = two_word_cue || prev_tok.is_some_and(is_person_cue) && !label;
             let weak_cue = prev_tok.is_some_and(in_weak_cues);
             let clinical = self.clinical(i);
             let next_joined = i + 1 < n && self.joined(i) && self.nameable(i + 1);
@@ -1337,7 +1345,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
             let prev = self.prev_word(i);
             let cue = prev.is_some_and(|p| in_titles(p) || LABELS.contains(&p.lower.as_ref()));
             // Dictionary names only: capitals after a label are as often abbreviations ("Pt: NPO").
-            let named = self.first_count(i) >= 100 || self.surname(i);
+            let named = (self.first_count(i) >= 100 || self.surname(i))
+                && self.class(i) != deny::Class::Safe;
             if !cue || !named {
                 i += 1;
                 continue;
@@ -1459,11 +1468,13 @@ impl<'t, 'a> Ctx<'t, 'a> {
         let mut found: Vec<String> = Vec::new();
         for c in &self.out {
             if c.span.kind == PhiType::Name {
-                for w in self.text[c.span.start..c.span.end].split([' ', '.', ',']) {
-                    let l = w.to_lowercase();
+                for w in self.text[c.span.start..c.span.end].split([' ', '.', ',', '\n']) {
+                    let l = fold(&w.to_lowercase());
+                    let class = deny::classify(self.lex, &l);
+                    let e = self.lex.entry(&l);
                     if l.chars().count() >= 3
-                        && !self.lex.is_common_word(&l)
-                        && !self.lex.is_clinical(&l)
+                        && class != deny::Class::Safe
+                        && !(class == deny::Class::Both && e.common())
                         && !found.contains(&l)
                     {
                         found.push(l);
@@ -1475,7 +1486,12 @@ impl<'t, 'a> Ctx<'t, 'a> {
             return;
         }
         for i in 0..self.toks.len() {
-            if self.nameable(i) && found.iter().any(|f| *f == self.toks[i].lower) {
+            let t = &self.toks[i];
+            if !t.covered
+                && !self.claimed[i]
+                && t.s.chars().count() <= 24
+                && found.iter().any(|f| *f == t.lower)
+            {
                 self.push(i, i + 1, PhiType::Name, "name.repeat", P_NAME);
             }
         }
@@ -1498,7 +1514,8 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
         .collect();
     spans.sort_unstable();
     let lowered = text.to_ascii_lowercase();
-    let toks = tokenize(text, &lowered, &spans);
+    let mut toks = tokenize(text, &lowered, &spans);
+    uncase_shouted_lines(text, &mut toks);
     let mut ctx = Ctx {
         text,
         claimed: vec![false; toks.len()],
@@ -1511,6 +1528,29 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
     ctx.caps_names();
     ctx.lower_names();
     ctx.known_places();
+    ctx.places_any_case();
+    ctx.default_deny();
     ctx.repeats();
     out.append(&mut ctx.out);
+}
+
+/// In a line written without lower-case letters, capitals say nothing: its words are read as if in
+/// lower case, so an ALL-CAPS note meets the same rules as any other.
+fn uncase_shouted_lines(text: &str, toks: &mut [Tok<'_>]) {
+    let mut line_start = 0;
+    let mut k = 0;
+    for line in text.split_inclusive('\n') {
+        let line_end = line_start + line.len();
+        let shouted = !line.chars().any(char::is_lowercase);
+        while k < toks.len() && toks[k].start < line_end {
+            if shouted {
+                let t = &mut toks[k];
+                t.cap = false;
+                t.upper = false;
+                t.sent_start = false;
+            }
+            k += 1;
+        }
+        line_start = line_end;
+    }
 }

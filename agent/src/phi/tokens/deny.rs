@@ -1,0 +1,743 @@
+//! Default deny: a word that can stand where a name or place stands is PHI unless the word lists say it
+//! is safe; words that are both a name and an ordinary word are decided by the words around them. Every
+//! rule here reads letters without their case, so lower-case transcripts and ALL-CAPS notes read alike.
+
+use super::{Ctx, cue};
+use crate::phi::PhiType;
+use crate::phi::lexicon::{Entry, Lexicon};
+use crate::phi::patterns::{P_NAME, P_PLACE};
+
+/// What the word lists say a word is, before context.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(super) enum Class {
+    /// Known safe: English that is not a name, clinical vocabulary, drug names, countries.
+    Safe,
+    /// A name that is also an ordinary word ("will", "brown", "mercy"): context decides.
+    Both,
+    /// In no list: an unfamiliar name, a local place, or a word no list knows.
+    Unknown,
+    /// A town and nothing else ("worcester").
+    Place,
+    /// A name and nothing else ("andrew", "gutierrez").
+    Name,
+}
+
+/// The class of one lower-case word from its list entry.
+fn of_entry(e: Entry) -> Option<Class> {
+    if !e.listed() {
+        return None;
+    }
+    let nameish = e.nameish();
+    Some(if e.vocab() {
+        Class::Safe
+    } else if e.frequent() || e.common() {
+        if nameish { Class::Both } else { Class::Safe }
+    } else if e.safe() {
+        if e.first >= 1000 {
+            Class::Both
+        } else {
+            Class::Safe
+        }
+    } else if e.word() {
+        if e.first >= 1000 || e.surname() {
+            Class::Name
+        } else {
+            Class::Safe
+        }
+    } else if nameish || e.first > 0 {
+        Class::Name
+    } else {
+        Class::Place
+    })
+}
+
+/// The class of a lower-case word: whole, then without a clitic ("andrew's", "didn't"), then by its
+/// parts ("smith-jones", "x-ray", "i-i"), then as an inflection of a known word ("desatted" is not).
+pub(super) fn classify(lex: &Lexicon, w: &str) -> Class {
+    if w.chars().count() <= 1 {
+        return Class::Safe;
+    }
+    if let Some(c) = of_entry(lex.entry(w)) {
+        return c;
+    }
+    if let Some(stem) = strip_clitic(w) {
+        return classify(lex, stem);
+    }
+    if w.contains(['-', '\'']) {
+        let joined: String = w.chars().filter(|&c| c != '\'').collect();
+        if let Some(c) = of_entry(lex.entry(&joined)) {
+            return c;
+        }
+        return w
+            .split(['-', '\''])
+            .filter(|p| !p.is_empty())
+            .map(|p| classify(lex, p))
+            .max()
+            .unwrap_or(Class::Safe);
+    }
+    for (suffix, add) in INFLECTIONS {
+        if let Some(stem) = w.strip_suffix(suffix)
+            && stem.len() >= 3
+        {
+            let mut s = String::with_capacity(stem.len() + add.len());
+            s.push_str(stem);
+            s.push_str(add);
+            let e = lex.entry(&s);
+            if e.word() || e.safe() || e.vocab() {
+                return Class::Safe;
+            }
+        }
+    }
+    if medical_shape(w) {
+        return Class::Safe;
+    }
+    Class::Unknown
+}
+
+/// Word parts that mark a medical term no list holds ("subretinal", "macromastia", "cholangitis").
+fn medical_shape(w: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "sub", "peri", "intra", "inter", "supra", "infra", "hyper", "hypo", "macro", "micro",
+        "poly", "post", "pre", "para", "trans", "retro", "endo", "epi", "dys", "brady", "tachy",
+        "neuro", "cardio", "gastro", "hepat", "nephr", "osteo", "arthr", "derm", "hemo", "hema",
+        "haem", "pneumo", "bronch", "anti", "non", "pseudo", "myo", "cyto", "angio", "thrombo",
+    ];
+    const SUFFIXES: &[&str] = &[
+        "itis", "osis", "oses", "emia", "aemia", "emic", "ectomy", "otomy", "ostomy", "plasty",
+        "scopy", "scopic", "graphy", "gram", "grams", "pathy", "pathic", "algia", "uria", "oma",
+        "omas", "plegia", "paresis", "cele", "rrhea", "rrhoea", "lysis", "lytic", "genic", "ology",
+        "ologist", "ologic", "ological", "cyte", "cytes", "cytic", "penia", "megaly", "mastia",
+        "trophy", "trophic", "stasis", "phagia", "phasia", "pnea", "pnoea", "thermia", "tensive",
+        "vascular", "cardia", "kinesia", "ptosis", "plasia", "iasis", "alis", "aris", "ectasis",
+        "ectasia", "otic", "ectomies",
+    ];
+    let n = w.len();
+    n >= 6
+        && (SUFFIXES.iter().any(|s| w.ends_with(s) && n >= s.len() + 3)
+            || PREFIXES
+                .iter()
+                .any(|p| w.starts_with(p) && n >= p.len() + 4))
+}
+
+/// Endings that make a known word into another form: (ending, what restores the stem).
+const INFLECTIONS: &[(&str, &str)] = &[
+    ("s", ""),
+    ("es", ""),
+    ("ed", ""),
+    ("ed", "e"),
+    ("d", ""),
+    ("ing", ""),
+    ("ing", "e"),
+    ("ly", ""),
+    ("er", ""),
+    ("ers", ""),
+];
+
+/// The word without a possessive or contraction ("andrew's" -> "andrew", "didn't" -> "did").
+fn strip_clitic(w: &str) -> Option<&str> {
+    let w2 = w.trim_end_matches('\'');
+    if w2.len() < w.len() {
+        return Some(w2);
+    }
+    match w {
+        "won't" => return Some("will"),
+        "can't" => return Some("can"),
+        "shan't" => return Some("shall"),
+        "ain't" => return Some("is"),
+        _ => {}
+    }
+    if let Some(stem) = w.strip_suffix("n't") {
+        return Some(stem);
+    }
+    let (stem, tail) = w.rsplit_once('\'')?;
+    matches!(tail, "s" | "m" | "re" | "ve" | "ll" | "d" | "t").then_some(stem)
+}
+
+/// Modal and auxiliary verbs: after "dr" they are never the doctor's name ("dr will call").
+const AUX: &[&str] = &[
+    "will", "may", "can", "shall", "must", "might", "did", "does", "is", "was", "has", "had",
+    "would", "could", "should", "and", "to", "the", "said", "says", "in",
+];
+
+/// Frequent verbs and function words that are also surnames: never the second word of a name.
+const VERBS: &[&str] = &[
+    "will", "may", "can", "shall", "must", "might", "did", "does", "is", "was", "has", "had",
+    "would", "could", "should", "and", "to", "the", "said", "says", "in", "tell", "told", "call",
+    "called", "ask", "asked", "see", "saw", "know", "think", "go", "went", "come", "came", "get",
+    "got", "says", "let", "put", "take", "took", "give", "gave", "want", "need", "said", "back",
+    "here", "there", "so", "as", "an", "be", "do", "or", "for", "at", "on", "by", "no", "not",
+    "with", "from", "about", "also", "just", "now", "then", "well", "very", "more", "less", "your",
+    "you", "my", "his", "her", "our", "their", "its", "me", "him", "them", "us",
+];
+
+/// Titles whose next word is a name in any case ("dr x", "MR X", "mrs. x").
+const TITLES: &[&str] = &[
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mister",
+    "doctor",
+    "prof",
+    "professor",
+    "mx",
+    "rev",
+];
+
+/// Credentials that follow a name in any case ("jane rn", "K. MURPHY RN").
+const CREDENTIALS: &[&str] = &[
+    "rn", "np", "md", "lpn", "cna", "lcsw", "licsw", "lmsw", "msw", "aprn", "crna", "pa-c", "rrt",
+    "dnp", "phd", "psyd", "bsn", "lpc", "lmft", "np-c", "fnp", "cnm", "pharmd", "rph", "slp",
+];
+
+/// Words after which the next word is a person when it can be a name at all.
+const GREETINGS: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "dear",
+    "thanks",
+    "bye",
+    "goodbye",
+    "named",
+    "name",
+    "called",
+    "morning",
+    "afternoon",
+    "evening",
+];
+
+/// Verbs and phrases after which a place follows ("transferred from x", "lives in x").
+const PLACE_VERBS: &[&str] = &[
+    "transferred",
+    "transfer",
+    "xfer",
+    "xferred",
+    "admitted",
+    "discharged",
+    "returned",
+    "sent",
+    "lives",
+    "living",
+    "resides",
+    "residing",
+    "moved",
+    "born",
+    "raised",
+    "d/c'd",
+    "dc'd",
+    "transported",
+    "transfered",
+];
+
+/// Words that end a facility name in any case ("mercy hospital", "BAYVIEW NURSING HOME").
+const FACILITY_HEADS: &[&str] = &[
+    "hospital",
+    "hosp",
+    "clinic",
+    "infirmary",
+    "hospice",
+    "rehab",
+    "pharmacy",
+    "center",
+    "centre",
+    "ctr",
+    "healthcare",
+    "home",
+    "manor",
+    "institute",
+    "sanatorium",
+];
+
+/// Heads after which a plain English word is a facility's name ("lakeside clinic", "city hospital").
+const STRONG_HEADS: &[&str] = &["hospital", "hosp", "clinic", "infirmary", "hospice"];
+
+/// Words inside a facility name that make none by themselves ("x regional medical center").
+const FACILITY_INNER: &[&str] = &[
+    "medical",
+    "med",
+    "health",
+    "regional",
+    "general",
+    "community",
+    "memorial",
+    "university",
+    "nursing",
+    "rehabilitation",
+    "care",
+    "children's",
+    "county",
+    "family",
+    "mental",
+    "behavioral",
+    "cancer",
+    "heart",
+    "surgical",
+    "specialty",
+];
+
+/// Words before a facility head that make no facility name by themselves ("the hospital").
+fn generic_before_facility(w: &str, cues: u16) -> bool {
+    cues & (cue::GENERIC | cue::FACILITY_JOINERS | cue::LEADING_NOISE | cue::PLACE_CUES) != 0
+        || matches!(
+            w,
+            "nursing"
+                | "a"
+                | "this"
+                | "that"
+                | "same"
+                | "other"
+                | "outside"
+                | "osh"
+                | "local"
+                | "another"
+                | "rehabilitation"
+                | "pt"
+                | "patient"
+                | "patient's"
+                | "pt's"
+                | "her"
+                | "his"
+                | "my"
+                | "children's"
+                | "va"
+                | "group"
+                | "foster"
+                | "old"
+                | "retirement"
+                | "assisted"
+                | "living"
+                | "care"
+                | "rest"
+                | "acute"
+                | "subacute"
+                | "rehab"
+                | "medical"
+                | "hospital"
+                | "going"
+                | "go"
+                | "went"
+                | "back"
+                | "at"
+                | "any"
+                | "which"
+                | "what"
+                | "every"
+                | "some"
+        )
+}
+
+impl Ctx<'_, '_> {
+    /// The class of token `i`, from its lower-case form.
+    pub(super) fn class(&self, i: usize) -> Class {
+        let t = &self.toks[i];
+        *t.class.get_or_init(|| classify(self.lex, &t.lower))
+    }
+
+    fn lower(&self, i: usize) -> &str {
+        self.toks[i].lower.as_ref()
+    }
+
+    /// Tokens `i` and `i+1` are neighbours in one phrase: spaces, one line break, or ". " after an initial.
+    fn near(&self, i: usize) -> bool {
+        let g = self.gap(i);
+        let newlines = g.bytes().filter(|&b| b == b'\n').count();
+        g.bytes().all(|b| b == b' ' || b == b'\n' || b == b'\t') && !g.is_empty() && newlines <= 1
+            || matches!(g, ". " | "." | ".\n") && self.toks[i].s.chars().count() <= 2
+    }
+
+    /// The token before `i` when only spaces, commas, colons or a period separate them.
+    fn before(&self, i: usize) -> Option<usize> {
+        (i > 0 && {
+            let g = self.gap(i - 1);
+            g.bytes()
+                .all(|b| matches!(b, b' ' | b',' | b':' | b'\t' | b'\n' | b'.'))
+                && g.bytes().filter(|&b| b == b'\n').count() <= 1
+        })
+        .then(|| i - 1)
+    }
+
+    /// The token after `i` when only spaces or a comma separate them.
+    fn after(&self, i: usize) -> Option<usize> {
+        (i + 1 < self.toks.len() && {
+            let g = self.gap(i);
+            g.bytes().all(|b| matches!(b, b' ' | b',' | b'\t'))
+        })
+        .then(|| i + 1)
+    }
+
+    fn is_letter(&self, i: usize) -> bool {
+        self.toks[i].s.chars().count() == 1
+    }
+
+    /// A name-ish word that a context cue can make a name: a name, a town, an unknown word, or a word
+    /// that is also a name and not among the most frequent words.
+    fn can_be_name(&self, i: usize) -> bool {
+        match self.class(i) {
+            Class::Name | Class::Place | Class::Unknown => true,
+            Class::Both => !self.entry(i).frequent(),
+            Class::Safe => false,
+        }
+    }
+
+    /// A title right before `i`, as in "dr x", "Dr. X", "MRS X" (not a speaker label "Doctor: ...").
+    fn titled(&self, i: usize) -> bool {
+        if i == 0 || self.toks[i - 1].covered || !TITLES.contains(&self.lower(i - 1)) {
+            return false;
+        }
+        let g = self.gap(i - 1);
+        // A full word ends a sentence as often as it titles a name: "to the doctor. I was".
+        let abbreviated = self.toks[i - 1].s.len() <= 3;
+        g == " " || g == "\n" || abbreviated && matches!(g, ". " | "." | ".\n")
+    }
+
+    fn credential_next(&self, i: usize) -> bool {
+        self.after(i).is_some_and(|n| {
+            let l = self.lower(n);
+            CREDENTIALS.contains(&l)
+                || self.toks[n].upper && self.toks[n].cues & cue::CREDENTIALS != 0
+        })
+    }
+
+    /// Whether the context before or after `i` says a person is meant.
+    fn person_context(&self, i: usize) -> bool {
+        let prev = self.before(i);
+        let p = prev.map(|p| self.lower(p));
+        let p2 = prev.and_then(|p| self.before(p)).map(|q| self.lower(q));
+        let relation = prev.is_some_and(|p| self.toks[p].cues & cue::RELATIONS != 0);
+        relation
+            || p.is_some_and(|p| GREETINGS.contains(&p))
+            || matches!(
+                (p2, p),
+                (Some("name"), Some("is"))
+                    | (Some("this"), Some("is"))
+                    | (Some("thank"), Some("you"))
+                    | (Some("call"), Some("me"))
+                    | (Some("spoke"), Some("with" | "to"))
+                    | (Some("talked"), Some("with" | "to"))
+                    | (Some("seen"), Some("by"))
+                    | (Some("d/w"), _)
+            )
+            || self.credential_next(i)
+    }
+
+    /// A first name said to someone: "hi frank", "so, rick, ...", ", bob?", "thanks, mark." The word is
+    /// a first name given at least 5,000 times and stands between a greeting, a comma or the start
+    /// of a turn and a comma, question mark or full stop.
+    fn vocative(&self, i: usize) -> bool {
+        let e = self.entry(i);
+        if e.first < 5000 || VERBS.contains(&self.lower(i)) {
+            return false;
+        }
+        let greeted = self.before(i).is_some_and(|p| {
+            GREETINGS[..6].contains(&self.lower(p))
+                || self.lower(p) == "there"
+                    && self
+                        .before(p)
+                        .is_some_and(|q| GREETINGS[..3].contains(&self.lower(q)))
+        });
+        if greeted {
+            return true;
+        }
+        let before = &self.text[..self.toks[i].start];
+        let opened = before.ends_with(", ")
+            || before.trim_end().ends_with(':')
+            || before.trim_end().ends_with(']')
+            || self
+                .before(i)
+                .is_some_and(|p| matches!(self.lower(p), "so" | "well" | "okay" | "ok"));
+        let after = &self.text[self.toks[i].end..];
+        let closed = after.starts_with([',', '?', '!']) || after.starts_with(". ");
+        opened && closed
+    }
+
+    /// A first name and a surname side by side, either way round.
+    fn pair(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (self.class(i), self.class(j));
+        let strong = |c: Class| matches!(c, Class::Name | Class::Unknown | Class::Place);
+        // A frequent word beside a name is a name only when written as one ("Scott go" is not).
+        let plain =
+            |k: usize| self.entry(k).frequent() && (!self.toks[k].cap || self.toks[k].sent_start);
+        if strong(a) && (strong(b) || b == Class::Both && !plain(j)) {
+            return true;
+        }
+        if strong(b) && a == Class::Both {
+            return self.entry(i).first >= 1000 && !plain(i)
+                || b == Class::Name
+                    && self.entry(i).first >= 10_000
+                    && !VERBS.contains(&self.lower(i));
+        }
+        a == Class::Both
+            && b == Class::Both
+            && self.entry(i).first >= 1000
+            && self.entry(j).surname()
+            && !(self.entry(i).frequent() && self.entry(j).frequent())
+    }
+
+    /// Where an unknown word is taken for a name or place: after a title, a relation, a credential's
+    /// name, a preposition or verb that takes a person or place, or beside another name.
+    fn unknown_position(&self, i: usize) -> bool {
+        let t = &self.toks[i];
+        if t.s.chars().count() < 3 {
+            return false;
+        }
+        if self.titled(i) || self.person_context(i) {
+            return true;
+        }
+        if let Some(p) = self.before(i) {
+            let cues = self.toks[p].cues;
+            if cues & (cue::WEAK_CUES | cue::PLACE_CUES | cue::PERSON_CUES) != 0
+                || PLACE_VERBS.contains(&self.lower(p))
+            {
+                return true;
+            }
+        }
+        if let Some(n) = self.after(i)
+            && FACILITY_HEADS.contains(&self.lower(n))
+        {
+            return true;
+        }
+        t.cap && !t.sent_start
+    }
+
+    /// Extends a name from token `i` over the next words that can belong to it: names, initials,
+    /// unknown words, surnames (at most three more).
+    fn extend(&self, i: usize) -> usize {
+        let mut j = i + 1;
+        while j < self.toks.len()
+            && j - i <= 3
+            && self.near(j - 1)
+            && !self.claimed[j]
+            && !self.toks[j].covered
+        {
+            let ok = match self.class(j) {
+                Class::Name | Class::Place => true,
+                Class::Unknown => self.toks[j].s.chars().count() >= 2,
+                // After a first name even a frequent word is a surname ("brian white", "kayla
+                // ward"), but not a verb ("john will call").
+                Class::Both => {
+                    self.entry(j).surname()
+                        && !VERBS.contains(&self.lower(j))
+                        && (!self.entry(j).frequent() || self.entry(j - 1).first >= 1000)
+                }
+                Class::Safe => self.is_initial(j),
+            };
+            if !ok || CREDENTIALS.contains(&self.lower(j)) {
+                break;
+            }
+            j += 1;
+        }
+        j
+    }
+
+    /// A letter written as an initial just before token `i` ("j. smith", "J.T. Murphy").
+    fn initials_before(&self, mut i: usize) -> usize {
+        while i > 0
+            && self.is_letter(i - 1)
+            && !self.claimed[i - 1]
+            && matches!(self.gap(i - 1), ". " | "." | " ")
+            && (self.gap(i - 1) != " " || i >= 2 && self.gap(i - 2) == ".")
+        {
+            i -= 1;
+        }
+        i
+    }
+
+    fn name_at(&mut self, i: usize, rule: &'static str) -> usize {
+        let j = self.extend(i);
+        let from = self.initials_before(i);
+        self.push(from, j, PhiType::Name, rule, P_NAME);
+        j
+    }
+
+    /// The names: by the word lists alone, then by context.
+    pub(super) fn default_deny(&mut self) {
+        let n = self.toks.len();
+        let mut i = 0;
+        while i < n {
+            if self.claimed[i] || self.toks[i].covered {
+                i += 1;
+                continue;
+            }
+            // Eponyms: "Wilson disease", "Braden scale", "Lou Gehrig's disease".
+            if self.eponym(i) || i + 1 < n && self.near(i) && self.eponym(i + 1) {
+                i += 1;
+                continue;
+            }
+            let class = self.class(i);
+            let single = self.is_letter(i);
+            // After a title anything but a verb or a plain word is a name ("dr b.", "DR FOLEY").
+            // A full word such as "doctor" or "miss" also stands before verbs: "doctor tell", "miss it".
+            let spelled = i > 0 && self.toks[i - 1].s.len() > 3;
+            if self.titled(i)
+                && !AUX.contains(&self.lower(i))
+                && self.lower(i) != "i"
+                && if spelled {
+                    matches!(class, Class::Name | Class::Unknown | Class::Place)
+                        || class == Class::Both
+                            && (!self.entry(i).common()
+                                || self.entry(i).surname() && !VERBS.contains(&self.lower(i)))
+                } else {
+                    single
+                        || class != Class::Safe
+                        || self.entry(i).nameish() && !self.entry(i).frequent()
+                }
+            {
+                i = self.name_at(i, "name.title_any_case");
+                continue;
+            }
+            let rule = match class {
+                Class::Name => Some("name.dictionary"),
+                Class::Place => {
+                    let j = self.place_run(i);
+                    self.push(i, j, PhiType::Location, "location.town", P_PLACE);
+                    i = j;
+                    continue;
+                }
+                Class::Unknown if self.unknown_position(i) => Some("name.unknown_word"),
+                Class::Both if self.person_context(i) && self.can_be_name(i) => {
+                    Some("name.context_any_case")
+                }
+                Class::Both if self.vocative(i) => Some("name.vocative"),
+                // A first name given to over 200,000 people is a name wherever it is not among the
+                // most frequent words ("john", "carol", "peter"), or before an initial ("tom h.").
+                Class::Both
+                    if !self.entry(i).frequent()
+                        && (self.entry(i).first >= 200_000
+                            || self.entry(i).first >= 1000
+                                && self.after(i).is_some_and(|j| self.is_initial(j))) =>
+                {
+                    Some("name.first_any_case")
+                }
+                Class::Both
+                    if self
+                        .after(i)
+                        .is_some_and(|j| self.near(i) && self.pair(i, j))
+                        || self
+                            .before(i)
+                            .is_some_and(|p| self.near(p) && self.pair(p, i)) =>
+                {
+                    Some("name.pair")
+                }
+                _ if single && self.credential_next(i) => Some("name.initial"),
+                _ => None,
+            };
+            match rule {
+                Some(rule) => i = self.name_at(i, rule),
+                None => i += 1,
+            }
+        }
+    }
+
+    /// The end of a place starting at `i`: over more town words and a facility head.
+    fn place_run(&self, i: usize) -> usize {
+        let mut j = i + 1;
+        while j < self.toks.len()
+            && j - i <= 3
+            && self.near(j - 1)
+            && !self.toks[j].covered
+            && (matches!(self.class(j), Class::Place | Class::Name)
+                || FACILITY_HEADS.contains(&self.lower(j)))
+        {
+            j += 1;
+        }
+        j
+    }
+
+    /// Places and facilities in any case: "transferred from mercy", "lives in fall river",
+    /// "BAYVIEW NURSING HOME", "spaulding rehab".
+    pub(super) fn places_any_case(&mut self) {
+        let n = self.toks.len();
+        // Facility heads with a distinctive word before them.
+        for k in 1..n {
+            let head = self.lower(k);
+            if !(FACILITY_HEADS.contains(&head) || head == "general" || head == "gen")
+                || self.toks[k].covered
+            {
+                continue;
+            }
+            // Before "hospital" or "clinic" a plain English word names one ("the lakeside clinic");
+            // a clinical word does not ("the cardiology clinic").
+            let strong = STRONG_HEADS.contains(&head)
+                || head == "center" && k > 0 && matches!(self.lower(k - 1), "medical" | "health");
+            // "at mass general", "from county general": a word and "general" after a place word.
+            let general = matches!(head, "general" | "gen");
+            let distinctive = |x: usize| {
+                !generic_before_facility(self.lower(x), self.toks[x].cues)
+                    && !FACILITY_HEADS.contains(&self.lower(x))
+                    && (self.class(x) != Class::Safe
+                        || self.toks[x].cap && !self.toks[x].sent_start
+                        || strong
+                            && !self.entry(x).vocab()
+                            && !self.entry(x).frequent()
+                            && self.entry(x).word()
+                        || general
+                            && x + 1 == k
+                            && self
+                                .before(x)
+                                .is_some_and(|p| matches!(self.lower(p), "at" | "to" | "from")))
+            };
+            // "children's hospital in houston", "memorial hospital of philadelphia": a facility named
+            // with its town takes its generic words along.
+            let town_after = (k + 1..(k + 3).min(n)).any(|x| {
+                matches!(self.class(x), Class::Place)
+                    || self.entry(x).city() && !self.entry(x).frequent()
+            }) && strong;
+            let distinctive = |x: usize| {
+                distinctive(x)
+                    || town_after
+                        && !FACILITY_HEADS.contains(&self.lower(x))
+                        && !matches!(
+                            self.lower(x),
+                            "the" | "a" | "at" | "to" | "in" | "from" | "of"
+                        )
+                        && self.toks[x].cues & (cue::LEADING_NOISE | cue::PLACE_CUES) == 0
+            };
+            let passable = |x: usize| {
+                FACILITY_HEADS.contains(&self.lower(x)) || FACILITY_INNER.contains(&self.lower(x))
+            };
+            let mut s = k;
+            while s > 0
+                && k - s < 5
+                && self.near(s - 1)
+                && !self.toks[s - 1].covered
+                && (distinctive(s - 1) || passable(s - 1))
+            {
+                s -= 1;
+            }
+            while s < k && !distinctive(s) {
+                s += 1;
+            }
+            if s == k {
+                continue;
+            }
+            let mut e = k + 1;
+            while e < n && self.near(e - 1) && FACILITY_HEADS.contains(&self.lower(e)) {
+                e += 1;
+            }
+            self.push(
+                s,
+                e,
+                PhiType::Location,
+                "location.facility_any_case",
+                P_PLACE,
+            );
+        }
+        // A place after a verb of moving or living.
+        for i in 1..n {
+            if self.claimed[i] || self.toks[i].covered {
+                continue;
+            }
+            let Some(p) = self.before(i) else { continue };
+            let p2 = self.before(p).map(|q| self.lower(q));
+            let verb = PLACE_VERBS.contains(&self.lower(p))
+                || self.toks[p].cues & cue::PLACE_CUES != 0
+                    && p2.is_some_and(|v| PLACE_VERBS.contains(&v));
+            if verb && self.can_be_name(i) && self.class(i) != Class::Name {
+                let j = self.place_run(i);
+                self.push(i, j, PhiType::Location, "location.after_verb", P_PLACE);
+            }
+        }
+    }
+}
