@@ -81,6 +81,16 @@ impl Entry {
         self.first > 0 || self.flags & !Self::PLACE_HEAD != 0
     }
 
+    /// A capitalised word that is not PHI (a country, a language).
+    pub(crate) fn proper_safe(self) -> bool {
+        self.flags & Self::PROPER_SAFE != 0
+    }
+
+    /// A drug name.
+    pub(crate) fn drug(self) -> bool {
+        self.flags & Self::DRUG != 0
+    }
+
     /// A one-word US city or county.
     pub(crate) fn city(self) -> bool {
         self.flags & Self::CITY != 0

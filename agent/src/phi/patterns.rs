@@ -18,8 +18,8 @@ pub(crate) const P_NAME: u8 = 1;
 const MON: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
 /// What `date_word` matches besides weekdays, holidays and full month names.
-const SHORT_MONTH_WORDS: [&str; 13] = [
-    "Sept", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "weekend",
+const SHORT_MONTH_WORDS: [&str; 12] = [
+    "Sept", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
 /// The compiled rules.
@@ -51,6 +51,13 @@ pub(crate) struct Patterns {
     date_numeric: Regex,
     date_iso: Regex,
     date_short: Regex,
+    /// "12/2019", "in 03/2021": a month and a year in digits.
+    date_month_year_numeric: Regex,
+    /// Dates said in words: "the fourteenth of August, nineteen eighty nine", "january tenth two
+    /// thousand nine", "August sixteen, nineteen seventy six".
+    date_spoken: Regex,
+    /// Ages over 89 said in words: "ninety one years of age".
+    age_spoken: Regex,
     /// Weekdays, holidays and month names alone: one automaton for three rules.
     date_word: Regex,
     date_ordinal: Regex,
@@ -244,13 +251,13 @@ impl Patterns {
     pub(crate) fn new() -> Patterns {
         let b = r"(?-u:\b)";
         let weekday = format!(
-            r"{b}(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues|thurs|weds){b}|{b}(?i:mon|tue|wed|thu|fri|sat|sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}"
+            r"{b}(?i:mon|tues?|weds?|thu|thurs?|fri|sat|sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}|{b}(?i:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?|tues|thurs|weds){b}"
         );
         let holiday = format!(
             r"{b}(?i:christmas(?: eve| day)?|thanksgiving(?: day)?|easter(?: sunday)?|halloween|new year'?s(?: eve| day)?|independence day|memorial day|labor day|veterans day|valentine'?s day|mother'?s day|father'?s day|juneteenth){b}"
         );
         let month_alone = format!(
-            r"{b}(?:(?i:january|february|march|april|may|june|july|august|september|october|november|december)|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|SEPT|JAN|FEB|MAR|APR|JUN|JUL|AUG|SEP|OCT|NOV|DEC|weekend){b}"
+            r"{b}(?:(?i:january|february|march|april|may|june|july|august|september|october|november|december)|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|SEPT|JAN|FEB|MAR|APR|JUN|JUL|AUG|SEP|OCT|NOV|DEC){b}"
         );
         Patterns {
             email: re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
@@ -294,13 +301,13 @@ impl Patterns {
             hash_digits: re(r"#\s?\d{4,}"),
             long_digits: re(&format!(r"{b}\d{{7,}}{b}")),
             date_month_day: re(&format!(
-                r"{b}{MON}\.?[ \t]+(\d{{1,2}})(?i:st|nd|rd|th)?{b}(?:,?[ \t]+(?:\d{{4}}|'\d{{2}}){b})?(?:,?[ \t]+(?:at[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]?[AaPp]\.?[Mm]\.?)?)?"
+                r"{b}{MON}\.?[ \t]+(\d{{1,2}})(?i:st|nd|rd|th)?{b}(?:[ \t]*,?[ \t]+(?:\d{{4}}|'\d{{2}}){b})?(?:,?[ \t]+(?:at[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]?[AaPp]\.?[Mm]\.?)?)?"
             )),
             date_day_month: re(&format!(
                 r"{b}(\d{{1,2}})(?i:st|nd|rd|th)?(?:[ \t]+of)?[ \t-]+{MON}{b}\.?(?:,?[ \t-]+(?:\d{{4}}|'?\d{{2}}){b})?"
             )),
             date_month_year: re(&format!(
-                r"{b}{MON}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d{{2}}){b}"
+                r"{b}{MON}\.?[ \t]*,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d{{2}}){b}"
             )),
             date_numeric: re(&format!(
                 r"{b}(\d{{1,2}})([/.-])(\d{{1,2}})([/.-])(\d{{4}}|\d{{2}}){b}(?:[ T]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:[ \t]?[AaPp][Mm])?)?"
@@ -309,6 +316,11 @@ impl Patterns {
                 r"{b}(\d{{4}})([-/.])(\d{{1,2}})[-/.](\d{{1,2}}){b}(?:[T ]\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:Z|[+-]\d{{2}}:?\d{{2}})?)?"
             )),
             date_short: re(&format!(r"{b}(\d{{1,2}})/(\d{{1,2}}){b}")),
+            date_month_year_numeric: re(&format!(r"{b}(?:0?[1-9]|1[0-2])/(?:19|20)\d{{2}}{b}")),
+            date_spoken: re(&spoken_date_pattern()),
+            age_spoken: re(&format!(
+                r"(?i){b}(?:ninety(?:[ -](?:one|two|three|four|five|six|seven|eight|nine))?|(?:a|one)[ -]hundred(?:[ -](?:and[ -])?[a-z]+)?)[ -](?:years?|yrs?)(?:[ -](?:old|of[ -]age))?{b}"
+            )),
             date_ordinal: re(&format!(r"{b}([0-9]{{1,2}}(?i:st|nd|rd|th)){b}")),
             // County words ride along: they only gate the county rule.
             date_word: re(&format!(
@@ -775,6 +787,26 @@ impl Patterns {
                 push(out, m.start(), m.end(), "date.month_day_numeric");
             }
         }
+        for m in gate(st.slashes, text)
+            .into_iter()
+            .flat_map(|t| self.date_month_year_numeric.find_iter(t))
+        {
+            if byte_before(text, m.start()) != b'/' && byte(text, m.end()) != b'/' {
+                push(out, m.start(), m.end(), "date.month_year_numeric");
+            }
+        }
+        for m in self.date_spoken.find_iter(text) {
+            push(out, m.start(), m.end(), "date.spoken");
+        }
+        for m in self.age_spoken.find_iter(text) {
+            out.push(Candidate::new(
+                m.start(),
+                m.end(),
+                PhiType::Age,
+                "age.over_89_spoken",
+                P_DATE,
+            ));
+        }
         for c in gate(st.ordinal, text)
             .into_iter()
             .flat_map(|t| self.date_ordinal.captures_iter(t))
@@ -818,6 +850,8 @@ impl Patterns {
         if !checks::date_valid(a, b, None) {
             return false;
         }
+        // Grades out of 4, 5 or 6 (pulses, strength, murmurs) are dated only by a cue below.
+        let grade = matches!(b, 4..=6) && a <= b;
         let pre = before(text, start, 20);
         let post = after(text, end, 16);
         let cue_before = [
@@ -850,6 +884,9 @@ impl Patterns {
         .any(|w| pre.trim_end_matches([':', ' ']).ends_with(w.trim_end()) || pre.ends_with(w));
         if cue_before {
             return true;
+        }
+        if grade {
+            return false;
         }
         // Murmur grades ("2/6 systolic murmur") and durations ("3/7 hx": three days) are not dates.
         let post_l = post.trim_start().to_ascii_lowercase();
@@ -1301,6 +1338,30 @@ fn next_digit(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
+}
+
+/// Dates said in words, any case: an ordinal or a number word beside a month name, with a year in
+/// words after it ("the twentieth of February, nineteen fifty eight", "january tenth two thousand
+/// nine", "august sixteen, nineteen seventy six", "fourth October").
+fn spoken_date_pattern() -> String {
+    let units = "one|two|three|four|five|six|seven|eight|nine";
+    let ord_units = "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth";
+    let ordinal = format!(
+        "(?:{ord_units}|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth|(?:twenty|thirty)[ -]?(?:{ord_units}))"
+    );
+    let cardinal = format!(
+        "(?:{units}|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|(?:twenty|thirty)[ -]?(?:{units}))"
+    );
+    let tens = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety";
+    let year = format!(
+        "(?:nineteen|twenty|two[ -]thousand(?:[ -]and)?)(?:[ -](?:{tens}|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|oh|{units}))?(?:[ -](?:{units}))?"
+    );
+    let month =
+        "january|february|march|april|may|june|july|august|september|october|november|december";
+    let sep = r"[ 	]*,?[ 	]*(?:(?:um|uh),?[ 	]*)?";
+    format!(
+        r"(?i)(?:(?:the[ 	]+)?{ordinal}{sep}(?:of[ 	]+)?(?:{month})|(?:{month}){sep}(?:the[ 	]+)?(?:{ordinal}|{cardinal}))(?:{sep}(?:of[ 	]+)?{year})?"
+    )
 }
 
 /// A word with its first letter upper case and the rest lower case ("MARCH", "march" -> "March").

@@ -19,6 +19,8 @@ struct Tok<'a> {
     upper: bool,
     /// After a sentence boundary (or at the start of the text).
     sent_start: bool,
+    /// On a line written in mixed case, where a name would be capitalised.
+    cased: bool,
     /// Overlaps a formatted identifier found by the pattern pass.
     covered: bool,
     /// What the word lists say about `lower`, looked up on first use: most words are never asked
@@ -109,6 +111,7 @@ fn tokenize<'a>(text: &'a str, lowered: &'a str, taken: &[(usize, usize)]) -> Ve
             cap,
             upper,
             sent_start,
+            cased: false,
             covered,
         });
     }
@@ -821,8 +824,17 @@ impl<'t, 'a> Ctx<'t, 'a> {
         self.entry(i).word()
     }
 
+    /// Clinical vocabulary, drug names and words that are never PHI (countries, languages).
     fn clinical(&self, i: usize) -> bool {
-        self.entry(i).clinical()
+        let e = self.entry(i);
+        let t = &self.toks[i];
+        // Shorthand that is also a first name is the name when written as one: "ED" is the
+        // department, "Pt Ed Smith" a person.
+        let written_as_name = t.cap && t.cased && e.first >= 1000;
+        e.clinical()
+            || e.vocab() && !written_as_name
+            || e.proper_safe()
+            || e.drug() && e.first < 1000
     }
 
     fn surname(&self, i: usize) -> bool {
@@ -1399,7 +1411,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 && !self.word(i)
                 && !self.clinical(i)
             {
-                self.push(i, i + 1, PhiType::Name, "name.context_lower", P_NAME);
+                let j = self.extend(i);
+                self.push(i, j, PhiType::Name, "name.context_lower", P_NAME);
             }
         }
     }
@@ -1542,13 +1555,15 @@ fn uncase_shouted_lines(text: &str, toks: &mut [Tok<'_>]) {
     for line in text.split_inclusive('\n') {
         let line_end = line_start + line.len();
         let shouted = !line.chars().any(char::is_lowercase);
+        let cased = !shouted && line.chars().any(char::is_uppercase);
         while k < toks.len() && toks[k].start < line_end {
+            let t = &mut toks[k];
             if shouted {
-                let t = &mut toks[k];
                 t.cap = false;
                 t.upper = false;
                 t.sent_start = false;
             }
+            t.cased = cased;
             k += 1;
         }
         line_start = line_end;

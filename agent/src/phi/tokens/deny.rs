@@ -63,14 +63,24 @@ pub(super) fn classify(lex: &Lexicon, w: &str) -> Class {
     if let Some(stem) = strip_clitic(w) {
         return classify(lex, stem);
     }
-    if w.contains(['-', '\'']) {
+    if w.contains('-') {
+        // "smith-jones", "x-ray", "i-i", "you've-you've": the parts, each read whole.
+        return w
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .map(|p| classify(lex, p))
+            .max()
+            .unwrap_or(Class::Safe);
+    }
+    if w.contains('\'') {
+        // "o'brien" is listed as "obrien".
         let joined: String = w.chars().filter(|&c| c != '\'').collect();
         if let Some(c) = of_entry(lex.entry(&joined)) {
             return c;
         }
         return w
-            .split(['-', '\''])
-            .filter(|p| !p.is_empty())
+            .split('\'')
+            .filter(|p| p.len() > 2)
             .map(|p| classify(lex, p))
             .max()
             .unwrap_or(Class::Safe);
@@ -422,12 +432,19 @@ impl Ctx<'_, '_> {
             || self.credential_next(i)
     }
 
+    /// A word in lower case on a line written in mixed case, where a name would be capitalised:
+    /// such a word that is also an ordinary word is read as the word ("pink tissue", "loo").
+    fn lower_in_cased(&self, i: usize) -> bool {
+        let t = &self.toks[i];
+        t.cased && !t.cap && !t.upper
+    }
+
     /// A first name said to someone: "hi frank", "so, rick, ...", ", bob?", "thanks, mark." The word is
     /// a first name given at least 5,000 times and stands between a greeting, a comma or the start
     /// of a turn and a comma, question mark or full stop.
     fn vocative(&self, i: usize) -> bool {
         let e = self.entry(i);
-        if e.first < 5000 || VERBS.contains(&self.lower(i)) {
+        if e.first < 5000 || VERBS.contains(&self.lower(i)) || self.lower_in_cased(i) {
             return false;
         }
         let greeted = self.before(i).is_some_and(|p| {
@@ -454,6 +471,9 @@ impl Ctx<'_, '_> {
 
     /// A first name and a surname side by side, either way round.
     fn pair(&self, i: usize, j: usize) -> bool {
+        if VERBS.contains(&self.lower(i)) || VERBS.contains(&self.lower(j)) {
+            return false;
+        }
         let (a, b) = (self.class(i), self.class(j));
         let strong = |c: Class| matches!(c, Class::Name | Class::Unknown | Class::Place);
         // A frequent word beside a name is a name only when written as one ("Scott go" is not).
@@ -470,9 +490,11 @@ impl Ctx<'_, '_> {
         }
         a == Class::Both
             && b == Class::Both
-            && self.entry(i).first >= 1000
+            && self.entry(i).first >= 50_000
             && self.entry(j).surname()
             && !(self.entry(i).frequent() && self.entry(j).frequent())
+            && !self.lower_in_cased(i)
+            && !self.lower_in_cased(j)
     }
 
     /// Where an unknown word is taken for a name or place: after a title, a relation, a credential's
@@ -503,7 +525,7 @@ impl Ctx<'_, '_> {
 
     /// Extends a name from token `i` over the next words that can belong to it: names, initials,
     /// unknown words, surnames (at most three more).
-    fn extend(&self, i: usize) -> usize {
+    pub(super) fn extend(&self, i: usize) -> usize {
         let mut j = i + 1;
         while j < self.toks.len()
             && j - i <= 3
@@ -584,11 +606,20 @@ impl Ctx<'_, '_> {
                         || self.entry(i).nameish() && !self.entry(i).frequent()
                 }
             {
-                i = self.name_at(i, "name.title_any_case");
+                // The title goes with the name, as the mixed-case rule does ("Dr. Smith").
+                let j = self.extend(i);
+                self.push(i - 1, j, PhiType::Name, "name.title_any_case", P_NAME);
+                i = j;
                 continue;
             }
+            // A name that is also a rare English word is the word when a mixed-case line leaves it
+            // in lower case ("et cetera", "the loo").
+            // On a mixed-case line a short word in capitals is an acronym ("PHI", "ABI", "NG").
+            let t = &self.toks[i];
+            let acronym = t.cased && t.upper && t.s.len() <= 3;
+            let plain_word = self.lower_in_cased(i) && self.entry(i).word() || acronym;
             let rule = match class {
-                Class::Name => Some("name.dictionary"),
+                Class::Name if !plain_word => Some("name.dictionary"),
                 Class::Place => {
                     let j = self.place_run(i);
                     self.push(i, j, PhiType::Location, "location.town", P_PLACE);
@@ -603,10 +634,15 @@ impl Ctx<'_, '_> {
                 // A first name given to over 200,000 people is a name wherever it is not among the
                 // most frequent words ("john", "carol", "peter"), or before an initial ("tom h.").
                 Class::Both
-                    if !self.entry(i).frequent()
-                        && (self.entry(i).first >= 200_000
+                    if !self.lower_in_cased(i)
+                        && !VERBS.contains(&self.lower(i))
+                        && (!self.entry(i).frequent() && self.entry(i).first >= 200_000
                             || self.entry(i).first >= 1000
-                                && self.after(i).is_some_and(|j| self.is_initial(j))) =>
+                                && (!self.entry(i).frequent()
+                                    || self.entry(i).first >= 10_000)
+                                && self
+                                    .after(i)
+                                    .is_some_and(|j| self.near(i) && self.is_initial(j))) =>
                 {
                     Some("name.first_any_case")
                 }
@@ -666,7 +702,7 @@ impl Ctx<'_, '_> {
             let distinctive = |x: usize| {
                 !generic_before_facility(self.lower(x), self.toks[x].cues)
                     && !FACILITY_HEADS.contains(&self.lower(x))
-                    && (self.class(x) != Class::Safe
+                    && (self.can_be_name(x)
                         || self.toks[x].cap && !self.toks[x].sent_start
                         || strong
                             && !self.entry(x).vocab()
