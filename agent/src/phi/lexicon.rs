@@ -19,6 +19,7 @@ const CLINICAL_VOCAB: &str = include_str!("../../data/clinical_vocab.txt");
 const TRANSCRIPT_WORDS: &str = include_str!("../../data/transcript_words.txt");
 const DRUGS: &str = include_str!("../../data/drugs.txt");
 const PROPER_SAFE: &str = include_str!("../../data/proper_safe.txt");
+const SURNAMES_COMMON: &str = include_str!("../../data/surnames_common.txt");
 
 /// What the word lists say about one lower-case word, found with a single lookup.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,6 +40,7 @@ impl Entry {
     const DRUG: u16 = 128;
     const PROPER_SAFE: u16 = 256;
     const CITY: u16 = 512;
+    const SURNAME_COMMON: u16 = 1024;
 
     /// A Census surname.
     pub(crate) fn surname(self) -> bool {
@@ -79,6 +81,11 @@ impl Entry {
     /// In some list that says what the word is (being the first word of a place says nothing alone).
     pub(crate) fn listed(self) -> bool {
         self.first > 0 || self.flags & !Self::PLACE_HEAD != 0
+    }
+
+    /// One of the 10,000 most frequent surnames (1990 Census).
+    pub(crate) fn common_surname(self) -> bool {
+        self.flags & Self::SURNAME_COMMON != 0
     }
 
     /// A capitalised word that is not PHI (a country, a language).
@@ -171,6 +178,7 @@ impl Lexicon {
             .for_each(|w| flag(Cow::Borrowed(w), Entry::VOCAB));
         lines(DRUGS).for_each(|w| flag(Cow::Borrowed(w), Entry::DRUG));
         lines(PROPER_SAFE).for_each(|w| flag(Cow::Borrowed(w), Entry::PROPER_SAFE));
+        lines(SURNAMES_COMMON).for_each(|w| flag(Cow::Borrowed(w), Entry::SURNAME_COMMON));
         let places: HashSet<String> = lines(US_CITIES)
             .chain(lines(US_COUNTIES))
             .map(str::to_lowercase)

@@ -217,6 +217,9 @@ impl Detector {
     /// as whole words: "Quackenbush called back" after "Zebulon Quackenbush". Terms marked exact match
     /// only with their own capitalisation ("Brown", not "brown stool").
     pub fn detect_with(&self, text: &str, known: &[KnownTerm]) -> Vec<Span> {
+        // Every rule reads a hard-wrapped paragraph as the one line it was: same bytes, same offsets.
+        let unwrapped = unwrap_lines(text);
+        let text = unwrapped.as_ref();
         let mut cands = Vec::new();
         self.patterns.find(text, &mut cands);
         let mut words = Vec::new();
@@ -226,6 +229,37 @@ impl Detector {
             find_known(text, known, &mut cands);
         }
         merge(cands)
+    }
+}
+
+/// `text` with each line break inside a hard-wrapped paragraph turned back into a space. A break is
+/// a wrap when the line before it is long (40 characters or more, as wrapped lines are) and ends in
+/// neither a stop, a colon nor a semicolon, and the next line starts with a word. The length and
+/// every offset stay the same, so spans found on the result are spans of `text`.
+fn unwrap_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let mut line_start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'\n' {
+            continue;
+        }
+        let line = &text[line_start..i];
+        line_start = i + 1;
+        let last = line.trim_end_matches([' ', '\t']);
+        let next = b.get(i + 1).copied().unwrap_or(b'\n');
+        let long = line.chars().count() >= 40;
+        let open = !last.ends_with(['.', '!', '?', ':', ';']) && !last.is_empty();
+        if long && open && (next.is_ascii_alphanumeric() || next >= 0x80) {
+            out.get_or_insert_with(|| b.to_vec())[i] = b' ';
+        }
+    }
+    match out {
+        // Only an ASCII newline became an ASCII space: still UTF-8.
+        Some(v) => {
+            std::borrow::Cow::Owned(String::from_utf8(v).unwrap_or_else(|_| text.to_string()))
+        }
+        None => std::borrow::Cow::Borrowed(text),
     }
 }
 

@@ -34,6 +34,8 @@ pub(crate) struct Patterns {
     phone: Regex,
     phone_intl: Regex,
     phone_keyed: Regex,
+    /// Pagers and extensions: 4-5 digits after "pager", "pg", "beeper", "bp#", "x".
+    pager: Regex,
     ssn: Regex,
     card: Regex,
     iban: Regex,
@@ -279,6 +281,9 @@ impl Patterns {
             phone_keyed: re(&format!(
                 r"(?i){b}(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|fax|pager|beeper|desk|contact|call(?:ed)?(?: me)?(?: on| at)?|reach(?:ed)?(?: me| her| him| them)? at|answering at|registered|number)(?:[ \t]+(?:number|no\.?|#))?[ \t]*[:.#]?[ \t]*((?:\+|00)?\(?\d[\d \t().-]{{4,18}}\d){b}"
             )),
+            pager: re(&format!(
+                r"(?i){b}(?:pager|pgr|pg|beeper|bpr|bp[ \t]*#|page[ \t]+at|paged[ \t]+at)[ \t]*(?:#|:|no\.?)?[ \t]*(\d{{4,5}}|\d{{1,2}}-\d{{3,4}}){b}|(?-i:{b}[xX])(\d{{4,5}}|\d-\d{{4}}){b}"
+            )),
             ssn: re(&format!(r"{b}(\d{{3}})([- ])(\d{{2}})[- ](\d{{4}}){b}")),
             card: re(&format!(
                 r"{b}(?:\d{{4}}[ -]?\d{{6}}[ -]?\d{{5}}|\d{{4}}(?:[ -]?\d{{4}}){{2}}[ -]?\d{{1,7}}){b}"
@@ -319,7 +324,7 @@ impl Patterns {
             date_month_year_numeric: re(&format!(r"{b}(?:0?[1-9]|1[0-2])/(?:19|20)\d{{2}}{b}")),
             date_spoken: re(&spoken_date_pattern()),
             age_spoken: re(&format!(
-                r"(?i){b}(?:ninety(?:[ -](?:one|two|three|four|five|six|seven|eight|nine))?|(?:a|one)[ -]hundred(?:[ -](?:and[ -])?[a-z]+)?)[ -](?:years?|yrs?)(?:[ -](?:old|of[ -]age))?{b}"
+                r"(?i){b}(?:ninety(?:[ -](?:one|two|three|four|five|six|seven|eight|nine))?|(?:a|one)[ -]hundred(?:[ -](?:and[ -])?[a-z]+)?)(?:[ -](?:years?|yrs?)(?:[ -](?:old|of[ -]age))?|[ -](?:yo|y/o|y\.o\.?)){b}"
             )),
             date_ordinal: re(&format!(r"{b}([0-9]{{1,2}}(?i:st|nd|rd|th)){b}")),
             // County words ride along: they only gate the county rule.
@@ -694,6 +699,20 @@ impl Patterns {
         {
             self.keyed_match(text, &c, out);
         }
+        for c in gate(st.digits >= 4, text)
+            .into_iter()
+            .flat_map(|t| self.pager.captures_iter(t))
+        {
+            if let Some(g) = c.get(1).or_else(|| c.get(2)) {
+                out.push(Candidate::new(
+                    g.start(),
+                    g.end(),
+                    PhiType::Phone,
+                    "phone.pager",
+                    P_EXACT,
+                ));
+            }
+        }
     }
 
     fn keyed_match(&self, text: &str, c: &Captures<'_>, out: &mut Vec<Candidate>) {
@@ -785,6 +804,8 @@ impl Patterns {
             let m = c.get(0).expect("match");
             if self.short_date_ok(text, m.start(), m.end(), &c) {
                 push(out, m.start(), m.end(), "date.month_day_numeric");
+            } else if month_short_year(text, m.start(), m.end(), &c) {
+                push(out, m.start(), m.end(), "date.month_year_short");
             }
         }
         for m in gate(st.slashes, text)
@@ -879,6 +900,10 @@ impl Patterns {
             "sun ",
             "d.o.b",
             "birth",
+            "bm",
+            "last",
+            "dated",
+            "s/p",
         ]
         .iter()
         .any(|w| pre.trim_end_matches([':', ' ']).ends_with(w.trim_end()) || pre.ends_with(w));
@@ -901,6 +926,9 @@ impl Patterns {
             "history",
             "ago",
             "duration",
+            "course",
+            "days",
+            "weeks",
         ]
         .iter()
         .any(|w| post_l.starts_with(w))
@@ -912,7 +940,12 @@ impl Patterns {
             "pain", "scale", "rated", "rating", "score", "strength", "ratio", "cultures",
             "bottles", "bp", "b/p", "x", "of", "grade", "murmur", "power",
         ];
-        if score_words.iter().any(|w| pre.trim_end().ends_with(w)) || b == 10 && a <= 10 {
+        let pre_t = pre.trim_end();
+        let ends_with_word = |w: &str| {
+            pre_t.ends_with(w)
+                && !pre_t[..pre_t.len() - w.len()].ends_with(|ch: char| ch.is_ascii_alphabetic())
+        };
+        if score_words.iter().any(|w| ends_with_word(w)) || b == 10 && a <= 10 {
             return false;
         }
         let post_trim = post.trim_start();
@@ -1364,6 +1397,28 @@ fn spoken_date_pattern() -> String {
     )
 }
 
+/// "cabg 8/98", "mi in 10/88": a month and a two-digit year that cannot be a day, after a word.
+fn month_short_year(text: &str, start: usize, end: usize, c: &Captures<'_>) -> bool {
+    let (a, b): (u32, u32) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
+    if !(1..=12).contains(&a) || b < 32 || c[2].len() != 2 {
+        return false;
+    }
+    let prev = byte_before(text, start);
+    let next = byte(text, end);
+    if matches!(prev, b'/' | b'.' | b':' | b'x' | b'X') || matches!(next, b'/' | b'.' | b'%') {
+        return false;
+    }
+    let pre = before(text, start, 12);
+    let post = after(text, end, 6).to_ascii_lowercase();
+    let word_before = pre
+        .trim_end()
+        .ends_with(|ch: char| ch.is_ascii_alphabetic());
+    let unit_after = ["mg", "ml", "mm", "cc", "%", "mcg", "units"]
+        .iter()
+        .any(|u| post.trim_start().starts_with(u));
+    word_before && !unit_after
+}
+
 /// A word with its first letter upper case and the rest lower case ("MARCH", "march" -> "March").
 fn title_case(w: &str) -> String {
     let mut out = String::with_capacity(w.len());
@@ -1503,6 +1558,7 @@ mod timing {
             ("phone", &p.phone),
             ("phone_intl", &p.phone_intl),
             ("phone_keyed", &p.phone_keyed),
+            ("pager", &p.pager),
             ("ssn", &p.ssn),
             ("card", &p.card),
             ("iban", &p.iban),

@@ -258,6 +258,13 @@ const FACILITY_HEADS: &[&str] = &[
     "manor",
     "institute",
     "sanatorium",
+    "village",
+    "ltac",
+    "ltach",
+    "snf",
+    "nh",
+    "detox",
+    "living",
 ];
 
 /// Heads after which a plain English word is a facility's name ("lakeside clinic", "city hospital").
@@ -345,6 +352,14 @@ impl Ctx<'_, '_> {
         *t.class.get_or_init(|| classify(self.lex, &t.lower))
     }
 
+    /// What the lists say of token `i`'s word without a clitic ("you're" is read as "you").
+    fn e(&self, i: usize) -> Entry {
+        match strip_clitic(self.lower(i)) {
+            Some(stem) => self.lex.entry(stem),
+            None => self.entry(i),
+        }
+    }
+
     fn lower(&self, i: usize) -> &str {
         self.toks[i].lower.as_ref()
     }
@@ -386,7 +401,7 @@ impl Ctx<'_, '_> {
     fn can_be_name(&self, i: usize) -> bool {
         match self.class(i) {
             Class::Name | Class::Place | Class::Unknown => true,
-            Class::Both => !self.entry(i).frequent(),
+            Class::Both => !self.e(i).frequent(),
             Class::Safe => false,
         }
     }
@@ -443,7 +458,7 @@ impl Ctx<'_, '_> {
     /// a first name given at least 5,000 times and stands between a greeting, a comma or the start
     /// of a turn and a comma, question mark or full stop.
     fn vocative(&self, i: usize) -> bool {
-        let e = self.entry(i);
+        let e = self.e(i);
         if e.first < 5000 || VERBS.contains(&self.lower(i)) || self.lower_in_cased(i) {
             return false;
         }
@@ -478,21 +493,21 @@ impl Ctx<'_, '_> {
         let strong = |c: Class| matches!(c, Class::Name | Class::Unknown | Class::Place);
         // A frequent word beside a name is a name only when written as one ("Scott go" is not).
         let plain =
-            |k: usize| self.entry(k).frequent() && (!self.toks[k].cap || self.toks[k].sent_start);
+            |k: usize| self.e(k).frequent() && (!self.toks[k].cap || self.toks[k].sent_start);
         if strong(a) && (strong(b) || b == Class::Both && !plain(j)) {
             return true;
         }
         if strong(b) && a == Class::Both {
-            return self.entry(i).first >= 1000 && !plain(i)
+            return self.e(i).first >= 1000 && !plain(i)
                 || b == Class::Name
-                    && self.entry(i).first >= 10_000
+                    && self.e(i).first >= 10_000
                     && !VERBS.contains(&self.lower(i));
         }
         a == Class::Both
             && b == Class::Both
-            && self.entry(i).first >= 50_000
-            && self.entry(j).surname()
-            && !(self.entry(i).frequent() && self.entry(j).frequent())
+            && self.e(i).first >= 50_000
+            && self.e(j).surname()
+            && !(self.e(i).frequent() && self.e(j).frequent())
             && !self.lower_in_cased(i)
             && !self.lower_in_cased(j)
     }
@@ -529,7 +544,7 @@ impl Ctx<'_, '_> {
         let mut j = i + 1;
         while j < self.toks.len()
             && j - i <= 3
-            && self.near(j - 1)
+            && (self.near(j - 1) || self.gap(j - 1) == ", " && self.class(j) == Class::Name)
             && !self.claimed[j]
             && !self.toks[j].covered
         {
@@ -539,9 +554,11 @@ impl Ctx<'_, '_> {
                 // After a first name even a frequent word is a surname ("brian white", "kayla
                 // ward"), but not a verb ("john will call").
                 Class::Both => {
-                    self.entry(j).surname()
+                    self.e(j).surname()
                         && !VERBS.contains(&self.lower(j))
-                        && (!self.entry(j).frequent() || self.entry(j - 1).first >= 1000)
+                        && (!self.e(j).frequent()
+                            || (self.e(j - 1).first >= 1000 || self.is_initial(j - 1))
+                                && self.e(j).common_surname())
                 }
                 Class::Safe => self.is_initial(j),
             };
@@ -573,8 +590,89 @@ impl Ctx<'_, '_> {
         j
     }
 
+    /// Initials written together ("J.T. aware", "m.k. rn", "A.G."), when a credential, a verb of
+    /// knowing or a title marks them as a person: not "a.m.", "e.g.", "p.o.".
+    fn initials(&mut self) {
+        const NOT: &[&str] = &[
+            "am", "pm", "eg", "ie", "po", "us", "uk", "dc", "nb", "bid", "tid", "qid", "qd", "qhs",
+            "prn", "ad", "bc", "mr", "ms", "dr", "pt", "ot", "iv", "im", "od", "os", "ou", "ok",
+            "cc", "tv", "va", "er", "or", "st", "mt", "jr", "sr", "ss", "hs", "ac", "pc", "npo",
+        ];
+        let n = self.toks.len();
+        let mut i = 0;
+        while i + 1 < n {
+            if !self.is_letter(i) || self.claimed[i] || self.toks[i].covered || self.gap(i) != "." {
+                i += 1;
+                continue;
+            }
+            let mut j = i + 1;
+            let mut letters = self.lower(i).to_string();
+            while j < n && self.is_letter(j) && self.gap(j - 1) == "." && j - i < 3 {
+                letters.push_str(self.lower(j));
+                j += 1;
+            }
+            if j - i < 2 || NOT.contains(&letters.as_str()) {
+                i = j;
+                continue;
+            }
+            let next = (j < n).then(|| self.lower(j));
+            let marked = self.titled(i)
+                || self.credential_next(j - 1)
+                || next.is_some_and(|w| {
+                    matches!(
+                        w,
+                        "aware"
+                            | "notified"
+                            | "paged"
+                            | "called"
+                            | "informed"
+                            | "updated"
+                            | "here"
+                            | "in"
+                            | "at"
+                            | "present"
+                            | "said"
+                            | "says"
+                            | "ordered"
+                            | "saw"
+                            | "seen"
+                            | "rn"
+                            | "md"
+                            | "np"
+                            | "pa"
+                            | "ok'd"
+                            | "okd"
+                            | "wants"
+                            | "following"
+                            | "spoke"
+                            | "is"
+                    )
+                })
+                || self.before(i).is_some_and(|p| {
+                    matches!(
+                        self.lower(p),
+                        "by" | "per"
+                            | "with"
+                            | "w"
+                            | "called"
+                            | "paged"
+                            | "notified"
+                            | "informed"
+                            | "to"
+                            | "dr"
+                            | "spoke"
+                    )
+                });
+            if marked {
+                self.push(i, j, PhiType::Name, "name.initials", P_NAME);
+            }
+            i = j;
+        }
+    }
+
     /// The names: by the word lists alone, then by context.
     pub(super) fn default_deny(&mut self) {
+        self.initials();
         let n = self.toks.len();
         let mut i = 0;
         while i < n {
@@ -598,12 +696,10 @@ impl Ctx<'_, '_> {
                 && if spelled {
                     matches!(class, Class::Name | Class::Unknown | Class::Place)
                         || class == Class::Both
-                            && (!self.entry(i).common()
-                                || self.entry(i).surname() && !VERBS.contains(&self.lower(i)))
+                            && (!self.e(i).common()
+                                || self.e(i).common_surname() && !VERBS.contains(&self.lower(i)))
                 } else {
-                    single
-                        || class != Class::Safe
-                        || self.entry(i).nameish() && !self.entry(i).frequent()
+                    single || class != Class::Safe || self.e(i).nameish() && !self.e(i).frequent()
                 }
             {
                 // The title goes with the name, as the mixed-case rule does ("Dr. Smith").
@@ -617,7 +713,7 @@ impl Ctx<'_, '_> {
             // On a mixed-case line a short word in capitals is an acronym ("PHI", "ABI", "NG").
             let t = &self.toks[i];
             let acronym = t.cased && t.upper && t.s.len() <= 3;
-            let plain_word = self.lower_in_cased(i) && self.entry(i).word() || acronym;
+            let plain_word = self.lower_in_cased(i) && self.e(i).word() || acronym;
             let rule = match class {
                 Class::Name if !plain_word => Some("name.dictionary"),
                 Class::Place => {
@@ -630,16 +726,26 @@ impl Ctx<'_, '_> {
                 Class::Both if self.person_context(i) && self.can_be_name(i) => {
                     Some("name.context_any_case")
                 }
+                // After a relation even a frequent word is a name when it is a common first name:
+                // "husband bob", "DAUGHTER GRACE", "sister hope" (not "wife will").
+                Class::Both
+                    if self.e(i).first >= 10_000
+                        && !VERBS.contains(&self.lower(i))
+                        && self
+                            .before(i)
+                            .is_some_and(|p| self.toks[p].cues & cue::RELATIONS != 0) =>
+                {
+                    Some("name.relation_any_case")
+                }
                 Class::Both if self.vocative(i) => Some("name.vocative"),
                 // A first name given to over 200,000 people is a name wherever it is not among the
                 // most frequent words ("john", "carol", "peter"), or before an initial ("tom h.").
                 Class::Both
                     if !self.lower_in_cased(i)
                         && !VERBS.contains(&self.lower(i))
-                        && (!self.entry(i).frequent() && self.entry(i).first >= 200_000
-                            || self.entry(i).first >= 1000
-                                && (!self.entry(i).frequent()
-                                    || self.entry(i).first >= 10_000)
+                        && (!self.e(i).frequent() && self.e(i).first >= 200_000
+                            || self.e(i).first >= 1000
+                                && (!self.e(i).frequent() || self.e(i).first >= 10_000)
                                 && self
                                     .after(i)
                                     .is_some_and(|j| self.near(i) && self.is_initial(j))) =>
@@ -696,7 +802,12 @@ impl Ctx<'_, '_> {
             // Before "hospital" or "clinic" a plain English word names one ("the lakeside clinic");
             // a clinical word does not ("the cardiology clinic").
             let strong = STRONG_HEADS.contains(&head)
-                || head == "center" && k > 0 && matches!(self.lower(k - 1), "medical" | "health");
+                || head == "center" && k > 0 && matches!(self.lower(k - 1), "medical" | "health")
+                || head == "living" && k > 0 && self.lower(k - 1) == "assisted"
+                || !matches!(
+                    head,
+                    "home" | "living" | "center" | "centre" | "ctr" | "house"
+                );
             // "at mass general", "from county general": a word and "general" after a place word.
             let general = matches!(head, "general" | "gen");
             let distinctive = |x: usize| {
@@ -705,9 +816,9 @@ impl Ctx<'_, '_> {
                     && (self.can_be_name(x)
                         || self.toks[x].cap && !self.toks[x].sent_start
                         || strong
-                            && !self.entry(x).vocab()
-                            && !self.entry(x).frequent()
-                            && self.entry(x).word()
+                            && !self.e(x).vocab()
+                            && !self.e(x).frequent()
+                            && self.e(x).word()
                         || general
                             && x + 1 == k
                             && self
@@ -717,8 +828,7 @@ impl Ctx<'_, '_> {
             // "children's hospital in houston", "memorial hospital of philadelphia": a facility named
             // with its town takes its generic words along.
             let town_after = (k + 1..(k + 3).min(n)).any(|x| {
-                matches!(self.class(x), Class::Place)
-                    || self.entry(x).city() && !self.entry(x).frequent()
+                matches!(self.class(x), Class::Place) || self.e(x).city() && !self.e(x).frequent()
             }) && strong;
             let distinctive = |x: usize| {
                 distinctive(x)
@@ -770,10 +880,124 @@ impl Ctx<'_, '_> {
             let verb = PLACE_VERBS.contains(&self.lower(p))
                 || self.toks[p].cues & cue::PLACE_CUES != 0
                     && p2.is_some_and(|v| PLACE_VERBS.contains(&v));
-            if verb && self.can_be_name(i) && self.class(i) != Class::Name {
+            // "transferred from lakeside", "admitted from Mercy": any word but shorthand ("OSH",
+            // "floor"), the most frequent words ("home", "the") and words of time.
+            let t = &self.toks[i];
+            let e = self.e(i);
+            let placeable = self.can_be_name(i)
+                || t.cap && t.cased && !t.sent_start && !e.vocab()
+                || self.class(i) == Class::Safe && !e.vocab() && !e.frequent() && !e.clinical();
+            if verb && placeable && !matches!(self.lower(i), "yesterday" | "today" | "tonight") {
                 let j = self.place_run(i);
                 self.push(i, j, PhiType::Location, "location.after_verb", P_PLACE);
             }
+        }
+        self.towns_after_cue();
+        self.saints_any_case();
+        self.named_units();
+    }
+
+    /// Wards named after people, with their floor: "on Carver 7", "to farrell 6".
+    fn named_units(&mut self) {
+        let n = self.toks.len();
+        for i in 1..n {
+            let Some(p) = self.before(i) else { continue };
+            if !matches!(self.lower(p), "on" | "to" | "from") || self.toks[i].covered {
+                continue;
+            }
+            let nameish = matches!(self.class(i), Class::Name | Class::Unknown)
+                || self.class(i) == Class::Both && self.e(i).surname() && !self.e(i).frequent();
+            let rest = &self.text[self.toks[i].end..];
+            let Some(num) = rest.strip_prefix(' ') else {
+                continue;
+            };
+            let digits = num.bytes().take_while(u8::is_ascii_digit).count();
+            let after = num.as_bytes().get(digits).copied().unwrap_or(b' ');
+            if nameish
+                && (1..=2).contains(&digits)
+                && !after.is_ascii_alphanumeric()
+                && after != b'/'
+            {
+                let end = self.toks[i].end + 1 + digits;
+                self.out.push(crate::phi::Candidate::new(
+                    self.toks[i].start,
+                    end,
+                    PhiType::Location,
+                    "location.unit",
+                    P_PLACE,
+                ));
+                self.claimed[i] = true;
+            }
+        }
+    }
+
+    /// Towns in any case after "in", "from", "to", "near", "of": one word that is a town and not a
+    /// common English word ("in framingham"), or several that make one ("in fall river").
+    fn towns_after_cue(&mut self) {
+        let n = self.toks.len();
+        for i in 1..n {
+            if self.claimed[i] || self.toks[i].covered {
+                continue;
+            }
+            let Some(p) = self.before(i) else { continue };
+            if !matches!(
+                self.lower(p),
+                "in" | "from" | "to" | "near" | "of" | "at" | "outside"
+            ) {
+                continue;
+            }
+            let mut end = None;
+            let mut words = String::new();
+            for j in i..(i + 3).min(n) {
+                if j > i {
+                    if !self.near(j - 1) {
+                        break;
+                    }
+                    words.push(' ');
+                }
+                words.push_str(self.lower(j));
+                if j > i && self.lex.places.contains(words.as_str()) {
+                    end = Some(j + 1);
+                }
+            }
+            let single = self.e(i).city() && !self.e(i).common() && !self.eponym(i);
+            let end = match end {
+                Some(e) => e,
+                None if single => i + 1,
+                None => continue,
+            };
+            let e = self.state_tail(end);
+            self.push(i, e, PhiType::Location, "location.town_any_case", P_PLACE);
+        }
+    }
+
+    /// "st. ignatius", "ST. BRIGID'S HOME", "saint vincent's": a saint's name is a place.
+    fn saints_any_case(&mut self) {
+        let n = self.toks.len();
+        for i in 0..n.saturating_sub(1) {
+            if !matches!(self.lower(i), "st" | "saint" | "ste") || self.toks[i].covered {
+                continue;
+            }
+            let g = self.gap(i);
+            let k = i + 1;
+            if !matches!(g, ". " | " " | ".") || self.toks[k].covered {
+                continue;
+            }
+            // "elm st. john" is not a saint: the word after must be able to name one.
+            if !(self.e(k).first >= 200 || self.class(k) != Class::Safe) || self.eponym(k) {
+                continue;
+            }
+            let mut e = k + 1;
+            while e < n
+                && e - k <= 3
+                && self.near(e - 1)
+                && (FACILITY_HEADS.contains(&self.lower(e))
+                    || FACILITY_INNER.contains(&self.lower(e))
+                    || matches!(self.class(e), Class::Name | Class::Place))
+            {
+                e += 1;
+            }
+            self.push(i, e, PhiType::Location, "location.saint_any_case", P_PLACE);
         }
     }
 }
