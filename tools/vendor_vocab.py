@@ -18,6 +18,7 @@ Writes:
   drugs.txt           one-word drug names, generic and brand, lower case
   surnames_common.txt the 10,000 most frequent surnames of the 1990 Census: after a first name even a
                       frequent word that is one of them is a surname ("brian white")
+  words_regional.txt  British, Canadian and Australian spellings the American lists lack (colour)
   proper_safe.txt     capitalised English words that are not PHI: countries, continents, nationalities,
                       languages, religions, holidays, brands (SCOWL "upper" lists up to size 60), minus
                       every word that is also a first name, a surname or a US city (those stay for context)
@@ -47,6 +48,22 @@ def scowl_words(kind, sizes):
 frequent = {w for w in scowl_words('words', (10, 20)) if w.isascii() and w.isalpha() and w.islower()}
 write('words_frequent.txt', frequent)
 
+# British, Canadian and Australian spellings (colour, paediatric) up to size 70, which the American
+# lists lack.
+def regional(kind, sizes):
+    words = set()
+    for region in ('british', 'british_z', 'canadian', 'australian'):
+        for size in sizes:
+            path = os.path.join(scowl, f'{region}-{kind}.{size}')
+            if os.path.exists(path):
+                words |= {w.strip() for w in open(path, encoding='latin-1')}
+    return words
+american = {l.strip() for l in open(os.path.join(out, 'words_common.txt'))} | \
+    {l.strip() for l in open(os.path.join(out, 'words_extended.txt'))}
+regional_words = {w for w in regional('words', (10, 20, 35, 40, 50, 55, 60, 70))
+                  if w.isascii() and w.isalpha() and w.islower()} - american
+write('words_regional.txt', regional_words)
+
 d = pickle.load(bz2.open(drugs_pkl))
 drugs = {v for v in d['drug_variant_to_canonical'] if re.fullmatch(r'[a-z][a-z-]*[a-z]', v) and len(v) >= 4}
 write('drugs.txt', drugs)
@@ -61,8 +78,15 @@ geo_words = {w for name in geo for w in [name] if re.fullmatch(r"[a-z][a-z'-]*",
 upper = {w.lower() for w in scowl_words('upper', (10, 20, 35, 40, 50, 55, 60))
          if w.isascii() and re.fullmatch(r"[A-Z][a-z]+", w)}
 # A country stays safe even when it is a rare surname ("Norway"); a common first name ("Jordan") does not.
+common_first = {l.split('\t')[0] for l in open(os.path.join(out, 'first_names.tsv')) if int(l.split('\t')[1]) >= 5000}
 safe = {w for w in upper if w not in first and w not in surnames and w not in cities}
-safe |= {w for w in geo_words if w not in first}
+# Countries, states and the commonest nationalities and languages stay safe even when they are also
+# surnames ("Norway", "American"); a common first name ("Jordan", "Georgia") does not.
+us_states = {s['name'].lower() for s in json.load(open(os.path.join(gnc, 'us_states.json'))).values()}
+safe |= {w for w in geo_words | us_states if w not in common_first and ' ' not in w}
+demonyms = {w.lower() for w in scowl_words('upper', (10, 20, 35))
+            if re.fullmatch(r"[A-Z][a-z]+(an|ian|ese|ish|ic|i)", w)}
+safe |= {w for w in demonyms if w not in common_first and w not in cities}
 write('proper_safe.txt', safe)
 common_surnames = [l.split()[0].lower() for l in open(os.path.join(names, 'census1990', 'dist.all.last'))][:10000]
 write('surnames_common.txt', common_surnames)

@@ -10,6 +10,7 @@ const FIRST_NAMES: &str = include_str!("../../data/first_names.tsv");
 const SURNAMES: &str = include_str!("../../data/surnames.txt");
 const WORDS_COMMON: &str = include_str!("../../data/words_common.txt");
 const WORDS_EXTENDED: &str = include_str!("../../data/words_extended.txt");
+const WORDS_REGIONAL: &str = include_str!("../../data/words_regional.txt");
 const US_CITIES: &str = include_str!("../../data/us_cities.txt");
 const US_COUNTIES: &str = include_str!("../../data/us_counties.txt");
 const CLINICAL_ALLOW: &str = include_str!("../../data/clinical_allow.txt");
@@ -168,7 +169,9 @@ impl Lexicon {
         let mut flag = |w: Cow<'static, str>, f: u16| words.entry(w).or_default().flags |= f;
         lines(SURNAMES).for_each(|w| flag(Cow::Borrowed(w), Entry::SURNAME));
         lines(WORDS_COMMON).for_each(|w| flag(Cow::Borrowed(w), Entry::COMMON));
-        lines(WORDS_EXTENDED).for_each(|w| flag(Cow::Borrowed(w), Entry::EXTENDED));
+        lines(WORDS_EXTENDED)
+            .chain(lines(WORDS_REGIONAL))
+            .for_each(|w| flag(Cow::Borrowed(w), Entry::EXTENDED));
         lines(CLINICAL_ALLOW)
             .flat_map(str::split_whitespace)
             .for_each(|w| flag(Cow::Owned(w.to_lowercase()), Entry::CLINICAL));

@@ -1400,7 +1400,8 @@ fn spoken_date_pattern() -> String {
 /// "cabg 8/98", "mi in 10/88": a month and a two-digit year that cannot be a day, after a word.
 fn month_short_year(text: &str, start: usize, end: usize, c: &Captures<'_>) -> bool {
     let (a, b): (u32, u32) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
-    if !(1..=12).contains(&a) || b < 32 || c[2].len() != 2 {
+    // x/52 is weeks in British notes ("LMP 2/52 ago").
+    if !(1..=12).contains(&a) || b < 32 || b == 52 || c[2].len() != 2 {
         return false;
     }
     let prev = byte_before(text, start);
@@ -1413,9 +1414,11 @@ fn month_short_year(text: &str, start: usize, end: usize, c: &Captures<'_>) -> b
     let word_before = pre
         .trim_end()
         .ends_with(|ch: char| ch.is_ascii_alphabetic());
-    let unit_after = ["mg", "ml", "mm", "cc", "%", "mcg", "units"]
-        .iter()
-        .any(|u| post.trim_start().starts_with(u));
+    let unit_after = [
+        "mg", "ml", "mm", "cc", "%", "mcg", "units", "ago", "course", "hx",
+    ]
+    .iter()
+    .any(|u| post.trim_start().starts_with(u));
     word_before && !unit_after
 }
 

@@ -466,6 +466,18 @@ const EPONYM_HEADS: &[&str] = &[
     "monitor",
     "wort",
     "risk",
+    "reflex",
+    "reflexes",
+    "tendon",
+    "tendons",
+    "type",
+    "maneuvers",
+    "tests",
+    "signs",
+    "fascia",
+    "duct",
+    "canal",
+    "joint",
 ];
 
 /// US states and territories: a city followed by one keeps it in its span.
@@ -1253,6 +1265,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             }
             // "John Smith", "Jane M.", "Mary Ann Jones".
             if self.any_first(i)
+                && !in_titles(&self.toks[i])
                 && next_joined
                 && !self.eponym(i + 1)
                 && (self.surname_like(i + 1) || self.is_initial(i + 1) || self.strong_first(i + 1))

@@ -177,7 +177,10 @@ const VERBS: &[&str] = &[
     "got", "says", "let", "put", "take", "took", "give", "gave", "want", "need", "said", "back",
     "here", "there", "so", "as", "an", "be", "do", "or", "for", "at", "on", "by", "no", "not",
     "with", "from", "about", "also", "just", "now", "then", "well", "very", "more", "less", "your",
-    "you", "my", "his", "her", "our", "their", "its", "me", "him", "them", "us",
+    "you", "my", "his", "her", "our", "their", "its", "me", "him", "them", "us", "good", "great",
+    "fine", "nice", "glad", "happy", "sorry", "okay", "sure", "right", "how", "what", "who",
+    "when", "where", "why", "which", "that", "this", "these", "those", "hi", "hello", "hey", "yes",
+    "yeah", "work", "home", "today", "tomorrow", "tonight", "doing",
 ];
 
 /// Titles whose next word is a name in any case ("dr x", "MR X", "mrs. x").
@@ -376,9 +379,12 @@ impl Ctx<'_, '_> {
     fn before(&self, i: usize) -> Option<usize> {
         (i > 0 && {
             let g = self.gap(i - 1);
+            // A period ends a sentence unless it ends an abbreviation ("dr.", "J.").
+            let period_ok = !g.contains('.') || self.toks[i - 1].s.chars().count() <= 3;
             g.bytes()
                 .all(|b| matches!(b, b' ' | b',' | b':' | b'\t' | b'\n' | b'.'))
                 && g.bytes().filter(|&b| b == b'\n').count() <= 1
+                && period_ok
         })
         .then(|| i - 1)
     }
@@ -685,15 +691,24 @@ impl Ctx<'_, '_> {
                 i += 1;
                 continue;
             }
+            // A unit ("ng/dL", "mcg/kg") is never a name.
+            if self.text[self.toks[i].end..].starts_with('/') {
+                i += 1;
+                continue;
+            }
             let class = self.class(i);
             let single = self.is_letter(i);
             // After a title anything but a verb or a plain word is a name ("dr b.", "DR FOLEY").
             // A full word such as "doctor" or "miss" also stands before verbs: "doctor tell", "miss it".
             let spelled = i > 0 && self.toks[i - 1].s.len() > 3;
+            let verb_title = i > 0 && self.lower(i - 1) == "miss";
             if self.titled(i)
                 && !AUX.contains(&self.lower(i))
                 && self.lower(i) != "i"
-                && if spelled {
+                && if verb_title {
+                    matches!(class, Class::Name | Class::Place)
+                        || self.toks[i].cap && self.toks[i].cased
+                } else if spelled {
                     matches!(class, Class::Name | Class::Unknown | Class::Place)
                         || class == Class::Both
                             && (!self.e(i).common()
@@ -975,7 +990,12 @@ impl Ctx<'_, '_> {
     fn saints_any_case(&mut self) {
         let n = self.toks.len();
         for i in 0..n.saturating_sub(1) {
-            if !matches!(self.lower(i), "st" | "saint" | "ste") || self.toks[i].covered {
+            let after_digit =
+                self.text[..self.toks[i].start].ends_with(|c: char| c.is_ascii_digit());
+            if !matches!(self.lower(i), "st" | "saint" | "ste")
+                || self.toks[i].covered
+                || after_digit
+            {
                 continue;
             }
             let g = self.gap(i);
