@@ -2,6 +2,7 @@
 //! exchange. Every finding names its rule and span and carries its context (negated, historical,
 //! hypothetical, experiencer, reported), so a clinician can see why.
 
+pub mod model;
 pub mod pattern;
 pub mod rules;
 pub mod text;
@@ -199,6 +200,9 @@ pub struct Finding {
     pub disclosure: bool,
     /// Context rules that decided the flags and severity, for explanation.
     pub context: Vec<&'static str>,
+    /// For a model finding (`model.*`): its score against the threshold and the n-grams that
+    /// contributed most. Empty for rules, whose id says what matched.
+    pub explanation: Vec<String>,
 }
 
 impl Finding {
@@ -250,11 +254,19 @@ const IMPERATIVE_BLOCKERS: &[&str] = &[
     "your", "its",
 ];
 
-/// The safety checker: the compiled rule book.
+/// The safety checker: the compiled rule book and the learned scorer beside it.
 #[derive(Debug)]
 pub struct Assessor {
     book: RuleBook,
+    model: &'static model::RiskModel,
+    model_targets: [rules::Target; 3],
 }
+
+/// How many of a model hit's strongest word n-grams are tried as the place its context is read.
+const MODEL_ANCHORS: usize = 3;
+
+/// A model anchor must carry at least this share of the strongest one's weight.
+const MODEL_ANCHOR_SHARE: f64 = 0.25;
 
 impl Assessor {
     /// The process-wide checker, built on first use from the rules compiled into the binary.
@@ -264,7 +276,81 @@ impl Assessor {
             // The rule files are part of the binary and loaded by every test run; a broken one is
             // a build defect, not an input problem.
             book: RuleBook::load().expect("bundled safety rules are valid"),
+            model: model::RiskModel::global(),
+            model_targets: model::ModelCategory::ALL.map(rules::Target::model),
         })
+    }
+
+    /// Findings of the learned scorer in `role` text: for each category it scores at or above the
+    /// threshold, the same context reading as a rule's, at the place of its strongest word n-gram
+    /// (or of the first of the next strongest that the context leaves affirmed), so negation,
+    /// history, hypotheticals, reported speech and experiencer apply as they do to rules.
+    fn model_findings(
+        &self,
+        role: Role,
+        turn: i32,
+        text: &str,
+        toks: &[Token],
+        triggers: &[pattern::Hit],
+    ) -> Vec<Finding> {
+        if role == Role::Assistant || toks.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for hit in self.model.assess(text) {
+            let meta = &self.model_targets[hit.category as usize];
+            let top = hit
+                .drivers
+                .iter()
+                .filter(|d| d.word)
+                .map(|d| d.weight)
+                .fold(0.0, f64::max);
+            let mut chosen: Option<Finding> = None;
+            let anchors = hit
+                .drivers
+                .iter()
+                .filter(|d| d.word && d.weight >= top * MODEL_ANCHOR_SHARE)
+                .take(MODEL_ANCHORS);
+            for d in anchors {
+                // The rule tokens that overlap the n-gram's characters.
+                let Some(first) = toks.iter().position(|t| t.end > d.start && t.start < d.end)
+                else {
+                    continue;
+                };
+                let last = toks
+                    .iter()
+                    .rposition(|t| t.end > d.start && t.start < d.end)
+                    .unwrap_or(first);
+                let span = pattern::Hit {
+                    rule: usize::MAX,
+                    start: first,
+                    end: last + 1,
+                };
+                let Some(f) = self.read(role, turn, toks, &span, None, meta, triggers) else {
+                    continue;
+                };
+                let affirmed =
+                    f.affirmed(role) && !f.historical && f.experiencer == Experiencer::Patient;
+                if chosen.is_none() || affirmed {
+                    chosen = Some(f);
+                }
+                if affirmed {
+                    break;
+                }
+            }
+            if let Some(mut f) = chosen {
+                // Shadow mode: the finding is recorded with its context and explanation, but is not
+                // yet counted as present nor escalated. On the clinical suite the scorer alone
+                // still escalates idioms ("I could just die of embarrassment") and duplicates the
+                // rules' categories; it counts once it is precise enough there (docs/safety.md).
+                f.severity = Severity::Low;
+                f.escalates = false;
+                f.disclosure = false;
+                f.explanation = hit.explanation();
+                out.push(f);
+            }
+        }
+        out
     }
 
     /// Findings in one piece of text written in `role`, turn number `turn`.
@@ -324,10 +410,12 @@ impl Assessor {
         let mut out = Vec::new();
         for (t, _) in targets.iter().zip(&keep).filter(|(_, k)| **k) {
             let meta = &book.targets_meta[t.rule];
-            if let Some(f) = self.read(role, turn, &toks, t, meta, &triggers) {
+            let names = Some(book.targets.get(t.rule));
+            if let Some(f) = self.read(role, turn, &toks, t, names, meta, &triggers) {
                 out.push(f);
             }
         }
+        out.extend(self.model_findings(role, turn, text, &toks, &triggers));
         out.sort_by_key(|f| (f.start, f.end));
         out
     }
@@ -339,11 +427,12 @@ impl Assessor {
         turn: i32,
         toks: &[Token],
         hit: &pattern::Hit,
+        names: Option<&pattern::Pattern>,
         meta: &rules::Target,
         triggers: &[pattern::Hit],
     ) -> Option<Finding> {
         let book = &self.book;
-        let (start, end, rule) = (hit.start, hit.end, hit.rule);
+        let (start, end) = (hit.start, hit.end);
         let sent = toks[start].sent;
         let terminators: Vec<_> = triggers
             .iter()
@@ -377,9 +466,8 @@ impl Assessor {
                 // to beat me") still applies; one the rule names ("don't want to live") is part of
                 // what it found.
                 let inside = h.start > start && h.end <= end;
-                let owned = toks[h.start..h.end]
-                    .iter()
-                    .any(|t| book.targets.get(rule).names(&t.norm));
+                let owned =
+                    names.is_some_and(|p| toks[h.start..h.end].iter().any(|t| p.names(&t.norm)));
                 if inside && !owned {
                     cues.push((tm.kind, 0, tm.id));
                 }
@@ -516,6 +604,7 @@ impl Assessor {
             disclosure: meta.present
                 || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient)),
             context,
+            explanation: Vec::new(),
         })
     }
 
@@ -564,6 +653,7 @@ impl Assessor {
                     topic: false,
                     disclosure: false,
                     context: Vec::new(),
+                    explanation: Vec::new(),
                 });
             }
         }
