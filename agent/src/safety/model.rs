@@ -522,13 +522,11 @@ mod tests {
         let m = RiskModel::global();
         for r in refs {
             let got = m.scores(&r.text);
-            for k in 0..3 {
+            for (k, (rust, python)) in got.iter().zip(r.scores).enumerate() {
                 assert!(
-                    (got[k] - r.scores[k]).abs() < 1e-4,
-                    "{:?} category {k}: rust {} python {}",
-                    r.text,
-                    got[k],
-                    r.scores[k]
+                    (rust - python).abs() < 1e-4,
+                    "{:?} category {k}: rust {rust} python {python}",
+                    r.text
                 );
             }
         }
