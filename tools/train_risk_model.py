@@ -44,6 +44,20 @@ LR = 0.05
 # to (role user) whose precision there is still at least this: see pick_threshold. The rules run
 # beside the model, so the model is asked to be precise and add recall, not to carry it alone.
 PRECISION_TARGET = {"self_harm": 0.80, "harm_to_others": 0.80, "abuse": 0.80}
+# With --rules-pred (the rules' own predictions on the dev rows, `readi-agent assess --rules-only`),
+# the threshold is picked for the rules and the model together, as they run: a row is positive when
+# the rules find the category or the model scores at or above the threshold; the threshold is the one
+# with the highest combined dev recall whose combined dev precision is still at least this.
+COMBINED_PRECISION_TARGET = {"self_harm": 0.85, "harm_to_others": 0.88, "abuse": 0.88}
+# ... and the model alone may escalate at most this share of the dev rows whose known labels are all 0
+# and that the rules leave alone (every such row, whichever label keys it has: a self_harm finding on
+# a row labelled only for harm_to_others is still a false escalation). Three categories at this
+# budget keep the false-escalation rate of rules and model within the issue's 0.05.
+FALSE_ESCALATION_BUDGET = 0.012
+CATEGORY_LABEL = {
+    "suicidal_ideation": "self_harm", "suicidal_behavior": "self_harm", "self_harm": "self_harm",
+    "harm_to_others": "harm_to_others", "abuse": "abuse",
+}
 MIN_THRESHOLD = 0.05
 # Texts whose scores the Rust tests check to 1e-4.
 REFERENCE_TEXTS = [
@@ -211,6 +225,40 @@ def pick_threshold(scores: list[float], gold: list[int], target: float) -> tuple
     }
 
 
+def pick_combined(
+    scores: list[float], gold: list[int], ruled: list[int], target: float, benign: list[float]
+) -> tuple[float, dict]:
+    """The threshold with the highest dev recall of rules OR model at which that precision is still
+    at least `target` and the model alone escalates at most FALSE_ESCALATION_BUDGET of the `benign`
+    rows' scores (candidates: every score; ties go to the higher threshold)."""
+    pos = sum(gold)
+    best = None
+    for t in sorted(set(scores), reverse=True):
+        if t < MIN_THRESHOLD:
+            break
+        if sum(1 for b in benign if b >= t) > FALSE_ESCALATION_BUDGET * max(1, len(benign)):
+            break
+        yhat = [r or s >= t for s, r in zip(scores, ruled)]
+        tp = sum(1 for y, g in zip(yhat, gold) if y and g)
+        pp = sum(yhat)
+        if pp and tp / pp >= target and (best is None or tp > best[1]):
+            best = (t, tp, pp)
+    rules_tp = sum(1 for r, g in zip(ruled, gold) if r and g)
+    rules_pp = sum(ruled)
+    if best is None:
+        best = (1.0, rules_tp, rules_pp)
+    t = max(MIN_THRESHOLD, best[0] - 1e-9)
+    return t, {
+        "rule": f"highest dev recall of rules OR model with dev precision >= {target}",
+        "dev_n": len(gold),
+        "dev_pos": pos,
+        "rules_recall": round(rules_tp / max(1, pos), 4),
+        "rules_precision": round(rules_tp / max(1, rules_pp), 4),
+        "dev_recall": round(best[1] / max(1, pos), 4),
+        "dev_precision": round(best[1] / max(1, best[2]), 4),
+    }
+
+
 def load(path: Path) -> list[dict]:
     with path.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
@@ -224,7 +272,21 @@ def main() -> int:
     ap.add_argument(
         "--reference", type=Path, default=Path("agent/data/safety/risk_model_reference.json")
     )
+    ap.add_argument(
+        "--rules-pred",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="the rules' predictions on dev.jsonl and dev-extra.jsonl (readi-agent assess --rules-only)",
+    )
     args = ap.parse_args()
+    ruled_ids: dict[str, set[str]] = {}
+    rules_escalated: set[str] = set()
+    for path in args.rules_pred:
+        for r in load(path):
+            ruled_ids[r["id"]] = {CATEGORY_LABEL[c] for c in r["categories"] if c in CATEGORY_LABEL}
+            if r["escalate"]:
+                rules_escalated.add(r["id"])
     train = load(args.data / "train.jsonl") + load(args.extra)
     dev = [r for name in ("dev.jsonl", "dev-extra.jsonl") for r in load(args.data / name)]
     dev_texts = {" ".join(r["text"].lower().split()) for r in dev}
@@ -251,10 +313,37 @@ def main() -> int:
         x = Csr([r["text"] for r in rows])
         w, b = fit(x, y, rng)
         q, scale = quantise(w)
-        d = [r for r in dev if cat in r["labels"] and r.get("role", "user") in ("user", "note")]
-        s = [score(q, scale, b, r["text"]) for r in d]
-        g = [int(r["labels"][cat]) for r in d]
-        t, how = pick_threshold(s, g, PRECISION_TARGET[cat])
+        if ruled_ids:
+            missing = [r["id"] for r in dev if r["id"] not in ruled_ids]
+            if missing:
+                print(f"refusing: --rules-pred lacks {len(missing)} dev ids", file=sys.stderr)
+                return 1
+            # Every dev row with the label; the model reads user and note text only.
+            d = [r for r in dev if cat in r["labels"]]
+            s = [
+                score(q, scale, b, r["text"]) if r.get("role", "user") in ("user", "note") else 0.0
+                for r in d
+            ]
+            g = [int(r["labels"][cat]) for r in d]
+            ruled = [int(cat in ruled_ids[r["id"]]) for r in d]
+            benign = [
+                score(q, scale, b, r["text"])
+                for r in dev
+                if r.get("role", "user") in ("user", "note")
+                and r["labels"]
+                and not any(r["labels"].values())
+                and r["id"] not in rules_escalated
+            ]
+            t, how = pick_combined(s, g, ruled, COMBINED_PRECISION_TARGET[cat], benign)
+            how["benign_rows"] = len(benign)
+            how["model_false_escalation"] = round(
+                sum(1 for x in benign if x >= t) / max(1, len(benign)), 4
+            )
+        else:
+            d = [r for r in dev if cat in r["labels"] and r.get("role", "user") in ("user", "note")]
+            s = [score(q, scale, b, r["text"]) for r in d]
+            g = [int(r["labels"][cat]) for r in d]
+            t, how = pick_threshold(s, g, PRECISION_TARGET[cat])
         train_p = sigmoid(x.dot(q.astype(np.float64) * scale) + b)
         train_acc = float(((train_p >= t) == (y > 0)).mean())
         header["categories"].append(

@@ -567,6 +567,199 @@ NEG_VIOLENT_FRAMES = [
     "my character in the novel threatens to {v} {t}",
 ]
 
+# --- Step 2 (issue 21): more varied positives and first-person hard negatives, so the model reads
+# content rather than style. Forum-style posts are assembled from parts: the same openings and
+# everyday distress appear in positives and negatives; only a death, method or self-harm sentence
+# (or, for threats, a violent act aimed at someone) makes a row positive.
+POST_OPEN = [
+    "I don't really know why I'm posting this but here goes.",
+    "throwaway account because people I know use this site.",
+    "Long post, sorry. I'm 24 and I've been struggling for years.",
+    "So my girlfriend left me last month and I lost my job two weeks later.",
+    "i'm 16 and my parents fight every night and i can't focus at school.",
+    "It's 3am and I can't sleep again.",
+    "I've been on antidepressants for two years and nothing has really changed.",
+    "Title says it all I guess.",
+    "My mom passed away in the spring and since then everything has fallen apart.",
+    "I moved to a new city for work and I don't know anyone here.",
+    "first time posting here.",
+    "I'm a nurse and I work nights, and lately it's been too much.",
+]
+POST_DISTRESS = [
+    "I feel empty all the time and I can't get out of bed most days.",
+    "Every day feels the same and I'm exhausted.",
+    "I cry in the car before work and nobody notices.",
+    "I've stopped answering my friends' messages.",
+    "I keep messing everything up and I hate myself for it.",
+    "the loneliness is crushing and the nights are the worst.",
+    "I'm so tired, not sleepy tired, just tired of everything.",
+    "I feel like a burden to everyone around me.",
+]
+POST_RISK = [
+    "I want to go to sleep and not wake up.",
+    "everyone would be better off without me.",
+    "I've started thinking about ending it and it scares me how calm I feel.",
+    "last night I took the rest of the bottle and woke up in the hospital, and I'm angry I woke up.",
+    "I sat with a blade on my wrist for an hour last night.",
+    "I've been counting my pills and I think I have enough now.",
+    "I looked up how high the bridge near my house is.",
+    "I don't see the point in staying alive any more.",
+    "I wrote a note and put it in my drawer.",
+    "I keep picturing my funeral and thinking it would be a relief.",
+    "I want it all to be over, for good this time.",
+    "I cut again last night, deeper than before.",
+    "I've decided this will be my last weekend.",
+    "if I disappeared tomorrow nobody would even notice, and I'm thinking of making that happen.",
+    "I bought a rope and I keep looking at the beam in the garage.",
+    "I just want the pain to stop permanently.",
+    "there's no future for me and I'm ready to check out.",
+    "I've been saying goodbye to people without them knowing.",
+    "my family would be happier if I was gone, so I'm going to go.",
+    "I sat in the car in the garage with the engine running last night.",
+    "I'm tired of living and I don't want to try anymore.",
+    "I wish I could just fall asleep forever.",
+    "I burned myself with a lighter again so I'd feel something.",
+    "I can't do this anymore, I want to die.",
+]
+POST_COPE = [
+    "I started seeing a therapist last week and I'm hopeful it will help.",
+    "my sister said she'd come visit next weekend, so that's something.",
+    "I'm going to talk to my doctor about changing my medication.",
+    "any advice on how to make friends in a new city?",
+    "I know it will get better, I just needed to vent.",
+    "does anyone have tips for sleeping better?",
+    "I signed up for a gym class to get out of the house.",
+    "how do you deal with a boss who yells at you?",
+    "I'm trying to get back into running.",
+    "thanks for reading, it helps just to write it down.",
+]
+POST_CLOSE = ["", " I don't know what to do.", " sorry for the rant.", " thanks for reading.", ""]
+
+EUPHEMISMS = [
+    "I want to go to sleep and not wake up", "everyone would be better off without me",
+    "I don't want to be here anymore", "I want to end it all", "I'm thinking about ending things",
+    "I want to unalive myself", "I'm going to kms", "I'm done with life", "I won't be a burden much longer",
+    "I want to join my dad wherever he is now", "the world would be better without me in it",
+    "I've said my goodbyes", "I just want to stop existing", "I want to disappear forever",
+    "I'm ready to check out for good", "nobody would miss me if I was gone",
+    "I keep thinking about not being alive", "I don't plan on being around next year",
+    "I hope I get hit by a car", "I want to die in my sleep", "I'm so tired of being alive",
+    "there's no reason for me to keep going", "I want to take my own life", "life isn't worth it anymore",
+]
+METHODS_PLAIN = [
+    "I took the rest of the bottle", "the blade is on my wrist right now", "I swallowed all my mum's pills",
+    "I took 30 of my tablets an hour ago", "I've got the pills lined up on my desk", "I tied the rope to the beam",
+    "I'm standing on the bridge right now", "I have my dad's gun in my lap", "I've been cutting my thighs every night",
+    "I put the knife to my throat", "I'm going to jump off the roof of my building",
+    "I've been hitting my head against the wall until it bleeds", "I mixed the pills with vodka",
+    "I drove to the cliff and I'm sitting in the car", "I keep a razor under my pillow",
+]
+FP_FRAMES = ["{p}", "honestly {p}", "{p}. I mean it", "tbh {p}", "{p} and I can't tell anyone",
+             "I need to say it out loud: {p}", "{p}... idk why I'm telling you", "lately {p}"]
+
+HARD_NEG_FIRST = [
+    "I'm dying to see it", "this exam is killing me", "my back is killing me today",
+    "I'm so dead if my mom finds out I failed", "ugh this commute is the death of me",
+    "I could sleep for a week after this shift", "I'm dying of boredom in this meeting",
+    "that workout absolutely destroyed me", "I nearly died laughing at that video",
+    "if I have to hear that song one more time I'll scream", "my phone battery is dying again",
+    "I killed my plants again, I'm hopeless with them", "I'm drowning in homework this week",
+    "I want to kill this bug in my code", "I'm so tired of my roommate's dishes in the sink",
+    "I'm sick of this rain", "my landlord is driving me crazy", "I hate mondays so much",
+    "my boss is the worst, I need a new job", "I'm exhausted but it was a good day",
+    "I'm starving, what should I eat", "I'm going to crash on the couch early tonight",
+    "I'm so done with this semester", "I feel like I'm going to die of embarrassment",
+    "I'm going to shoot my shot with her tonight", "I bombed my driving test again",
+    "I'm cutting carbs this month", "I cut my finger chopping onions", "I burned the toast again",
+    "this heat is unbearable", "I'm dreading the family dinner this weekend",
+    "I messed up my presentation and I feel awful", "I cried because I miss my grandma",
+    "I'm worried I won't pass my exams", "I feel so stupid for forgetting her birthday",
+]
+FRIEND_Q = [
+    "my friend told me she wants to kill herself, how can I help her?",
+    "what should I say to a friend who is thinking about suicide?",
+    "my brother has been self-harming, how do I support him?",
+    "how do I know if my friend is suicidal?",
+    "my roommate said he wants to die, should I call someone?",
+    "my teenage daughter is cutting herself, what do I do?",
+    "how can I help a coworker who talks about ending it?",
+    "my friend keeps saying everyone would be better off without him, is that a warning sign?",
+    "what are the warning signs that someone might hurt themselves?",
+    "my best friend threatened to beat up her ex, how do I calm her down?",
+]
+NOTE_NEG = [
+    "denies SI/HI", "Pt denies SI/HI.", "no SI, no plan", "No SI/HI. No AVH.", "SI: denies. HI: denies.",
+    "denies suicidal ideation, intent or plan", "Negative for SI and HI.", "No HI toward coworkers.",
+    "denies homicidal ideation", "No thoughts of harming self or others.", "no hx of self-harm or suicide attempts",
+    "Denies passive or active SI.", "Pt denies any thoughts of hurting anyone.", "no SI/HI/AH/VH",
+    "Pt contracts for safety, denies SI.", "No intent or plan to harm others.",
+    "Denies thoughts of death or dying.", "No self-injurious behavior reported.",
+    "Patient denies wanting to hurt her husband.", "SI/HI: none", "Denies current SI; no access to firearms.",
+    "Mood euthymic, denies SI/HI, sleep improved.", "no suicidal or homicidal thoughts",
+]
+
+HO_VERBS = [
+    "stab", "shoot", "strangle", "run over", "choke", "gut", "drown", "poison", "snap the neck of",
+    "put a bullet in", "smash the skull of", "break the legs of", "beat the hell out of", "end",
+    "slit the throat of", "set on fire", "mow down", "take out", "waste", "murder",
+]
+HO_FRAMES = [
+    "I'm going to {v} {t}", "I swear I will {v} {t}", "next time I see {t} I'll {v} them",
+    "I have a knife in my bag and I'm going to {v} {t}", "I keep fantasizing about how I'd {v} {t}",
+    "{t} will pay, I'm going to {v} them", "I've decided to {v} {t} this weekend",
+    "someone should {v} {t}", "go {v} {t}", "we need to {v} {t} before it's too late",
+    "everybody grab your guns, let's {v} {t}", "I'll make {t} pay, I'm going to {v} them",
+]
+PLACE_VERBS = ["burn down", "shoot up", "blow up", "torch", "set fire to", "drive a truck into"]
+PLACE_HO_FRAMES = ["I'm going to {v} {t}", "someone should {v} {t}", "we should {v} {t} on friday",
+                   "I want to {v} {t} while it's full", "let's {v} {t}"]
+MAKE_PAY = [
+    "I'm going to make them pay for what they did to me, they'll bleed",
+    "they're all going to regret laughing at me, I'm bringing my dad's rifle on monday",
+    "he's going to get what's coming to him, I'll wait outside his house with a bat",
+    "I'll make her suffer the way she made me suffer",
+    "I'm going to hurt him so bad he never walks again",
+    "she thinks she can leave me, I'll make sure she never sees another day",
+    "I want to see them all dead on the floor",
+    "if he comes near my kids again I'll put him in the ground, and I mean it",
+]
+
+
+def more_rows(rng: random.Random) -> list[tuple[str, object, object, object, str]]:
+    out = []
+    for _ in range(260):
+        parts = [rng.choice(POST_OPEN)] + rng.sample(POST_DISTRESS, rng.randint(1, 3))
+        pos = rng.random() < 0.5
+        tail = rng.choice(POST_RISK) if pos else rng.choice(POST_COPE)
+        k = rng.randint(1, len(parts))
+        parts.insert(k, tail)
+        text = " ".join(parts) + rng.choice(POST_CLOSE)
+        if rng.random() < 0.3:
+            text = text.lower()
+        out.append((text, 1 if pos else 0, 0, 0, "post.risk" if pos else "post.distress_only"))
+    for p in EUPHEMISMS + METHODS_PLAIN:
+        for f in rng.sample(FP_FRAMES, 3):
+            out.append((f.format(p=p), 1, 0, 0, "first_person.euphemism_or_method"))
+    for t in HARD_NEG_FIRST:
+        out.append((t, 0, 0, 0, "first_person.hard_negative"))
+        out.append((t.lower() + " lol", 0, 0, 0, "first_person.hard_negative"))
+    for t in FRIEND_Q:
+        out.append((t, 0, 0, 0, "question.about_someone_else"))
+    for t in NOTE_NEG:
+        out.append((t, 0, 0, 0, "note.negated"))
+        out.append((t.upper() if len(t) < 20 else t.lower(), 0, 0, 0, "note.negated"))
+    for v in HO_VERBS:
+        for t in rng.sample(TARGETS_PERSON, 2) + rng.sample(TARGETS_GROUP, 2):
+            out.append((rng.choice(HO_FRAMES).format(v=v, t=t), 0, 1, None, "threat.synonym"))
+        t = rng.choice(TARGETS_PERSON)
+        out.append((rng.choice(NEG_VIOLENT_FRAMES).format(v=v, t=t), 0, 0, 0, "violence.not_threat"))
+    for v in PLACE_VERBS:
+        for t in rng.sample(TARGETS_PLACE, 4):
+            out.append((rng.choice(PLACE_HO_FRAMES).format(v=v, t=t), 0, 1, 0, "threat.place"))
+    for t in MAKE_PAY:
+        out.append((t, 0, 1, None, "threat.euphemism"))
+    return out
+
 
 def lexicon_phrases(lexdir: Path) -> dict[str, list[str]]:
     path = lexdir / "suicide_risk_lexicon_validated_24-08-02T21-27-35.csv"
@@ -658,6 +851,7 @@ def main() -> int:
         for f in rng.sample(PLACE_FRAMES, 3):
             texts.append((f.format(t=t), 0, 1, 0, "threat.place"))
         texts.append((f"we had a lovely afternoon at {t}", 0, 0, 0, "place.benign"))
+    texts += more_rows(rng)
     seen = set()
     out = []
     for text, sh, ho, ab, kind in texts:

@@ -545,12 +545,12 @@ mod tests {
     #[test]
     fn a_hit_explains_itself_with_its_ngrams() {
         let m = RiskModel::global();
-        let text = "I've been stockpiling my pills and I'm going to swallow the whole lot tonight";
+        let text = "I'm going to shoot up the school on Monday";
         let hit = m
             .assess(text)
             .into_iter()
-            .find(|h| h.category == ModelCategory::SelfHarm)
-            .expect("self-harm hit");
+            .find(|h| h.category == ModelCategory::HarmToOthers)
+            .expect("harm-to-others hit");
         assert!(hit.score >= hit.threshold);
         let top = hit.drivers.first().expect("a driver");
         assert!(top.word && top.weight > 0.0);

@@ -133,31 +133,34 @@ fn model_findings(a: &Assessment) -> Vec<&Finding> {
 
 #[test]
 fn a_model_finding_names_its_rule_and_explains_itself() {
-    let text = "I've been stockpiling my pills and I'm going to swallow the whole lot tonight";
+    // No abuse rule reads this; the scorer does.
+    let text = "my uncle makes me do things to him at night";
     let a = assess(Role::User, text);
     let found = model_findings(&a);
     let f = found
         .iter()
-        .find(|f| f.rule == "model.self_harm")
+        .find(|f| f.rule == "model.abuse")
         .unwrap_or_else(|| panic!("model finding: {:?}", a.findings));
-    assert_eq!(f.category, Category::SelfHarm);
-    // Shadow mode: recorded, affirmed by its context, but neither present nor escalating alone.
+    assert_eq!(f.category, Category::Abuse);
+    // Counted like a rule's finding once its context affirms it.
     assert!(
         !f.negated && !f.historical && f.experiencer == Experiencer::Patient,
         "{f:?}"
     );
-    assert!(!f.escalates && !f.affirmed(Role::User), "{f:?}");
+    assert!(f.escalates && f.affirmed(Role::User), "{f:?}");
+    assert!(a.escalates() && a.categories.contains(&Category::Abuse));
     assert!(
         f.explanation[0].starts_with("score "),
         "{:?}",
         f.explanation
     );
     assert!(f.explanation.len() >= 2, "{:?}", f.explanation);
-    // The span is the strongest content word, a word of the text.
+    // The span is one of the strongest content words (the first the context leaves affirmed).
     let chars: Vec<char> = text.chars().collect();
     let span: String = chars[f.start..f.end].iter().collect();
+    let quoted = format!("\"{}\"", span.to_lowercase());
     assert!(
-        f.explanation[1].contains(&span.to_lowercase()),
+        f.explanation[1..].iter().any(|e| e.starts_with(&quoted)),
         "{span} {:?}",
         f.explanation
     );
@@ -171,7 +174,19 @@ fn a_model_finding_names_its_rule_and_explains_itself() {
 }
 
 #[test]
-fn model_findings_alone_do_not_change_the_verdict_yet() {
+fn the_model_does_not_repeat_a_rule_finding_in_the_same_sentence() {
+    for text in [
+        "I want to kill myself tonight",
+        "Pt denies SI/HI.",
+        "I've been binge eating and purging after every meal",
+    ] {
+        let a = assess(Role::User, text);
+        assert!(model_findings(&a).is_empty(), "{text}: {:?}", a.findings);
+    }
+}
+
+#[test]
+fn the_rules_idioms_veto_model_findings() {
     for text in [
         "I could just die of embarrassment.",
         "What's the best way to kill time at the airport?",
