@@ -157,6 +157,8 @@ struct FindingOut {
     experiencer: &'static str,
     escalates: bool,
     context: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    explanation: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -212,6 +214,7 @@ pub fn assess(
                         },
                         escalates: f.escalates,
                         context: f.context.clone(),
+                        explanation: f.explanation.clone(),
                     })
                     .collect(),
             })

@@ -56,6 +56,10 @@ enum Command {
         /// Output file, or `-` for standard output.
         #[arg(long, short, default_value = "-")]
         output: PathBuf,
+        /// The rules alone, without the learned scorer (the baseline its thresholds are picked
+        /// against; see docs/safety.md).
+        #[arg(long)]
+        rules_only: bool,
     },
     /// Check the HIPAA technical safeguards (45 CFR 164.312) with live evidence. Exit code 3 when
     /// any fails. Asks the running agent when it holds the store.
@@ -215,7 +219,11 @@ fn main() -> ExitCode {
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
         Command::Detect { input, output } => detect(&input, &output),
-        Command::Assess { input, output } => assess(&input, &output),
+        Command::Assess {
+            input,
+            output,
+            rules_only,
+        } => assess(&input, &output, rules_only),
         Command::Safeguards {
             config,
             addr,
@@ -338,8 +346,12 @@ fn batch(
     })
 }
 
-fn assess(input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
-    let assessor = readi_agent::safety::Assessor::global();
+fn assess(input: &Path, output: &Path, rules_only: bool) -> anyhow::Result<ExitCode> {
+    let assessor = if rules_only {
+        readi_agent::safety::Assessor::rules_only()
+    } else {
+        readi_agent::safety::Assessor::global()
+    };
     batch(input, output, |i, o| {
         readi_agent::batch::assess(assessor, i, o)
     })

@@ -2,6 +2,7 @@
 //! exchange. Every finding names its rule and span and carries its context (negated, historical,
 //! hypothetical, experiencer, reported), so a clinician can see why.
 
+pub mod model;
 pub mod pattern;
 pub mod rules;
 pub mod text;
@@ -199,6 +200,9 @@ pub struct Finding {
     pub disclosure: bool,
     /// Context rules that decided the flags and severity, for explanation.
     pub context: Vec<&'static str>,
+    /// For a model finding (`model.*`): its score against the threshold and the n-grams that
+    /// contributed most. Empty for rules, whose id says what matched.
+    pub explanation: Vec<String>,
 }
 
 impl Finding {
@@ -250,21 +254,142 @@ const IMPERATIVE_BLOCKERS: &[&str] = &[
     "your", "its",
 ];
 
-/// The safety checker: the compiled rule book.
+/// The safety checker: the compiled rule book and the learned scorer beside it.
 #[derive(Debug)]
 pub struct Assessor {
     book: RuleBook,
+    /// The learned scorer, or `None` for the rules alone (used to pick its thresholds).
+    model: Option<&'static model::RiskModel>,
+    model_targets: [rules::Target; 3],
 }
+
+/// The risk family a category belongs to, as the learned scorer sees it: suicide and self-harm,
+/// harm to others, abuse.
+fn family(c: Category) -> Option<usize> {
+    match c {
+        Category::SuicidalIdeation | Category::SuicidalBehavior | Category::SelfHarm => Some(0),
+        Category::HarmToOthers => Some(1),
+        Category::Abuse => Some(2),
+        _ => None,
+    }
+}
+
+/// How many of a model hit's strongest word n-grams are tried as the place its context is read.
+const MODEL_ANCHORS: usize = 3;
+
+/// A model anchor must carry at least this share of the strongest one's weight.
+const MODEL_ANCHOR_SHARE: f64 = 0.25;
 
 impl Assessor {
     /// The process-wide checker, built on first use from the rules compiled into the binary.
     pub fn global() -> &'static Assessor {
         static ASSESSOR: OnceLock<Assessor> = OnceLock::new();
-        ASSESSOR.get_or_init(|| Assessor {
+        ASSESSOR.get_or_init(|| Assessor::build(true))
+    }
+
+    /// The rules alone, without the learned scorer: the baseline its thresholds are picked
+    /// against (`readi-agent assess --rules-only`).
+    pub fn rules_only() -> &'static Assessor {
+        static ASSESSOR: OnceLock<Assessor> = OnceLock::new();
+        ASSESSOR.get_or_init(|| Assessor::build(false))
+    }
+
+    fn build(with_model: bool) -> Assessor {
+        Assessor {
             // The rule files are part of the binary and loaded by every test run; a broken one is
             // a build defect, not an input problem.
             book: RuleBook::load().expect("bundled safety rules are valid"),
-        })
+            model: with_model.then(model::RiskModel::global),
+            model_targets: model::ModelCategory::ALL.map(rules::Target::model),
+        }
+    }
+
+    /// Findings of the learned scorer in `role` text: for each category it scores at or above the
+    /// threshold, the same context reading as a rule's, at the place of its strongest word n-gram
+    /// (or of the first of the next strongest that the context leaves affirmed), so negation,
+    /// history, hypotheticals, reported speech and experiencer apply as they do to rules.
+    ///
+    /// The rules have the last word on a sentence they read: an anchor in a sentence where a rule
+    /// found a risk (`ruled`: family and sentence of every rule finding, whatever its context), on the words
+    /// a rule already read (`ruled_spans`: "kill myself" is not also a threat), or where an
+    /// idiom or benign use matched (`idioms`: the sentences of the rules' `not` hits), ends the
+    /// search, so the model neither repeats a rule's finding ("self_harm" beside
+    /// "suicidal_ideation"), nor overrides its negation or low severity (eating-disorder lines),
+    /// nor reads "die of embarrassment" as risk.
+    #[allow(clippy::too_many_arguments)]
+    fn model_findings(
+        &self,
+        role: Role,
+        turn: i32,
+        text: &str,
+        toks: &[Token],
+        triggers: &[pattern::Hit],
+        ruled: &[(usize, u32)],
+        ruled_spans: &[(usize, usize)],
+        idioms: &[u32],
+    ) -> Vec<Finding> {
+        let Some(model) = self.model else {
+            return Vec::new();
+        };
+        if role == Role::Assistant || toks.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for hit in model.assess(text) {
+            let meta = &self.model_targets[hit.category as usize];
+            let top = hit
+                .drivers
+                .iter()
+                .filter(|d| d.word)
+                .map(|d| d.weight)
+                .fold(0.0, f64::max);
+            let mut chosen: Option<Finding> = None;
+            let anchors = hit
+                .drivers
+                .iter()
+                .filter(|d| d.word && d.weight >= top * MODEL_ANCHOR_SHARE)
+                .take(MODEL_ANCHORS);
+            for d in anchors {
+                // The rule tokens that overlap the n-gram's characters.
+                let Some(first) = toks.iter().position(|t| t.end > d.start && t.start < d.end)
+                else {
+                    continue;
+                };
+                let last = toks
+                    .iter()
+                    .rposition(|t| t.end > d.start && t.start < d.end)
+                    .unwrap_or(first);
+                let sent = toks[first].sent;
+                let overlaps_rule = ruled_spans.iter().any(|&(s, e)| first < e && s <= last);
+                // A rule's risk of another family in the sentence is the same words as the rules
+                // read them ("I'm going to end it all tonight" is not also a threat).
+                let ruled_here = ruled.iter().any(|&(_, s)| s == sent);
+                if idioms.contains(&sent) || ruled_here || overlaps_rule {
+                    break;
+                }
+                let span = pattern::Hit {
+                    rule: usize::MAX,
+                    start: first,
+                    end: last + 1,
+                };
+                let Some(f) = self.read(role, turn, toks, &span, None, meta, triggers) else {
+                    continue;
+                };
+                let affirmed =
+                    f.affirmed(role) && !f.historical && f.experiencer == Experiencer::Patient;
+                if chosen.is_none() || affirmed {
+                    chosen = Some(f);
+                }
+                if affirmed {
+                    break;
+                }
+            }
+            if let Some(mut f) = chosen {
+                f.explanation = hit.explanation();
+                out.push(f);
+            }
+        }
+        out
     }
 
     /// Findings in one piece of text written in `role`, turn number `turn`.
@@ -279,6 +404,8 @@ impl Assessor {
             .collect();
         let nots = book.nots.find_all(&toks);
         targets.retain(|t| !nots.iter().any(|n| n.start < t.end && t.start < n.end));
+        let mut idioms: Vec<u32> = nots.iter().map(|n| toks[n.start].sent).collect();
+        idioms.dedup();
         // A target inside a longer one is the same statement read more narrowly; the longer reading
         // wins ("I deserve to die" is ideation, not a threat).
         let mut keep = vec![true; targets.len()];
@@ -322,12 +449,29 @@ impl Assessor {
                 .collect()
         };
         let mut out = Vec::new();
+        let mut ruled = Vec::new();
+        let mut ruled_spans = Vec::new();
         for (t, _) in targets.iter().zip(&keep).filter(|(_, k)| **k) {
             let meta = &book.targets_meta[t.rule];
-            if let Some(f) = self.read(role, turn, &toks, t, meta, &triggers) {
+            let names = Some(book.targets.get(t.rule));
+            if let Some(f) = self.read(role, turn, &toks, t, names, meta, &triggers) {
+                if let Some(fam) = family(f.category) {
+                    ruled.push((fam, toks[t.start].sent));
+                    ruled_spans.push((t.start, t.end));
+                }
                 out.push(f);
             }
         }
+        out.extend(self.model_findings(
+            role,
+            turn,
+            text,
+            &toks,
+            &triggers,
+            &ruled,
+            &ruled_spans,
+            &idioms,
+        ));
         out.sort_by_key(|f| (f.start, f.end));
         out
     }
@@ -339,11 +483,12 @@ impl Assessor {
         turn: i32,
         toks: &[Token],
         hit: &pattern::Hit,
+        names: Option<&pattern::Pattern>,
         meta: &rules::Target,
         triggers: &[pattern::Hit],
     ) -> Option<Finding> {
         let book = &self.book;
-        let (start, end, rule) = (hit.start, hit.end, hit.rule);
+        let (start, end) = (hit.start, hit.end);
         let sent = toks[start].sent;
         let terminators: Vec<_> = triggers
             .iter()
@@ -377,9 +522,8 @@ impl Assessor {
                 // to beat me") still applies; one the rule names ("don't want to live") is part of
                 // what it found.
                 let inside = h.start > start && h.end <= end;
-                let owned = toks[h.start..h.end]
-                    .iter()
-                    .any(|t| book.targets.get(rule).names(&t.norm));
+                let owned =
+                    names.is_some_and(|p| toks[h.start..h.end].iter().any(|t| p.names(&t.norm)));
                 if inside && !owned {
                     cues.push((tm.kind, 0, tm.id));
                 }
@@ -516,6 +660,7 @@ impl Assessor {
             disclosure: meta.present
                 || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient)),
             context,
+            explanation: Vec::new(),
         })
     }
 
@@ -564,6 +709,7 @@ impl Assessor {
                     topic: false,
                     disclosure: false,
                     context: Vec::new(),
+                    explanation: Vec::new(),
                 });
             }
         }

@@ -119,6 +119,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// The target a learned-scorer finding is read as: the speaker's own, in user and note text,
+    /// unframed, at the lowest severity that escalates; context cues raise it as they do a rule's.
+    pub fn model(cat: super::model::ModelCategory) -> Target {
+        Target::new(cat.rule(), cat.category(), Severity::WishToBeDead)
+    }
+
     /// A target with the defaults: the speaker's own, in user and note text, unframed.
     fn new(id: &'static str, category: Category, severity: Severity) -> Target {
         Target {

@@ -235,6 +235,7 @@ fn finding_pb(exchange_id: &str, i: usize, f: &safety::Finding) -> pb::Finding {
         reported: f.reported,
         topic: f.topic,
         context_rules: f.context.iter().map(|c| (*c).to_owned()).collect(),
+        explanation: f.explanation.clone(),
     }
 }
 
