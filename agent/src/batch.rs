@@ -83,32 +83,75 @@ pub fn detect(
 
 /// Reads JSONL records of type `T`, writes what `each` makes of every good one, and names every
 /// bad line by number (never its text): not UTF-8, not the `shape` wanted, or refused by `each`.
+/// Lines are read in chunks and each chunk is shared out over every core, its output written in
+/// input order.
 fn each_line<T: serde::de::DeserializeOwned, O: Serialize>(
     input: impl BufRead,
     mut output: impl Write,
     shape: &str,
-    mut each: impl FnMut(T) -> Result<O, String>,
+    each: impl Fn(T) -> Result<O, String> + Sync,
 ) -> Result<BatchSummary, BatchError> {
+    const CHUNK_LINES: usize = 4096;
+    const CHUNK_BYTES: usize = 4 << 20;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let one = |line: &[u8]| -> Result<Vec<u8>, String> {
+        let s = std::str::from_utf8(line)
+            .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
+        let rec = serde_json::from_str::<T>(s)
+            .map_err(|e| format!("not a {shape} object: {}", describe(&e)))?;
+        let out = each(rec)?;
+        serde_json::to_vec(&out).map_err(|_| "could not encode the result".to_owned())
+    };
     let mut summary = BatchSummary::default();
-    for (n, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let done = std::str::from_utf8(&line)
-            .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
-            .and_then(|s| {
-                serde_json::from_str::<T>(s)
-                    .map_err(|e| format!("not a {shape} object: {}", describe(&e)))
-            })
-            .and_then(&mut each);
-        match done {
-            Ok(out) => {
-                serde_json::to_writer(&mut output, &out).map_err(std::io::Error::from)?;
-                output.write_all(b"\n")?;
-                summary.ok += 1;
+    let mut lines = input.split(b'\n').enumerate();
+    loop {
+        let mut chunk: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut bytes = 0;
+        for (n, line) in lines.by_ref() {
+            let line = line?;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
             }
-            Err(problem) => summary.bad.push((n + 1, problem)),
+            bytes += line.len();
+            chunk.push((n + 1, line));
+            if chunk.len() >= CHUNK_LINES || bytes >= CHUNK_BYTES {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        // Workers take every `workers`-th line, so long and short documents even out.
+        let mut results: Vec<Result<Vec<u8>, String>> = Vec::with_capacity(chunk.len());
+        results.resize_with(chunk.len(), || Err("the detector failed".to_owned()));
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(chunk.len()))
+                .map(|w| {
+                    let (chunk, one) = (&chunk, &one);
+                    scope.spawn(move || {
+                        (w..chunk.len())
+                            .step_by(workers)
+                            .map(|k| (k, one(&chunk[k].1)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            // A worker that panicked leaves its lines answered with an error: nothing passes unread.
+            for h in handles {
+                for (k, done) in h.join().unwrap_or_default() {
+                    results[k] = done;
+                }
+            }
+        });
+        for ((n, _), done) in chunk.iter().zip(results) {
+            match done {
+                Ok(out) => {
+                    output.write_all(&out)?;
+                    output.write_all(b"\n")?;
+                    summary.ok += 1;
+                }
+                Err(problem) => summary.bad.push((*n, problem)),
+            }
         }
     }
     output.flush()?;

@@ -124,6 +124,8 @@ pub struct Lexicon {
     pub(crate) places: HashSet<String>,
     /// Facilities known without a facility word, exact case.
     pub(crate) facilities: HashSet<&'static str>,
+    /// The same facilities in lower case, for text written in one case.
+    pub(crate) facilities_lower: HashSet<String>,
     /// Longest place or facility name, in words.
     pub(crate) max_place_words: usize,
 }
@@ -207,6 +209,7 @@ impl Lexicon {
         Lexicon {
             words,
             places,
+            facilities_lower: facilities.iter().map(|f| f.to_lowercase()).collect(),
             facilities,
             max_place_words,
         }

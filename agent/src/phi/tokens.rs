@@ -27,7 +27,7 @@ struct Tok<'a> {
     /// about, and each lookup in the large word map is a likely cache miss.
     entry: std::cell::OnceCell<Entry>,
     /// Which cue lists hold `lower`.
-    cues: u16,
+    cues: u32,
     /// What the word lists say it is, before context (default deny), on first use.
     class: std::cell::OnceCell<deny::Class>,
 }
@@ -684,24 +684,33 @@ const PLACE_CUES: &[&str] = &[
 
 /// Which of the word lists above hold a word, as bits: one lookup answers every list.
 mod cue {
-    pub(super) const TITLES: u16 = 1 << 0;
-    pub(super) const PERSON_CUES: u16 = 1 << 1;
-    pub(super) const WEAK_CUES: u16 = 1 << 2;
-    pub(super) const CREDENTIALS: u16 = 1 << 3;
-    pub(super) const STRONG_FACILITY_WORDS: u16 = 1 << 4;
-    pub(super) const WEAK_FACILITY_WORDS: u16 = 1 << 5;
-    pub(super) const LOWER_FACILITY_WORDS: u16 = 1 << 6;
-    pub(super) const EPONYM_HEADS: u16 = 1 << 7;
-    pub(super) const STATES: u16 = 1 << 8;
-    pub(super) const GENERIC: u16 = 1 << 9;
-    pub(super) const FACILITY_JOINERS: u16 = 1 << 10;
-    pub(super) const LEADING_NOISE: u16 = 1 << 11;
-    pub(super) const PLACE_CUES: u16 = 1 << 12;
-    pub(super) const RELATIONS: u16 = 1 << 13;
+    pub(super) const TITLES: u32 = 1 << 0;
+    pub(super) const PERSON_CUES: u32 = 1 << 1;
+    pub(super) const WEAK_CUES: u32 = 1 << 2;
+    pub(super) const CREDENTIALS: u32 = 1 << 3;
+    pub(super) const STRONG_FACILITY_WORDS: u32 = 1 << 4;
+    pub(super) const WEAK_FACILITY_WORDS: u32 = 1 << 5;
+    pub(super) const LOWER_FACILITY_WORDS: u32 = 1 << 6;
+    pub(super) const EPONYM_HEADS: u32 = 1 << 7;
+    pub(super) const STATES: u32 = 1 << 8;
+    pub(super) const GENERIC: u32 = 1 << 9;
+    pub(super) const FACILITY_JOINERS: u32 = 1 << 10;
+    pub(super) const LEADING_NOISE: u32 = 1 << 11;
+    pub(super) const PLACE_CUES: u32 = 1 << 12;
+    pub(super) const RELATIONS: u32 = 1 << 13;
+    pub(super) const ANY_TITLES: u32 = 1 << 14;
+    pub(super) const ANY_CREDENTIALS: u32 = 1 << 15;
+    pub(super) const GREETINGS: u32 = 1 << 16;
+    pub(super) const PLACE_VERBS: u32 = 1 << 17;
+    pub(super) const FACILITY_HEADS: u32 = 1 << 18;
+    pub(super) const FACILITY_INNER: u32 = 1 << 19;
+    pub(super) const VERBS: u32 = 1 << 20;
+    pub(super) const AUX: u32 = 1 << 21;
+    pub(super) const STRONG_HEADS: u32 = 1 << 22;
 }
 
-fn cue_bits(w: &str) -> u16 {
-    static MAP: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, u16>> =
+fn cue_bits(w: &str) -> u32 {
+    static MAP: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, u32>> =
         std::sync::OnceLock::new();
     let map = MAP.get_or_init(|| {
         let mut map = rustc_hash::FxHashMap::default();
@@ -720,6 +729,15 @@ fn cue_bits(w: &str) -> u16 {
             (LEADING_NOISE, cue::LEADING_NOISE),
             (PLACE_CUES, cue::PLACE_CUES),
             (RELATIONS, cue::RELATIONS),
+            (deny::TITLES, cue::ANY_TITLES),
+            (deny::CREDENTIALS, cue::ANY_CREDENTIALS),
+            (deny::GREETINGS, cue::GREETINGS),
+            (deny::PLACE_VERBS, cue::PLACE_VERBS),
+            (deny::FACILITY_HEADS, cue::FACILITY_HEADS),
+            (deny::FACILITY_INNER, cue::FACILITY_INNER),
+            (deny::VERBS, cue::VERBS),
+            (deny::AUX, cue::AUX),
+            (deny::STRONG_HEADS, cue::STRONG_HEADS),
         ] {
             for w in list {
                 *map.entry(*w).or_default() |= bit;
@@ -732,17 +750,17 @@ fn cue_bits(w: &str) -> u16 {
 
 /// A word asked about: a bare string is looked up, a token answers from the bits it was given once.
 trait Cue {
-    fn bits(&self) -> u16;
+    fn bits(&self) -> u32;
 }
 
 impl Cue for &str {
-    fn bits(&self) -> u16 {
+    fn bits(&self) -> u32 {
         cue_bits(self)
     }
 }
 
 impl Cue for &Tok<'_> {
-    fn bits(&self) -> u16 {
+    fn bits(&self) -> u32 {
         self.cues
     }
 }

@@ -164,13 +164,13 @@ fn strip_clitic(w: &str) -> Option<&str> {
 }
 
 /// Modal and auxiliary verbs: after "dr" they are never the doctor's name ("dr will call").
-const AUX: &[&str] = &[
+pub(super) const AUX: &[&str] = &[
     "will", "may", "can", "shall", "must", "might", "did", "does", "is", "was", "has", "had",
     "would", "could", "should", "and", "to", "the", "said", "says", "in",
 ];
 
 /// Frequent verbs and function words that are also surnames: never the second word of a name.
-const VERBS: &[&str] = &[
+pub(super) const VERBS: &[&str] = &[
     "will", "may", "can", "shall", "must", "might", "did", "does", "is", "was", "has", "had",
     "would", "could", "should", "and", "to", "the", "said", "says", "in", "tell", "told", "call",
     "called", "ask", "asked", "see", "saw", "know", "think", "go", "went", "come", "came", "get",
@@ -184,7 +184,7 @@ const VERBS: &[&str] = &[
 ];
 
 /// Titles whose next word is a name in any case ("dr x", "MR X", "mrs. x").
-const TITLES: &[&str] = &[
+pub(super) const TITLES: &[&str] = &[
     "dr",
     "mr",
     "mrs",
@@ -199,13 +199,13 @@ const TITLES: &[&str] = &[
 ];
 
 /// Credentials that follow a name in any case ("jane rn", "K. MURPHY RN").
-const CREDENTIALS: &[&str] = &[
+pub(super) const CREDENTIALS: &[&str] = &[
     "rn", "np", "md", "lpn", "cna", "lcsw", "licsw", "lmsw", "msw", "aprn", "crna", "pa-c", "rrt",
     "dnp", "phd", "psyd", "bsn", "lpc", "lmft", "np-c", "fnp", "cnm", "pharmd", "rph", "slp",
 ];
 
 /// Words after which the next word is a person when it can be a name at all.
-const GREETINGS: &[&str] = &[
+pub(super) const GREETINGS: &[&str] = &[
     "hi",
     "hello",
     "hey",
@@ -222,7 +222,7 @@ const GREETINGS: &[&str] = &[
 ];
 
 /// Verbs and phrases after which a place follows ("transferred from x", "lives in x").
-const PLACE_VERBS: &[&str] = &[
+pub(super) const PLACE_VERBS: &[&str] = &[
     "transferred",
     "transfer",
     "xfer",
@@ -245,7 +245,7 @@ const PLACE_VERBS: &[&str] = &[
 ];
 
 /// Words that end a facility name in any case ("mercy hospital", "BAYVIEW NURSING HOME").
-const FACILITY_HEADS: &[&str] = &[
+pub(super) const FACILITY_HEADS: &[&str] = &[
     "hospital",
     "hosp",
     "clinic",
@@ -270,11 +270,84 @@ const FACILITY_HEADS: &[&str] = &[
     "living",
 ];
 
+/// Words that name a clinical service, not a place: "urgent care clinic", "pain clinic".
+const SERVICE_WORDS: &[&str] = &[
+    "mental",
+    "behavioral",
+    "behavioural",
+    "urgent",
+    "emergency",
+    "intensive",
+    "critical",
+    "primary",
+    "crisis",
+    "addiction",
+    "dialysis",
+    "surgical",
+    "imaging",
+    "sleep",
+    "pain",
+    "eye",
+    "dental",
+    "maternal",
+    "occupational",
+    "physical",
+    "speech",
+    "respiratory",
+    "psych",
+    "psychiatric",
+    "treatment",
+    "recovery",
+    "outpatient",
+    "inpatient",
+    "walk-in",
+    "virtual",
+    "telehealth",
+    "wellness",
+    "cancer",
+    "diabetes",
+    "heart",
+    "care",
+    "health",
+    "free",
+    "local",
+    "same",
+    "other",
+    "another",
+    "rehab",
+    "rehabilitation",
+    "nursing",
+    "medical",
+    "day",
+    "night",
+    "family",
+    "fertility",
+    "memory",
+    "wound",
+    "vein",
+    "skin",
+    "foot",
+    "weight",
+    "travel",
+    "sports",
+    "spine",
+    "women's",
+    "children's",
+    "kids",
+    "student",
+    "employee",
+    "va",
+    "veterans",
+    "public",
+    "private",
+    "specialty",
+];
+
 /// Heads after which a plain English word is a facility's name ("lakeside clinic", "city hospital").
-const STRONG_HEADS: &[&str] = &["hospital", "hosp", "clinic", "infirmary", "hospice"];
+pub(super) const STRONG_HEADS: &[&str] = &["hospital", "hosp", "clinic", "infirmary", "hospice"];
 
 /// Words inside a facility name that make none by themselves ("x regional medical center").
-const FACILITY_INNER: &[&str] = &[
+pub(super) const FACILITY_INNER: &[&str] = &[
     "medical",
     "med",
     "health",
@@ -298,7 +371,7 @@ const FACILITY_INNER: &[&str] = &[
 ];
 
 /// Words before a facility head that make no facility name by themselves ("the hospital").
-fn generic_before_facility(w: &str, cues: u16) -> bool {
+fn generic_before_facility(w: &str, cues: u32) -> bool {
     cues & (cue::GENERIC | cue::FACILITY_JOINERS | cue::LEADING_NOISE | cue::PLACE_CUES) != 0
         || matches!(
             w,
@@ -363,6 +436,11 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// Whether token `i`'s word is in the lists of `bits`.
+    fn has(&self, i: usize, bits: u32) -> bool {
+        self.toks[i].cues & bits != 0
+    }
+
     fn lower(&self, i: usize) -> &str {
         self.toks[i].lower.as_ref()
     }
@@ -414,7 +492,7 @@ impl Ctx<'_, '_> {
 
     /// A title right before `i`, as in "dr x", "Dr. X", "MRS X" (not a speaker label "Doctor: ...").
     fn titled(&self, i: usize) -> bool {
-        if i == 0 || self.toks[i - 1].covered || !TITLES.contains(&self.lower(i - 1)) {
+        if i == 0 || self.toks[i - 1].covered || !self.has(i - 1, cue::ANY_TITLES) {
             return false;
         }
         let g = self.gap(i - 1);
@@ -425,8 +503,7 @@ impl Ctx<'_, '_> {
 
     fn credential_next(&self, i: usize) -> bool {
         self.after(i).is_some_and(|n| {
-            let l = self.lower(n);
-            CREDENTIALS.contains(&l)
+            self.has(n, cue::ANY_CREDENTIALS)
                 || self.toks[n].upper && self.toks[n].cues & cue::CREDENTIALS != 0
         })
     }
@@ -438,7 +515,7 @@ impl Ctx<'_, '_> {
         let p2 = prev.and_then(|p| self.before(p)).map(|q| self.lower(q));
         let relation = prev.is_some_and(|p| self.toks[p].cues & cue::RELATIONS != 0);
         relation
-            || p.is_some_and(|p| GREETINGS.contains(&p))
+            || prev.is_some_and(|p| self.has(p, cue::GREETINGS))
             || matches!(
                 (p2, p),
                 (Some("name"), Some("is"))
@@ -465,7 +542,7 @@ impl Ctx<'_, '_> {
     /// of a turn and a comma, question mark or full stop.
     fn vocative(&self, i: usize) -> bool {
         let e = self.e(i);
-        if e.first < 5000 || VERBS.contains(&self.lower(i)) || self.lower_in_cased(i) {
+        if e.first < 5000 || self.has(i, cue::VERBS) || self.lower_in_cased(i) {
             return false;
         }
         let greeted = self.before(i).is_some_and(|p| {
@@ -492,7 +569,7 @@ impl Ctx<'_, '_> {
 
     /// A first name and a surname side by side, either way round.
     fn pair(&self, i: usize, j: usize) -> bool {
-        if VERBS.contains(&self.lower(i)) || VERBS.contains(&self.lower(j)) {
+        if self.has(i, cue::VERBS) || self.has(j, cue::VERBS) {
             return false;
         }
         let (a, b) = (self.class(i), self.class(j));
@@ -505,9 +582,7 @@ impl Ctx<'_, '_> {
         }
         if strong(b) && a == Class::Both {
             return self.e(i).first >= 1000 && !plain(i)
-                || b == Class::Name
-                    && self.e(i).first >= 10_000
-                    && !VERBS.contains(&self.lower(i));
+                || b == Class::Name && self.e(i).first >= 10_000 && !self.has(i, cue::VERBS);
         }
         a == Class::Both
             && b == Class::Both
@@ -531,13 +606,13 @@ impl Ctx<'_, '_> {
         if let Some(p) = self.before(i) {
             let cues = self.toks[p].cues;
             if cues & (cue::WEAK_CUES | cue::PLACE_CUES | cue::PERSON_CUES) != 0
-                || PLACE_VERBS.contains(&self.lower(p))
+                || self.has(p, cue::PLACE_VERBS)
             {
                 return true;
             }
         }
         if let Some(n) = self.after(i)
-            && FACILITY_HEADS.contains(&self.lower(n))
+            && self.has(n, cue::FACILITY_HEADS)
         {
             return true;
         }
@@ -561,14 +636,14 @@ impl Ctx<'_, '_> {
                 // ward"), but not a verb ("john will call").
                 Class::Both => {
                     self.e(j).surname()
-                        && !VERBS.contains(&self.lower(j))
+                        && !self.has(j, cue::VERBS)
                         && (!self.e(j).frequent()
                             || (self.e(j - 1).first >= 1000 || self.is_initial(j - 1))
                                 && self.e(j).common_surname())
                 }
                 Class::Safe => self.is_initial(j),
             };
-            if !ok || CREDENTIALS.contains(&self.lower(j)) {
+            if !ok || self.has(j, cue::ANY_CREDENTIALS) {
                 break;
             }
             j += 1;
@@ -703,7 +778,7 @@ impl Ctx<'_, '_> {
             let spelled = i > 0 && self.toks[i - 1].s.len() > 3;
             let verb_title = i > 0 && self.lower(i - 1) == "miss";
             if self.titled(i)
-                && !AUX.contains(&self.lower(i))
+                && !self.has(i, cue::AUX)
                 && self.lower(i) != "i"
                 && if verb_title {
                     matches!(class, Class::Name | Class::Place)
@@ -712,7 +787,7 @@ impl Ctx<'_, '_> {
                     matches!(class, Class::Name | Class::Unknown | Class::Place)
                         || class == Class::Both
                             && (!self.e(i).common()
-                                || self.e(i).common_surname() && !VERBS.contains(&self.lower(i)))
+                                || self.e(i).common_surname() && !self.has(i, cue::VERBS))
                 } else {
                     single || class != Class::Safe || self.e(i).nameish() && !self.e(i).frequent()
                 }
@@ -745,7 +820,7 @@ impl Ctx<'_, '_> {
                 // "husband bob", "DAUGHTER GRACE", "sister hope" (not "wife will").
                 Class::Both
                     if self.e(i).first >= 10_000
-                        && !VERBS.contains(&self.lower(i))
+                        && !self.has(i, cue::VERBS)
                         && self
                             .before(i)
                             .is_some_and(|p| self.toks[p].cues & cue::RELATIONS != 0) =>
@@ -757,7 +832,7 @@ impl Ctx<'_, '_> {
                 // most frequent words ("john", "carol", "peter"), or before an initial ("tom h.").
                 Class::Both
                     if !self.lower_in_cased(i)
-                        && !VERBS.contains(&self.lower(i))
+                        && !self.has(i, cue::VERBS)
                         && (!self.e(i).frequent() && self.e(i).first >= 200_000
                             || self.e(i).first >= 1000
                                 && (!self.e(i).frequent() || self.e(i).first >= 10_000)
@@ -795,7 +870,7 @@ impl Ctx<'_, '_> {
             && self.near(j - 1)
             && !self.toks[j].covered
             && (matches!(self.class(j), Class::Place | Class::Name)
-                || FACILITY_HEADS.contains(&self.lower(j)))
+                || self.has(j, cue::FACILITY_HEADS))
         {
             j += 1;
         }
@@ -809,14 +884,14 @@ impl Ctx<'_, '_> {
         // Facility heads with a distinctive word before them.
         for k in 1..n {
             let head = self.lower(k);
-            if !(FACILITY_HEADS.contains(&head) || head == "general" || head == "gen")
+            if !(self.has(k, cue::FACILITY_HEADS) || head == "general" || head == "gen")
                 || self.toks[k].covered
             {
                 continue;
             }
             // Before "hospital" or "clinic" a plain English word names one ("the lakeside clinic");
             // a clinical word does not ("the cardiology clinic").
-            let strong = STRONG_HEADS.contains(&head)
+            let strong = self.has(k, cue::STRONG_HEADS)
                 || head == "center" && k > 0 && matches!(self.lower(k - 1), "medical" | "health")
                 || head == "living" && k > 0 && self.lower(k - 1) == "assisted"
                 || !matches!(
@@ -827,9 +902,9 @@ impl Ctx<'_, '_> {
             let general = matches!(head, "general" | "gen");
             let distinctive = |x: usize| {
                 !generic_before_facility(self.lower(x), self.toks[x].cues)
-                    && !FACILITY_HEADS.contains(&self.lower(x))
+                    && !self.has(x, cue::FACILITY_HEADS | cue::VERBS)
                     && (self.can_be_name(x)
-                        || self.toks[x].cap && !self.toks[x].sent_start
+                        || self.toks[x].cap && !self.toks[x].sent_start && !self.e(x).frequent()
                         || strong
                             && !self.e(x).vocab()
                             && !self.e(x).frequent()
@@ -845,19 +920,38 @@ impl Ctx<'_, '_> {
             let town_after = (k + 1..(k + 3).min(n)).any(|x| {
                 matches!(self.class(x), Class::Place) || self.e(x).city() && !self.e(x).frequent()
             }) && strong;
+            // "admitted to city hospital", "seen at mercy clinic": right after a place word, with no
+            // determiner, the words before a strong head name it, unless they name a service.
+            let prep_before = |x: usize| {
+                strong
+                    && !self.e(x).vocab()
+                    && !self.has(x, cue::VERBS)
+                    && !self.lower(x).contains('\'')
+                    && !SERVICE_WORDS.contains(&self.lower(x))
+                    && !self.has(x, cue::FACILITY_HEADS)
+                    && self.toks[x].cues & (cue::LEADING_NOISE | cue::FACILITY_JOINERS) == 0
+            };
+            let mut lead = k;
+            while lead > 0 && k - lead < 3 && self.near(lead - 1) && prep_before(lead - 1) {
+                lead -= 1;
+            }
+            let prep_named = lead < k
+                && lead > 0
+                && self.near(lead - 1)
+                && matches!(self.lower(lead - 1), "at" | "to" | "from" | "in");
             let distinctive = |x: usize| {
                 distinctive(x)
+                    || prep_named && x >= lead
                     || town_after
-                        && !FACILITY_HEADS.contains(&self.lower(x))
+                        && !self.has(x, cue::FACILITY_HEADS)
                         && !matches!(
                             self.lower(x),
                             "the" | "a" | "at" | "to" | "in" | "from" | "of"
                         )
                         && self.toks[x].cues & (cue::LEADING_NOISE | cue::PLACE_CUES) == 0
             };
-            let passable = |x: usize| {
-                FACILITY_HEADS.contains(&self.lower(x)) || FACILITY_INNER.contains(&self.lower(x))
-            };
+            let passable =
+                |x: usize| self.has(x, cue::FACILITY_HEADS) || self.has(x, cue::FACILITY_INNER);
             let mut s = k;
             while s > 0
                 && k - s < 5
@@ -874,7 +968,7 @@ impl Ctx<'_, '_> {
                 continue;
             }
             let mut e = k + 1;
-            while e < n && self.near(e - 1) && FACILITY_HEADS.contains(&self.lower(e)) {
+            while e < n && self.near(e - 1) && self.has(e, cue::FACILITY_HEADS) {
                 e += 1;
             }
             self.push(
@@ -891,10 +985,11 @@ impl Ctx<'_, '_> {
                 continue;
             }
             let Some(p) = self.before(i) else { continue };
-            let p2 = self.before(p).map(|q| self.lower(q));
-            let verb = PLACE_VERBS.contains(&self.lower(p))
+            let verb = self.has(p, cue::PLACE_VERBS)
                 || self.toks[p].cues & cue::PLACE_CUES != 0
-                    && p2.is_some_and(|v| PLACE_VERBS.contains(&v));
+                    && self
+                        .before(p)
+                        .is_some_and(|q| self.has(q, cue::PLACE_VERBS));
             // "transferred from lakeside", "admitted from Mercy": any word but shorthand ("OSH",
             // "floor"), the most frequent words ("home", "the") and words of time.
             let t = &self.toks[i];
@@ -950,6 +1045,86 @@ impl Ctx<'_, '_> {
     /// common English word ("in framingham"), or several that make one ("in fall river").
     fn towns_after_cue(&mut self) {
         let n = self.toks.len();
+        // Well-known facilities named without a facility word, in any case ("johns hopkins").
+        for i in 0..n {
+            if self.toks[i].covered || !self.e(i).place_head() {
+                continue;
+            }
+            let mut words = String::new();
+            let mut end = None;
+            for j in i..(i + 4).min(n) {
+                if j > i {
+                    if !(self.near(j - 1) || self.gap(j - 1) == "-") {
+                        break;
+                    }
+                    words.push_str(self.gap(j - 1));
+                }
+                words.push_str(self.lower(j));
+                if self.lex.facilities_lower.contains(words.as_str()) {
+                    end = Some(j + 1);
+                }
+            }
+            if let Some(e) = end
+                && (e - i > 1
+                    || matches!(self.class(i), Class::Name | Class::Unknown | Class::Place))
+            {
+                self.push(
+                    i,
+                    e,
+                    PhiType::Location,
+                    "location.known_facility_any_case",
+                    P_PLACE,
+                );
+            }
+        }
+        // ", chicago, il" after a street address.
+        for i in 2..n {
+            if self.toks[i].covered || self.claimed[i] || self.gap(i - 1) != ", " {
+                continue;
+            }
+            let street = self.toks[i - 1].covered
+                && matches!(
+                    self.lower(i - 1),
+                    "street"
+                        | "st"
+                        | "avenue"
+                        | "ave"
+                        | "road"
+                        | "rd"
+                        | "drive"
+                        | "lane"
+                        | "ln"
+                        | "blvd"
+                        | "boulevard"
+                        | "way"
+                        | "court"
+                        | "ct"
+                        | "place"
+                        | "pl"
+                        | "terrace"
+                );
+            if !street {
+                continue;
+            }
+            let mut words = String::new();
+            let mut end = None;
+            for j in i..(i + 3).min(n) {
+                if j > i {
+                    if !self.near(j - 1) {
+                        break;
+                    }
+                    words.push(' ');
+                }
+                words.push_str(self.lower(j));
+                if self.lex.places.contains(words.as_str()) {
+                    end = Some(j + 1);
+                }
+            }
+            if let Some(e) = end {
+                let e = self.state_tail(e);
+                self.push(i, e, PhiType::Location, "location.address_town", P_PLACE);
+            }
+        }
         for i in 1..n {
             if self.claimed[i] || self.toks[i].covered {
                 continue;
@@ -1011,8 +1186,8 @@ impl Ctx<'_, '_> {
             while e < n
                 && e - k <= 3
                 && self.near(e - 1)
-                && (FACILITY_HEADS.contains(&self.lower(e))
-                    || FACILITY_INNER.contains(&self.lower(e))
+                && (self.has(e, cue::FACILITY_HEADS)
+                    || self.has(e, cue::FACILITY_INNER)
                     || matches!(self.class(e), Class::Name | Class::Place))
             {
                 e += 1;
