@@ -33,7 +33,7 @@ REVIEWED_GROUPS = {
     # Short forms that are common surnames (ng, le, do, ha, wu, lai, koh, cho, shi, dang, yeh) were
     # left out of the vocabulary instead.
     'abbreviation': '''
-        aaro abd abdo abo aca acs adem ag aga ah ai ain aka aki alb alp als alt ama ambs ams anca ao apap
+        sem aaro abd abdo abo aca acs adem ag aga ah ai ain aka aki alb alp als alt ama ambs ams anca ao apap
         aptt ar arb arni asp ast ata au aud bac baza benzo bles bue bun cad cap cas cea cen chol ci cia cin
         co coban colo dai dat dim dip dispo dos dus eco edu elix ems endo ent eom er etts fam fen fena fit
         fu gad gas gen gero gi gip gluc goc gord gu hap has hi hida hus ia ie ige igel im ims iu iv kpa kub

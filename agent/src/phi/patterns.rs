@@ -394,7 +394,34 @@ impl Patterns {
                 shift(&mut out[from..], a);
             }
         }
-        let has_county = self.date_words(text, out);
+        let (has_county, has_month) = self.date_words(text, out);
+        // Dates and ages said in words have no digits: they are looked for where a month is named,
+        // or "ninety" or "hundred" is written.
+        if has_month {
+            for m in self.date_spoken.find_iter(text) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Date,
+                    "date.spoken",
+                    P_DATE,
+                ));
+            }
+        }
+        if ["inety", "INETY", "undred", "UNDRED"]
+            .iter()
+            .any(|w| text.contains(w))
+        {
+            for m in self.age_spoken.find_iter(text) {
+                out.push(Candidate::new(
+                    m.start(),
+                    m.end(),
+                    PhiType::Age,
+                    "age.over_89_spoken",
+                    P_DATE,
+                ));
+            }
+        }
         for m in self.county.find_iter(if has_county { text } else { "" }) {
             hit(out, &m, PhiType::Location, "location.county", P_PLACE);
         }
@@ -816,18 +843,6 @@ impl Patterns {
                 push(out, m.start(), m.end(), "date.month_year_numeric");
             }
         }
-        for m in self.date_spoken.find_iter(text) {
-            push(out, m.start(), m.end(), "date.spoken");
-        }
-        for m in self.age_spoken.find_iter(text) {
-            out.push(Candidate::new(
-                m.start(),
-                m.end(),
-                PhiType::Age,
-                "age.over_89_spoken",
-                P_DATE,
-            ));
-        }
         for c in gate(st.ordinal, text)
             .into_iter()
             .flat_map(|t| self.date_ordinal.captures_iter(t))
@@ -958,9 +973,10 @@ impl Patterns {
         !count_words.iter().any(|w| post_trim.starts_with(w))
     }
 
-    /// Weekdays, holidays and months alone; returns whether a county word was seen.
-    fn date_words(&self, text: &str, out: &mut Vec<Candidate>) -> bool {
+    /// Weekdays, holidays and months alone; returns whether a county word and a month were seen.
+    fn date_words(&self, text: &str, out: &mut Vec<Candidate>) -> (bool, bool) {
         let mut county = false;
+        let mut month = false;
         for m in self.date_word.find_iter(text) {
             let canon = title_case(m.as_str());
             let word = canon.as_str();
@@ -990,6 +1006,7 @@ impl Patterns {
                 || SHORT_MONTH_WORDS.contains(&word)
                 || SHORT_MONTH_WORDS.contains(&m.as_str())
             {
+                month = true;
                 self.month_word(text, &m, out);
             } else if matches!(m.as_str(), "County" | "Parish" | "Borough") {
                 county = true;
@@ -997,7 +1014,7 @@ impl Patterns {
                 hit(out, &m, PhiType::Date, "date.holiday", P_DATE);
             }
         }
-        county
+        (county, month)
     }
 
     /// A month name or weekday standing alone: dated by "last", "next"; full months always; "March"
@@ -1387,13 +1404,13 @@ fn spoken_date_pattern() -> String {
     );
     let tens = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety";
     let year = format!(
-        "(?:nineteen|twenty|two[ -]thousand(?:[ -]and)?)(?:[ -](?:{tens}|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|oh|{units}))?(?:[ -](?:{units}))?"
+        "(?:(?:nineteen|twenty|two[ -]thousand(?:[ -]and)?)(?:[ -](?:{tens}|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|oh|{units}))?(?:[ -](?:{units}))?|(?:{tens})[ -](?:{units}))"
     );
     let month =
         "january|february|march|april|may|june|july|august|september|october|november|december";
-    let sep = r"[ 	]*,?[ 	]*(?:(?:um|uh),?[ 	]*)?";
+    let sep = r"[ \t]*,?[ \t]*(?:(?:um|uh),?[ \t]*)?";
     format!(
-        r"(?i)(?:(?:the[ 	]+)?{ordinal}{sep}(?:of[ 	]+)?(?:{month})|(?:{month}){sep}(?:the[ 	]+)?(?:{ordinal}|{cardinal}))(?:{sep}(?:of[ 	]+)?{year})?"
+        r"(?i)\b(?:(?:the[ \t]+)?{ordinal}{sep}(?:of[ \t]+)?(?:{month})|{cardinal}{sep}of[ \t]+(?:{month})|(?:{month}){sep}(?:the[ \t]+)?(?:{ordinal}|{cardinal}))\b(?:{sep}(?:of[ \t]+)?{year}\b)?"
     )
 }
 
@@ -1406,7 +1423,11 @@ fn month_short_year(text: &str, start: usize, end: usize, c: &Captures<'_>) -> b
     }
     let prev = byte_before(text, start);
     let next = byte(text, end);
-    if matches!(prev, b'/' | b'.' | b':' | b'x' | b'X') || matches!(next, b'/' | b'.' | b'%') {
+    let next_digit = byte(text, end + 1).is_ascii_digit();
+    if matches!(prev, b'/' | b'.' | b':' | b'x' | b'X')
+        || matches!(next, b'/' | b'%')
+        || next == b'.' && next_digit
+    {
         return false;
     }
     let pre = before(text, start, 12);

@@ -284,3 +284,71 @@ fn phi_free_clinical_text_is_left_alone() {
         );
     }
 }
+
+#[test]
+fn every_letter_case_reads_alike() {
+    let mixed =
+        "Seen by Dr. Kowalski; husband Bob at bedside. Transferred from Lakeside Rehab 3/14.";
+    for text in [
+        mixed.to_string(),
+        mixed.to_lowercase(),
+        mixed.to_uppercase(),
+    ] {
+        let lower = text.to_lowercase();
+        let at = |w: &str| &text[lower.find(w).expect("word")..][..w.len()];
+        covered(&text, at("kowalski"), PhiType::Name);
+        covered(&text, at("bob"), PhiType::Name);
+        covered(&text, at("lakeside rehab"), PhiType::Location);
+        covered(&text, at("3/14"), PhiType::Date);
+        untouched(&text, at("husband"));
+        untouched(&text, at("bedside"));
+    }
+}
+
+#[test]
+fn nursing_shorthand_stays_and_its_identifiers_go() {
+    let t = "NEURO: A&OX3, MAE. RESP: LS COARSE, AC 500X14/5/40%. CV: SR 80S, 2/6 SEM. \
+             STRENGTH 4/5. SHIFT 0700-1930. DR ABRAMOWITZ PAGER 4-5821. J.T. AWARE. CABG 8/98.";
+    for word in [
+        "NEURO",
+        "A&OX3",
+        "MAE",
+        "RESP",
+        "COARSE",
+        "2/6",
+        "4/5",
+        "0700-1930",
+    ] {
+        untouched(t, word);
+    }
+    covered(t, "ABRAMOWITZ", PhiType::Name);
+    covered(t, "4-5821", PhiType::Phone);
+    covered(t, "J.T", PhiType::Name);
+    covered(t, "8/98", PhiType::Date);
+}
+
+#[test]
+fn spoken_dates_and_hard_wrapped_lines() {
+    let t = "Patient: my date of birth is the fourteenth of August, nineteen eighty nine.";
+    covered(
+        t,
+        "fourteenth of August, nineteen eighty nine",
+        PhiType::Date,
+    );
+    let t = "history of present illness: patient was seen at Cleveland\nClinic on january 13th , 1982 with dr smith.";
+    covered(t, "Cleveland\nClinic", PhiType::Location);
+    covered(t, "january 13th , 1982", PhiType::Date);
+    covered(t, "smith", PhiType::Name);
+}
+
+#[test]
+fn words_in_both_lists_need_context() {
+    let t = "pt will need pt/ot. may go home tomorrow. hope to wean. bill sent. brown stool.";
+    for word in ["will", "may", "hope", "bill", "brown"] {
+        untouched(t, word);
+    }
+    let t = "wife will visit; daughter hope called; dr brown aware.";
+    untouched(t, "will");
+    covered(t, "hope", PhiType::Name);
+    covered(t, "brown", PhiType::Name);
+}

@@ -30,6 +30,8 @@ struct Tok<'a> {
     cues: u32,
     /// What the word lists say it is, before context (default deny), on first use.
     class: std::cell::OnceCell<deny::Class>,
+    /// The list entry of the word without a clitic ("you're" -> "you"), on first use.
+    stem: std::cell::OnceCell<Entry>,
 }
 
 /// The character starting at byte `i` (a char boundary) and its length, with an ASCII fast path.
@@ -106,6 +108,7 @@ fn tokenize<'a>(text: &'a str, lowered: &'a str, taken: &[(usize, usize)]) -> Ve
             end,
             entry: std::cell::OnceCell::new(),
             class: std::cell::OnceCell::new(),
+            stem: std::cell::OnceCell::new(),
             cues: cue_bits(&lower),
             lower,
             cap,

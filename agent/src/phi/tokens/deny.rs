@@ -145,6 +145,9 @@ const INFLECTIONS: &[(&str, &str)] = &[
 
 /// The word without a possessive or contraction ("andrew's" -> "andrew", "didn't" -> "did").
 fn strip_clitic(w: &str) -> Option<&str> {
+    if !w.as_bytes().contains(&b'\'') && !w.ends_with("n't") {
+        return None;
+    }
     let w2 = w.trim_end_matches('\'');
     if w2.len() < w.len() {
         return Some(w2);
@@ -430,10 +433,11 @@ impl Ctx<'_, '_> {
 
     /// What the lists say of token `i`'s word without a clitic ("you're" is read as "you").
     fn e(&self, i: usize) -> Entry {
-        match strip_clitic(self.lower(i)) {
+        let t = &self.toks[i];
+        *t.stem.get_or_init(|| match strip_clitic(&t.lower) {
             Some(stem) => self.lex.entry(stem),
             None => self.entry(i),
-        }
+        })
     }
 
     /// Whether token `i`'s word is in the lists of `bits`.
@@ -455,6 +459,9 @@ impl Ctx<'_, '_> {
 
     /// The token before `i` when only spaces, commas, colons or a period separate them.
     fn before(&self, i: usize) -> Option<usize> {
+        if i > 0 && self.toks[i - 1].end + 1 == self.toks[i].start && self.gap(i - 1) == " " {
+            return Some(i - 1);
+        }
         (i > 0 && {
             let g = self.gap(i - 1);
             // A period ends a sentence unless it ends an abbreviation ("dr.", "J.").
@@ -1127,6 +1134,10 @@ impl Ctx<'_, '_> {
         }
         for i in 1..n {
             if self.claimed[i] || self.toks[i].covered {
+                continue;
+            }
+            // Every town, and every place of several words, starts with a listed place head.
+            if !self.e(i).place_head() {
                 continue;
             }
             let Some(p) = self.before(i) else { continue };
