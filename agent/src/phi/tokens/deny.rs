@@ -1012,6 +1012,90 @@ impl Ctx<'_, '_> {
         self.towns_after_cue();
         self.saints_any_case();
         self.named_units();
+        self.spoken_streets();
+    }
+
+    /// Street addresses said in words, as in spoken identity checks: "sixty two Lewin Road",
+    /// "fifteen Babylon Street", "four Park Avenue".
+    fn spoken_streets(&mut self) {
+        const NUMBERS: &[&str] = &[
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+            "thirty",
+            "forty",
+            "fifty",
+            "sixty",
+            "seventy",
+            "eighty",
+            "ninety",
+            "hundred",
+        ];
+        const SUFFIXES: &[&str] = &[
+            "street",
+            "road",
+            "avenue",
+            "lane",
+            "close",
+            "drive",
+            "way",
+            "crescent",
+            "gardens",
+            "place",
+            "court",
+            "terrace",
+            "grove",
+            "boulevard",
+            "steps",
+            "row",
+            "mews",
+            "square",
+        ];
+        let n = self.toks.len();
+        for k in 1..n {
+            if !SUFFIXES.contains(&self.lower(k)) || self.toks[k].covered {
+                continue;
+            }
+            // Up to three words of the street's name, then the house number in words.
+            let mut s = k;
+            while s > 0 && k - s < 3 && self.near(s - 1) && !NUMBERS.contains(&self.lower(s - 1)) {
+                if self.has(s - 1, cue::VERBS | cue::LEADING_NOISE) {
+                    break;
+                }
+                s -= 1;
+            }
+            if s == k || s == 0 || !self.near(s - 1) || !NUMBERS.contains(&self.lower(s - 1)) {
+                continue;
+            }
+            let mut from = s - 1;
+            while from > 0 && self.near(from - 1) && NUMBERS.contains(&self.lower(from - 1)) {
+                from -= 1;
+            }
+            self.push(
+                from,
+                k + 1,
+                PhiType::Location,
+                "location.spoken_street",
+                P_PLACE,
+            );
+        }
     }
 
     /// Wards named after people, with their floor: "on Carver 7", "to farrell 6".
