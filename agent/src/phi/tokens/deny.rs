@@ -54,10 +54,15 @@ fn of_entry(e: Entry) -> Option<Class> {
 /// The class of a lower-case word: whole, then without a clitic ("andrew's", "didn't"), then by its
 /// parts ("smith-jones", "x-ray", "i-i"), then as an inflection of a known word ("desatted" is not).
 pub(super) fn classify(lex: &Lexicon, w: &str) -> Class {
-    if w.chars().count() <= 1 {
+    classify_entry(lex, w, lex.entry(w))
+}
+
+/// `classify` with the word's list entry already looked up.
+fn classify_entry(lex: &Lexicon, w: &str, entry: Entry) -> Class {
+    if w.len() <= 1 || w.chars().count() <= 1 {
         return Class::Safe;
     }
-    if let Some(c) = of_entry(lex.entry(w)) {
+    if let Some(c) = of_entry(entry) {
         return c;
     }
     if let Some(stem) = strip_clitic(w) {
@@ -273,45 +278,10 @@ pub(super) const FACILITY_HEADS: &[&str] = &[
     "living",
 ];
 
-/// Words that name a clinical service, not a place: "urgent care clinic", "pain clinic".
-const SERVICE_WORDS: &[&str] = &[
-    "mental",
-    "behavioral",
-    "behavioural",
-    "urgent",
-    "emergency",
-    "intensive",
-    "critical",
-    "primary",
-    "crisis",
-    "addiction",
-    "dialysis",
-    "surgical",
-    "imaging",
-    "sleep",
-    "pain",
-    "eye",
-    "dental",
-    "maternal",
-    "occupational",
-    "physical",
-    "speech",
-    "respiratory",
-    "psych",
-    "psychiatric",
-    "treatment",
-    "recovery",
-    "outpatient",
-    "inpatient",
-    "walk-in",
-    "virtual",
-    "telehealth",
-    "wellness",
-    "cancer",
-    "diabetes",
-    "heart",
-    "care",
-    "health",
+/// Words that name a clinical service, not a place ("urgent care clinic", "pain clinic"): the
+/// generic facility words of the mixed-case rule but those that also start names ("city",
+/// "regional", "university"), and these.
+const SERVICE_EXTRA: &[&str] = &[
     "free",
     "local",
     "same",
@@ -319,11 +289,6 @@ const SERVICE_WORDS: &[&str] = &[
     "another",
     "rehab",
     "rehabilitation",
-    "nursing",
-    "medical",
-    "day",
-    "night",
-    "family",
     "fertility",
     "memory",
     "wound",
@@ -334,16 +299,12 @@ const SERVICE_WORDS: &[&str] = &[
     "travel",
     "sports",
     "spine",
-    "women's",
-    "children's",
     "kids",
-    "student",
-    "employee",
     "va",
-    "veterans",
-    "public",
     "private",
     "specialty",
+    "children's",
+    "women's",
 ];
 
 /// Heads after which a plain English word is a facility's name ("lakeside clinic", "city hospital").
@@ -428,7 +389,8 @@ impl Ctx<'_, '_> {
     /// The class of token `i`, from its lower-case form.
     pub(super) fn class(&self, i: usize) -> Class {
         let t = &self.toks[i];
-        *t.class.get_or_init(|| classify(self.lex, &t.lower))
+        *t.class
+            .get_or_init(|| classify_entry(self.lex, &t.lower, self.entry(i)))
     }
 
     /// What the lists say of token `i`'s word without a clitic ("you're" is read as "you").
@@ -934,7 +896,21 @@ impl Ctx<'_, '_> {
                     && !self.e(x).vocab()
                     && !self.has(x, cue::VERBS)
                     && !self.lower(x).contains('\'')
-                    && !SERVICE_WORDS.contains(&self.lower(x))
+                    && !(self.has(x, cue::GENERIC)
+                        && !matches!(
+                            self.lower(x),
+                            "city"
+                                | "regional"
+                                | "university"
+                                | "national"
+                                | "american"
+                                | "world"
+                                | "federal"
+                                | "state"
+                                | "new"
+                                | "global"
+                        )
+                        || SERVICE_EXTRA.contains(&self.lower(x)))
                     && !self.has(x, cue::FACILITY_HEADS)
                     && self.toks[x].cues & (cue::LEADING_NOISE | cue::FACILITY_JOINERS) == 0
             };
@@ -1132,6 +1108,26 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// The end of the longest listed US place of `min_words` to 3 words starting at token `i`, in
+    /// any case ("fall river", "new york").
+    fn place_words(&self, i: usize, min_words: usize) -> Option<usize> {
+        let mut words = String::new();
+        let mut end = None;
+        for j in i..(i + 3).min(self.toks.len()) {
+            if j > i {
+                if !self.near(j - 1) {
+                    break;
+                }
+                words.push(' ');
+            }
+            words.push_str(self.lower(j));
+            if j + 1 - i >= min_words && self.lex.places.contains(words.as_str()) {
+                end = Some(j + 1);
+            }
+        }
+        end
+    }
+
     /// Towns in any case after "in", "from", "to", "near", "of": one word that is a town and not a
     /// common English word ("in framingham"), or several that make one ("in fall river").
     fn towns_after_cue(&mut self) {
@@ -1197,21 +1193,7 @@ impl Ctx<'_, '_> {
             if !street {
                 continue;
             }
-            let mut words = String::new();
-            let mut end = None;
-            for j in i..(i + 3).min(n) {
-                if j > i {
-                    if !self.near(j - 1) {
-                        break;
-                    }
-                    words.push(' ');
-                }
-                words.push_str(self.lower(j));
-                if self.lex.places.contains(words.as_str()) {
-                    end = Some(j + 1);
-                }
-            }
-            if let Some(e) = end {
+            if let Some(e) = self.place_words(i, 1) {
                 let e = self.state_tail(e);
                 self.push(i, e, PhiType::Location, "location.address_town", P_PLACE);
             }
@@ -1231,20 +1213,7 @@ impl Ctx<'_, '_> {
             ) {
                 continue;
             }
-            let mut end = None;
-            let mut words = String::new();
-            for j in i..(i + 3).min(n) {
-                if j > i {
-                    if !self.near(j - 1) {
-                        break;
-                    }
-                    words.push(' ');
-                }
-                words.push_str(self.lower(j));
-                if j > i && self.lex.places.contains(words.as_str()) {
-                    end = Some(j + 1);
-                }
-            }
+            let end = self.place_words(i, 2);
             let single = self.e(i).city() && !self.e(i).common() && !self.eponym(i);
             let end = match end {
                 Some(e) => e,
