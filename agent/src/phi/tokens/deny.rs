@@ -896,21 +896,7 @@ impl Ctx<'_, '_> {
                     && !self.e(x).vocab()
                     && !self.has(x, cue::VERBS)
                     && !self.lower(x).contains('\'')
-                    && !(self.has(x, cue::GENERIC)
-                        && !matches!(
-                            self.lower(x),
-                            "city"
-                                | "regional"
-                                | "university"
-                                | "national"
-                                | "american"
-                                | "world"
-                                | "federal"
-                                | "state"
-                                | "new"
-                                | "global"
-                        )
-                        || SERVICE_EXTRA.contains(&self.lower(x)))
+                    && !self.service_word(x)
                     && !self.has(x, cue::FACILITY_HEADS)
                     && self.toks[x].cues & (cue::LEADING_NOISE | cue::FACILITY_JOINERS) == 0
             };
@@ -1106,6 +1092,24 @@ impl Ctx<'_, '_> {
                 self.claimed[i] = true;
             }
         }
+    }
+
+    /// A word that names a clinical service, not a place: "urgent", "pain", "rehab".
+    fn service_word(&self, x: usize) -> bool {
+        let names_places = matches!(
+            self.lower(x),
+            "city"
+                | "regional"
+                | "university"
+                | "national"
+                | "american"
+                | "world"
+                | "federal"
+                | "state"
+                | "new"
+                | "global"
+        );
+        self.has(x, cue::GENERIC) && !names_places || SERVICE_EXTRA.contains(&self.lower(x))
     }
 
     /// The end of the longest listed US place of `min_words` to 3 words starting at token `i`, in
