@@ -396,12 +396,7 @@ impl Assessor {
     pub fn findings(&self, role: Role, text: &str, turn: i32) -> Vec<Finding> {
         let toks = tokenize(text);
         let book = &self.book;
-        let mut targets: Vec<_> = book
-            .targets
-            .find_all(&toks)
-            .into_iter()
-            .filter(|h| book.targets_meta[h.rule].roles.has(role))
-            .collect();
+        let mut targets = book.find_targets(role, &toks);
         let nots = book.nots.find_all(&toks);
         targets.retain(|t| !nots.iter().any(|n| n.start < t.end && t.start < n.end));
         let mut idioms: Vec<u32> = nots.iter().map(|n| toks[n.start].sent).collect();

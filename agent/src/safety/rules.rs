@@ -162,6 +162,10 @@ pub struct RuleBook {
     pub targets: PatternSet,
     /// Meaning of each target pattern.
     pub targets_meta: Vec<Target>,
+    /// The target patterns that apply to each role (user, note, assistant), with the index in
+    /// `targets` of each, so a text is matched only against its own role's rules (reply rules
+    /// cost nothing on patients' text).
+    role_targets: Vec<(PatternSet, Vec<usize>)>,
     /// Context trigger patterns.
     pub triggers: PatternSet,
     /// Meaning of each trigger pattern.
@@ -287,7 +291,41 @@ impl RuleBook {
         book.load_lexicon(&classes)?;
         book.load_medspacy(&classes)?;
         book.load_negspacy(&classes)?;
+        book.role_targets = [Role::User, Role::Note, Role::Assistant]
+            .iter()
+            .map(|&role| {
+                let mut set = PatternSet::default();
+                let mut ids = Vec::new();
+                for (i, meta) in book.targets_meta.iter().enumerate() {
+                    if meta.roles.has(role) {
+                        set.push(book.targets.get(i).clone());
+                        ids.push(i);
+                    }
+                }
+                (set, ids)
+            })
+            .collect();
         Ok(book)
+    }
+
+    /// Every match of the target rules that apply to `role`, by start token; `Hit::rule` indexes
+    /// `targets` and `targets_meta`.
+    pub fn find_targets(
+        &self,
+        role: Role,
+        toks: &[super::text::Token],
+    ) -> Vec<super::pattern::Hit> {
+        let at = match role {
+            Role::User => 0,
+            Role::Note => 1,
+            Role::Assistant => 2,
+        };
+        let (set, ids) = &self.role_targets[at];
+        let mut hits = set.find_all(toks);
+        for h in &mut hits {
+            h.rule = ids[h.rule];
+        }
+        hits
     }
 
     fn load_rules(&mut self, classes: &mut Classes) -> Result<(), RuleError> {
