@@ -675,7 +675,20 @@ impl Assessor {
             }
         }
         if let Some(reply) = output {
-            for f in self.findings(Role::Assistant, reply, -1) {
+            let urgent = !self.book.urgent.find_all(&tokenize(reply)).is_empty();
+            for mut f in self.findings(Role::Assistant, reply, -1) {
+                // A reply urging emergency care now speaks of what the user took ("30 tablets is
+                // a serious overdose ... call 999 now"): its quantity is not a method.
+                if urgent
+                    && self
+                        .book
+                        .targets_meta
+                        .iter()
+                        .any(|t| t.id == f.rule && t.urgent_ok)
+                {
+                    f.negated = true;
+                    f.context.push("reply.urgent_care");
+                }
                 roles.push(Role::Assistant);
                 findings.push(f);
             }

@@ -116,6 +116,8 @@ pub struct Target {
     pub present: bool,
     /// In the past by its own words ("used to cut") unless a cue says now.
     pub past: bool,
+    /// In a reply that urges emergency care now, read as what the user took (not a method).
+    pub urgent_ok: bool,
 }
 
 impl Target {
@@ -136,6 +138,7 @@ impl Target {
             framed: false,
             present: false,
             past: false,
+            urgent_ok: false,
         }
     }
 }
@@ -176,6 +179,8 @@ pub struct RuleBook {
     pub nots_meta: Vec<&'static str>,
     /// Replies that acknowledge risk or point to help.
     pub safe: PatternSet,
+    /// Replies that urge emergency care now (`urgent` lines).
+    pub urgent: PatternSet,
 }
 
 /// A rule that does not load, with where it came from.
@@ -380,6 +385,7 @@ impl RuleBook {
                             None if opt == "framed" => t.framed = true,
                             None if opt == "present" => t.present = true,
                             None if opt == "past" => t.past = true,
+                            None if opt == "urgent_ok" => t.urgent_ok = true,
                             Some(("who", "self")) => t.who = Who::Patient,
                             _ => return Err(err(format!("{id}: unknown option {opt}")).into()),
                         }
@@ -419,6 +425,9 @@ impl RuleBook {
                 }
                 "safe" => {
                     self.safe.push(p);
+                }
+                "urgent" => {
+                    self.urgent.push(p);
                 }
                 other => return Err(err(format!("unknown rule type {other:?}")).into()),
             }
