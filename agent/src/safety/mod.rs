@@ -425,12 +425,7 @@ impl Assessor {
             }
         }
         let triggers: Vec<_> = {
-            let all: Vec<_> = book
-                .triggers
-                .find_all(&toks)
-                .into_iter()
-                .filter(|h| book.triggers_meta[h.rule].roles.has(role))
-                .collect();
+            let all = book.find_triggers(role, &toks);
             let pseudo: Vec<_> = all
                 .iter()
                 .filter(|h| book.triggers_meta[h.rule].kind == Kind::Pseudo)

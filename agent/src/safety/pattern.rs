@@ -450,6 +450,16 @@ impl PatternSet {
         id
     }
 
+    /// How many patterns the set holds.
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
     /// Pattern number `id`.
     pub fn get(&self, id: usize) -> &Pattern {
         &self.patterns[id]

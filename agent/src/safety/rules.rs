@@ -1,8 +1,8 @@
 //! The rule book: hand-written rules (`data/safety/rules.txt`), Suicide Risk Lexicon phrases and the
 //! medspaCy / negspaCy context triggers, parsed once into indexed pattern sets.
 
-use super::pattern::{Classes, Pattern, PatternError, PatternSet};
-use super::text::tokenize;
+use super::pattern::{Classes, Hit, Pattern, PatternError, PatternSet};
+use super::text::{Token, tokenize};
 use super::{Category, Role, Severity};
 
 const RULES: &str = include_str!("../../data/safety/rules.txt");
@@ -169,6 +169,8 @@ pub struct RuleBook {
     /// `targets` of each, so a text is matched only against its own role's rules (reply rules
     /// cost nothing on patients' text).
     role_targets: Vec<(PatternSet, Vec<usize>)>,
+    /// The context triggers that apply to each role, likewise.
+    role_triggers: Vec<(PatternSet, Vec<usize>)>,
     /// Context trigger patterns.
     pub triggers: PatternSet,
     /// Meaning of each trigger pattern.
@@ -296,41 +298,37 @@ impl RuleBook {
         book.load_lexicon(&classes)?;
         book.load_medspacy(&classes)?;
         book.load_negspacy(&classes)?;
-        book.role_targets = [Role::User, Role::Note, Role::Assistant]
-            .iter()
-            .map(|&role| {
-                let mut set = PatternSet::default();
-                let mut ids = Vec::new();
-                for (i, meta) in book.targets_meta.iter().enumerate() {
-                    if meta.roles.has(role) {
-                        set.push(book.targets.get(i).clone());
-                        ids.push(i);
+        let split = |set: &PatternSet, roles: &dyn Fn(usize) -> Roles| {
+            [Role::User, Role::Note, Role::Assistant]
+                .iter()
+                .map(|&role| {
+                    let mut own = PatternSet::default();
+                    let mut ids = Vec::new();
+                    for i in 0..set.len() {
+                        if roles(i).has(role) {
+                            own.push(set.get(i).clone());
+                            ids.push(i);
+                        }
                     }
-                }
-                (set, ids)
-            })
-            .collect();
+                    (own, ids)
+                })
+                .collect::<Vec<_>>()
+        };
+        book.role_targets = split(&book.targets, &|i| book.targets_meta[i].roles);
+        book.role_triggers = split(&book.triggers, &|i| book.triggers_meta[i].roles);
         Ok(book)
     }
 
     /// Every match of the target rules that apply to `role`, by start token; `Hit::rule` indexes
     /// `targets` and `targets_meta`.
-    pub fn find_targets(
-        &self,
-        role: Role,
-        toks: &[super::text::Token],
-    ) -> Vec<super::pattern::Hit> {
-        let at = match role {
-            Role::User => 0,
-            Role::Note => 1,
-            Role::Assistant => 2,
-        };
-        let (set, ids) = &self.role_targets[at];
-        let mut hits = set.find_all(toks);
-        for h in &mut hits {
-            h.rule = ids[h.rule];
-        }
-        hits
+    pub fn find_targets(&self, role: Role, toks: &[Token]) -> Vec<Hit> {
+        find_for(&self.role_targets, role, toks)
+    }
+
+    /// Every match of the context triggers that apply to `role`; `Hit::rule` indexes `triggers`
+    /// and `triggers_meta`.
+    pub fn find_triggers(&self, role: Role, toks: &[Token]) -> Vec<Hit> {
+        find_for(&self.role_triggers, role, toks)
     }
 
     fn load_rules(&mut self, classes: &mut Classes) -> Result<(), RuleError> {
@@ -590,6 +588,21 @@ impl RuleBook {
         }
         Ok(())
     }
+}
+
+/// Matches of one role's own pattern set, with rule numbers of the whole book.
+fn find_for(sets: &[(PatternSet, Vec<usize>)], role: Role, toks: &[Token]) -> Vec<Hit> {
+    let at = match role {
+        Role::User => 0,
+        Role::Note => 1,
+        Role::Assistant => 2,
+    };
+    let (set, ids) = &sets[at];
+    let mut hits = set.find_all(toks);
+    for h in &mut hits {
+        h.rule = ids[h.rule];
+    }
+    hits
 }
 
 /// The relatives medspaCy's FAMILY rule lists, shared with the hand-written rules as `@family`.
