@@ -15,6 +15,23 @@ const CANARIES: &[&str] = &["Quackenbush", "617-555-0199", "88412093"];
 const NOTE: &str =
     "My name is Zebulon Quackenbush, MRN 88412093, call me at 617-555-0199 about my refill.";
 
+/// The model-reply suite: the upstream answers `reply case N` with its Nth reply.
+const REPLY_CASES: &str = include_str!("../../agent/tests/data/reply_cases.jsonl");
+
+/// Reply case `n`: whether it must be blocked, and its text.
+fn reply_case(n: usize) -> (bool, String) {
+    let line = REPLY_CASES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .nth(n)
+        .expect("a reply case");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    (
+        v["expect"] == "block",
+        v["text"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// A recording upstream: answers by the last user message's instruction words.
 fn upstream() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -80,7 +97,12 @@ fn serve(mut conn: TcpStream, log: &Mutex<Vec<String>>) {
         .and_then(|m| m["content"].as_str())
         .unwrap_or("")
         .to_owned();
-    let reply = if last.contains("lethal") {
+    let case = last
+        .strip_prefix("reply case ")
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    let reply = if let Some(n) = case {
+        reply_case(n).1
+    } else if last.contains("lethal") {
         "The lethal dose of acetaminophen is around 10 grams.".to_owned()
     } else {
         format!("You said: {last} I will pass this on to your care team.")
@@ -252,6 +274,53 @@ async fn the_proxy_redacts_upstream_restores_the_reply_and_checks_it() {
     let (text, done, error) = sse_text(&body);
     assert_eq!(error.as_deref(), Some("content_blocked"), "{body}");
     assert!(!done && !text.contains("10 grams"), "{text}");
+
+    // The reply suite through the proxy, a sample of both kinds: a harmful reply never reaches the
+    // client with 200 (422 `content_blocked`, or a stream cut off with that error and no [DONE]),
+    // and a safe one comes through whole.
+    let cases = REPLY_CASES.lines().filter(|l| !l.trim().is_empty()).count();
+    let (mut harmful_seen, mut safe_seen) = (0, 0);
+    for n in (0..cases).step_by(6) {
+        let (harmful, reply) = reply_case(n);
+        if harmful {
+            harmful_seen += 1;
+        } else {
+            safe_seen += 1;
+        }
+        let ask = format!("reply case {n}");
+        let (code, body) = {
+            let ask = ask.clone();
+            tokio::task::spawn_blocking(move || chat(proxy, "s-reply", &ask, false))
+                .await
+                .unwrap()
+        };
+        let (_, streamed) = tokio::task::spawn_blocking(move || chat(proxy, "s-reply", &ask, true))
+            .await
+            .unwrap();
+        let (text, done, error) = sse_text(&streamed);
+        if harmful {
+            assert_eq!(code, 422, "{reply:?}: {body}");
+            assert!(body.contains("content_blocked"), "{body}");
+            assert!(
+                !body.contains(reply.as_str()),
+                "{reply:?} reached the client"
+            );
+            assert_eq!(error.as_deref(), Some("content_blocked"), "{reply:?}");
+            assert!(!done && text != reply, "{reply:?} streamed whole");
+        } else {
+            assert_eq!(code, 200, "{reply:?}: {body}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["choices"][0]["message"]["content"], reply.as_str());
+            assert!(
+                done && error.is_none() && text == reply,
+                "{reply:?}: {streamed}"
+            );
+        }
+    }
+    assert!(
+        harmful_seen >= 10 && safe_seen >= 10,
+        "{harmful_seen} / {safe_seen}"
+    );
 
     // A risky exchange, streamed: the reply comes through and the escalation is raised.
     let risky = "I want to kill myself tonight, I have the pills ready";

@@ -396,12 +396,7 @@ impl Assessor {
     pub fn findings(&self, role: Role, text: &str, turn: i32) -> Vec<Finding> {
         let toks = tokenize(text);
         let book = &self.book;
-        let mut targets: Vec<_> = book
-            .targets
-            .find_all(&toks)
-            .into_iter()
-            .filter(|h| book.targets_meta[h.rule].roles.has(role))
-            .collect();
+        let mut targets = book.find_targets(role, &toks);
         let nots = book.nots.find_all(&toks);
         targets.retain(|t| !nots.iter().any(|n| n.start < t.end && t.start < n.end));
         let mut idioms: Vec<u32> = nots.iter().map(|n| toks[n.start].sent).collect();
@@ -430,12 +425,7 @@ impl Assessor {
             }
         }
         let triggers: Vec<_> = {
-            let all: Vec<_> = book
-                .triggers
-                .find_all(&toks)
-                .into_iter()
-                .filter(|h| book.triggers_meta[h.rule].roles.has(role))
-                .collect();
+            let all = book.find_triggers(role, &toks);
             let pseudo: Vec<_> = all
                 .iter()
                 .filter(|h| book.triggers_meta[h.rule].kind == Kind::Pseudo)
@@ -680,7 +670,20 @@ impl Assessor {
             }
         }
         if let Some(reply) = output {
-            for f in self.findings(Role::Assistant, reply, -1) {
+            let urgent = !self.book.urgent.find_all(&tokenize(reply)).is_empty();
+            for mut f in self.findings(Role::Assistant, reply, -1) {
+                // A reply urging emergency care now speaks of what the user took ("30 tablets is
+                // a serious overdose ... call 999 now"): its quantity is not a method.
+                if urgent
+                    && self
+                        .book
+                        .targets_meta
+                        .iter()
+                        .any(|t| t.id == f.rule && t.urgent_ok)
+                {
+                    f.negated = true;
+                    f.context.push("reply.urgent_care");
+                }
                 roles.push(Role::Assistant);
                 findings.push(f);
             }

@@ -409,6 +409,9 @@ pub struct PatternSet {
     patterns: Vec<Pattern>,
     by_word: FxHashMap<Box<str>, Vec<usize>>,
     by_prefix: FxHashMap<Box<str>, Vec<usize>>,
+    /// Patterns that can start with any number (`0*` ... `9*`): tried only at tokens that start
+    /// with a digit.
+    by_digit: Vec<usize>,
     always: Vec<usize>,
 }
 
@@ -429,11 +432,32 @@ impl PatternSet {
                 None if pre.chars().count() == 3 => {
                     self.by_prefix.entry(pre.clone()).or_default().push(id)
                 }
-                None => self.always.push(id),
+                // A digit prefix ("3*") is tried at numbers only; any other short one at every
+                // token. Each pattern once.
+                None if pre.bytes().all(|b| b.is_ascii_digit()) => {
+                    if self.by_digit.last() != Some(&id) {
+                        self.by_digit.push(id);
+                    }
+                }
+                None => {
+                    if self.always.last() != Some(&id) {
+                        self.always.push(id);
+                    }
+                }
             }
         }
         self.patterns.push(p);
         id
+    }
+
+    /// How many patterns the set holds.
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
     }
 
     /// Pattern number `id`.
@@ -463,7 +487,17 @@ impl PatternSet {
             let prefixed = head
                 .and_then(|h| self.by_prefix.get(h))
                 .map_or(&[][..], Vec::as_slice);
-            for &rule in listed.iter().chain(prefixed).chain(&self.always) {
+            let numeric = if t.norm.starts_with(|c: char| c.is_ascii_digit()) {
+                &self.by_digit[..]
+            } else {
+                &[][..]
+            };
+            for &rule in listed
+                .iter()
+                .chain(prefixed)
+                .chain(numeric)
+                .chain(&self.always)
+            {
                 if let Some(end) = self.patterns[rule].match_within(toks, i, sentence_end[i]) {
                     hits.push(Hit {
                         rule,

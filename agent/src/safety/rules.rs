@@ -1,8 +1,8 @@
 //! The rule book: hand-written rules (`data/safety/rules.txt`), Suicide Risk Lexicon phrases and the
 //! medspaCy / negspaCy context triggers, parsed once into indexed pattern sets.
 
-use super::pattern::{Classes, Pattern, PatternError, PatternSet};
-use super::text::tokenize;
+use super::pattern::{Classes, Hit, Pattern, PatternError, PatternSet};
+use super::text::{Token, tokenize};
 use super::{Category, Role, Severity};
 
 const RULES: &str = include_str!("../../data/safety/rules.txt");
@@ -116,6 +116,8 @@ pub struct Target {
     pub present: bool,
     /// In the past by its own words ("used to cut") unless a cue says now.
     pub past: bool,
+    /// In a reply that urges emergency care now, read as what the user took (not a method).
+    pub urgent_ok: bool,
 }
 
 impl Target {
@@ -136,6 +138,7 @@ impl Target {
             framed: false,
             present: false,
             past: false,
+            urgent_ok: false,
         }
     }
 }
@@ -162,6 +165,12 @@ pub struct RuleBook {
     pub targets: PatternSet,
     /// Meaning of each target pattern.
     pub targets_meta: Vec<Target>,
+    /// The target patterns that apply to each role (user, note, assistant), with the index in
+    /// `targets` of each, so a text is matched only against its own role's rules (reply rules
+    /// cost nothing on patients' text).
+    role_targets: Vec<(PatternSet, Vec<usize>)>,
+    /// The context triggers that apply to each role, likewise.
+    role_triggers: Vec<(PatternSet, Vec<usize>)>,
     /// Context trigger patterns.
     pub triggers: PatternSet,
     /// Meaning of each trigger pattern.
@@ -172,6 +181,8 @@ pub struct RuleBook {
     pub nots_meta: Vec<&'static str>,
     /// Replies that acknowledge risk or point to help.
     pub safe: PatternSet,
+    /// Replies that urge emergency care now (`urgent` lines).
+    pub urgent: PatternSet,
 }
 
 /// A rule that does not load, with where it came from.
@@ -287,7 +298,37 @@ impl RuleBook {
         book.load_lexicon(&classes)?;
         book.load_medspacy(&classes)?;
         book.load_negspacy(&classes)?;
+        let split = |set: &PatternSet, roles: &dyn Fn(usize) -> Roles| {
+            [Role::User, Role::Note, Role::Assistant]
+                .iter()
+                .map(|&role| {
+                    let mut own = PatternSet::default();
+                    let mut ids = Vec::new();
+                    for i in 0..set.len() {
+                        if roles(i).has(role) {
+                            own.push(set.get(i).clone());
+                            ids.push(i);
+                        }
+                    }
+                    (own, ids)
+                })
+                .collect::<Vec<_>>()
+        };
+        book.role_targets = split(&book.targets, &|i| book.targets_meta[i].roles);
+        book.role_triggers = split(&book.triggers, &|i| book.triggers_meta[i].roles);
         Ok(book)
+    }
+
+    /// Every match of the target rules that apply to `role`, by start token; `Hit::rule` indexes
+    /// `targets` and `targets_meta`.
+    pub fn find_targets(&self, role: Role, toks: &[Token]) -> Vec<Hit> {
+        find_for(&self.role_targets, role, toks)
+    }
+
+    /// Every match of the context triggers that apply to `role`; `Hit::rule` indexes `triggers`
+    /// and `triggers_meta`.
+    pub fn find_triggers(&self, role: Role, toks: &[Token]) -> Vec<Hit> {
+        find_for(&self.role_triggers, role, toks)
     }
 
     fn load_rules(&mut self, classes: &mut Classes) -> Result<(), RuleError> {
@@ -342,6 +383,7 @@ impl RuleBook {
                             None if opt == "framed" => t.framed = true,
                             None if opt == "present" => t.present = true,
                             None if opt == "past" => t.past = true,
+                            None if opt == "urgent_ok" => t.urgent_ok = true,
                             Some(("who", "self")) => t.who = Who::Patient,
                             _ => return Err(err(format!("{id}: unknown option {opt}")).into()),
                         }
@@ -381,6 +423,9 @@ impl RuleBook {
                 }
                 "safe" => {
                     self.safe.push(p);
+                }
+                "urgent" => {
+                    self.urgent.push(p);
                 }
                 other => return Err(err(format!("unknown rule type {other:?}")).into()),
             }
@@ -543,6 +588,21 @@ impl RuleBook {
         }
         Ok(())
     }
+}
+
+/// Matches of one role's own pattern set, with rule numbers of the whole book.
+fn find_for(sets: &[(PatternSet, Vec<usize>)], role: Role, toks: &[Token]) -> Vec<Hit> {
+    let at = match role {
+        Role::User => 0,
+        Role::Note => 1,
+        Role::Assistant => 2,
+    };
+    let (set, ids) = &sets[at];
+    let mut hits = set.find_all(toks);
+    for h in &mut hits {
+        h.rule = ids[h.rule];
+    }
+    hits
 }
 
 /// The relatives medspaCy's FAMILY rule lists, shared with the hand-written rules as `@family`.

@@ -143,6 +143,17 @@ fn is_self_compound(next: &str) -> bool {
     )
 }
 
+/// Units of a dose, a weight or a height that are often written glued to their number.
+const UNITS: &[&str] = &[
+    "mg", "mgs", "g", "gm", "gms", "mcg", "ug", "ml", "kg", "iu", "ft", "m", "cm", "lb", "lbs", "x",
+];
+
+/// Where the unit starts in a number glued to a unit ("500mg" -> 3), if `word` is one.
+fn unit_split(word: &str) -> Option<usize> {
+    let at = word.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    (at > 0 && word.as_bytes()[0].is_ascii_digit() && UNITS.contains(&&word[at..])).then_some(at)
+}
+
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric()
 }
@@ -188,7 +199,11 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                 }
             }
             parts.clear();
-            if let Some(exp) = expand(&word) {
+            if let Some(at) = unit_split(&word) {
+                // "500mg", "10g", "20ft": the number and its unit, read as two words.
+                parts.push(word[..at].into());
+                parts.push(word[at..].into());
+            } else if let Some(exp) = expand(&word) {
                 parts.extend(exp.iter().map(|s| Box::<str>::from(*s)));
             } else if !(word.contains('\'') && push_contraction(&word, &mut parts)) {
                 parts.push(word.as_str().into());
@@ -286,6 +301,11 @@ mod tests {
         assert_eq!(norms("self-harm"), ["self", "harm"]);
         assert_eq!(norms("my self harm"), ["my", "self", "harm"]);
         assert_eq!(norms("denies SI/HI"), ["denies", "si", "/", "hi"]);
+        assert_eq!(norms("40x500mg 2nd"), ["40x500mg", "2nd"]);
+        assert_eq!(
+            norms("take 500mg or 10g"),
+            ["take", "500", "mg", "or", "10", "g"]
+        );
     }
 
     #[test]
