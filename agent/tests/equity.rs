@@ -31,6 +31,12 @@ fn title_case(upper: &str) -> String {
     out
 }
 
+/// An even sample of up to 400 surnames of a group: keeps the test fast and deterministic.
+fn sample(all: &[String]) -> Vec<&String> {
+    let step = (all.len() / 400).max(1);
+    all.iter().step_by(step).take(400).collect()
+}
+
 /// A way of writing the same note.
 type Recase = fn(&str) -> String;
 
@@ -65,11 +71,12 @@ fn name_recall_is_equal_across_surname_groups() {
     let detector = Detector::global();
     let mut table = Vec::new();
     for (g, group) in groups.iter().enumerate() {
-        // An even sample of up to 400 surnames per group keeps the test fast and deterministic.
-        let all = &names[g];
-        assert!(all.len() >= 30, "too few {group} surnames: {}", all.len());
-        let step = (all.len() / 400).max(1);
-        let sample: Vec<&String> = all.iter().step_by(step).take(400).collect();
+        assert!(
+            names[g].len() >= 30,
+            "too few {group} surnames: {}",
+            names[g].len()
+        );
+        let sample = sample(&names[g]);
         let (mut hit, mut total) = (0usize, 0usize);
         for surname in &sample {
             for t in TEMPLATES {
@@ -115,10 +122,8 @@ fn name_recall_is_equal_across_surname_groups() {
     for (style, recase) in styles {
         let (mut hit_all, mut total_all, mut worst) = (0usize, 0usize, 100.0f64);
         for (g, _) in groups.iter().enumerate() {
-            let all = &names[g];
-            let step = (all.len() / 400).max(1);
             let (mut hit, mut total) = (0usize, 0usize);
-            for surname in all.iter().step_by(step).take(400) {
+            for surname in sample(&names[g]) {
                 for t in TEMPLATES {
                     let text = recase(&t.replace("{}", surname));
                     let name = recase(surname);

@@ -399,13 +399,7 @@ impl Patterns {
         // or "ninety" or "hundred" is written.
         if has_month {
             for m in self.date_spoken.find_iter(text) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Date,
-                    "date.spoken",
-                    P_DATE,
-                ));
+                hit(out, &m, PhiType::Date, "date.spoken", P_DATE);
             }
         }
         if ["inety", "INETY", "undred", "UNDRED"]
@@ -413,13 +407,7 @@ impl Patterns {
             .any(|w| text.contains(w))
         {
             for m in self.age_spoken.find_iter(text) {
-                out.push(Candidate::new(
-                    m.start(),
-                    m.end(),
-                    PhiType::Age,
-                    "age.over_89_spoken",
-                    P_DATE,
-                ));
+                hit(out, &m, PhiType::Age, "age.over_89_spoken", P_DATE);
             }
         }
         for m in self.county.find_iter(if has_county { text } else { "" }) {
@@ -731,13 +719,7 @@ impl Patterns {
             .flat_map(|t| self.pager.captures_iter(t))
         {
             if let Some(g) = c.get(1).or_else(|| c.get(2)) {
-                out.push(Candidate::new(
-                    g.start(),
-                    g.end(),
-                    PhiType::Phone,
-                    "phone.pager",
-                    P_EXACT,
-                ));
+                hit(out, &g, PhiType::Phone, "phone.pager", P_EXACT);
             }
         }
     }
@@ -1002,10 +984,7 @@ impl Patterns {
                 if word.ends_with("day") {
                     self.month_word(text, &m, out);
                 }
-            } else if MONTHS.contains(&word)
-                || SHORT_MONTH_WORDS.contains(&word)
-                || SHORT_MONTH_WORDS.contains(&m.as_str())
-            {
+            } else if MONTHS.contains(&word) || SHORT_MONTH_WORDS.contains(&word) {
                 month = true;
                 self.month_word(text, &m, out);
             } else if matches!(m.as_str(), "County" | "Parish" | "Borough") {

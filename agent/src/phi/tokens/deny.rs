@@ -514,12 +514,11 @@ impl Ctx<'_, '_> {
         if e.first < 5000 || self.has(i, cue::VERBS) || self.lower_in_cased(i) {
             return false;
         }
+        let hello = |w: &str| matches!(w, "hi" | "hello" | "hey");
         let greeted = self.before(i).is_some_and(|p| {
-            GREETINGS[..6].contains(&self.lower(p))
-                || self.lower(p) == "there"
-                    && self
-                        .before(p)
-                        .is_some_and(|q| GREETINGS[..3].contains(&self.lower(q)))
+            hello(self.lower(p))
+                || matches!(self.lower(p), "dear" | "thanks" | "bye")
+                || self.lower(p) == "there" && self.before(p).is_some_and(|q| hello(self.lower(q)))
         });
         if greeted {
             return true;
