@@ -28,6 +28,10 @@ struct Tok<'a> {
     entry: std::cell::OnceCell<Entry>,
     /// Which cue lists hold `lower`.
     cues: u32,
+    /// Letters in the word (255 for longer words): asked of every token many times.
+    nchars: u8,
+    /// How this token joins the next one (`link` bits), worked out once from the gap between them.
+    link: u8,
     /// What the word lists say it is, before context (default deny), on first use.
     class: std::cell::OnceCell<deny::Class>,
     /// The list entry of the word without a clitic ("you're" -> "you"), on first use.
@@ -110,6 +114,8 @@ fn tokenize<'a>(text: &'a str, lowered: &'a str, taken: &[(usize, usize)]) -> Ve
             class: std::cell::OnceCell::new(),
             stem: std::cell::OnceCell::new(),
             cues: cue_bits(&lower),
+            nchars: u8::try_from(s.chars().count()).unwrap_or(u8::MAX),
+            link: 0,
             lower,
             cap,
             upper,
@@ -710,6 +716,8 @@ mod cue {
     pub(super) const VERBS: u32 = 1 << 20;
     pub(super) const AUX: u32 = 1 << 21;
     pub(super) const STRONG_HEADS: u32 = 1 << 22;
+    pub(super) const STREET_WORDS: u32 = 1 << 23;
+    pub(super) const NUMBER_WORDS: u32 = 1 << 24;
 }
 
 fn cue_bits(w: &str) -> u32 {
@@ -741,6 +749,8 @@ fn cue_bits(w: &str) -> u32 {
             (deny::VERBS, cue::VERBS),
             (deny::AUX, cue::AUX),
             (deny::STRONG_HEADS, cue::STRONG_HEADS),
+            (deny::STREET_WORDS, cue::STREET_WORDS),
+            (deny::NUMBER_WORDS, cue::NUMBER_WORDS),
         ] {
             for w in list {
                 *map.entry(*w).or_default() |= bit;
@@ -811,8 +821,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
     fn joined(&self, i: usize) -> bool {
         let g = self.gap(i);
         g == " "
-            || (g == ". " && self.toks[i].s.chars().count() <= 3)
-            || g == "." && self.toks[i].s.chars().count() == 1
+            || (g == ". " && usize::from(self.toks[i].nchars) <= 3)
+            || g == "." && usize::from(self.toks[i].nchars) == 1
     }
 
     /// The lower-case word before token `i` when only spaces, commas or colons separate them.
@@ -836,7 +846,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
     /// A single letter written as an initial: a capital, or any letter with its period ("j. smith").
     fn is_initial(&self, i: usize) -> bool {
         let t = &self.toks[i];
-        t.s.chars().count() == 1
+        usize::from(t.nchars) == 1
             && (t.s.chars().all(char::is_uppercase) || self.text[t.end..].starts_with('.'))
     }
 
@@ -877,13 +887,13 @@ impl<'t, 'a> Ctx<'t, 'a> {
     /// A capitalised token that can be part of a name at all.
     fn nameable(&self, i: usize) -> bool {
         let t = &self.toks[i];
-        t.cap && !t.covered && !self.claimed[i] && t.s.chars().count() <= 24
+        t.cap && !t.covered && !self.claimed[i] && usize::from(t.nchars) <= 24
     }
 
     /// A token that is not a dictionary word: an unfamiliar name ("Poutiainen").
     fn unknown(&self, i: usize) -> bool {
         let t = &self.toks[i];
-        t.s.chars().count() >= 3 && self.class(i) == deny::Class::Unknown
+        usize::from(t.nchars) >= 3 && self.class(i) == deny::Class::Unknown
     }
 
     fn surname_like(&self, i: usize) -> bool {
@@ -1004,7 +1014,8 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 let p = s - 1;
                 let g = self.gap(p);
                 let t = &self.toks[p];
-                let ok_gap = g == " " || g == "-" || g == ". " && t.s.chars().count() <= 3 && t.cap;
+                let ok_gap =
+                    g == " " || g == "-" || g == ". " && usize::from(t.nchars) <= 3 && t.cap;
                 if !ok_gap || self.toks[s].sent_start && s != k || t.covered {
                     break;
                 }
@@ -1380,7 +1391,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
         let mut i = 0;
         while i < n {
             let t = &self.toks[i];
-            if !(t.upper && t.s.chars().count() >= 2)
+            if !(t.upper && usize::from(t.nchars) >= 2)
                 || t.covered
                 || self.claimed[i]
                 || self.clinical(i)
@@ -1536,7 +1547,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
             let t = &self.toks[i];
             if !t.covered
                 && !self.claimed[i]
-                && t.s.chars().count() <= 24
+                && usize::from(t.nchars) <= 24
                 && found.iter().any(|f| *f == t.lower)
             {
                 self.push(i, i + 1, PhiType::Name, "name.repeat", P_NAME);
@@ -1563,6 +1574,7 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
     let lowered = text.to_ascii_lowercase();
     let mut toks = tokenize(text, &lowered, &spans);
     uncase_shouted_lines(text, &mut toks);
+    deny::link_tokens(text, &mut toks);
     let mut ctx = Ctx {
         text,
         claimed: vec![false; toks.len()],

@@ -90,11 +90,12 @@ fn classify_entry(lex: &Lexicon, w: &str, entry: Entry) -> Class {
             .max()
             .unwrap_or(Class::Safe);
     }
+    let mut s = String::new();
     for (suffix, add) in INFLECTIONS {
         if let Some(stem) = w.strip_suffix(suffix)
             && stem.len() >= 3
         {
-            let mut s = String::with_capacity(stem.len() + add.len());
+            s.clear();
             s.push_str(stem);
             s.push_str(add);
             let e = lex.entry(&s);
@@ -334,6 +335,59 @@ pub(super) const FACILITY_INNER: &[&str] = &[
     "specialty",
 ];
 
+/// Numbers in words, as a house number is said.
+pub(super) const NUMBER_WORDS: &[&str] = &[
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+];
+/// Last words of a street's name.
+pub(super) const STREET_WORDS: &[&str] = &[
+    "street",
+    "road",
+    "avenue",
+    "lane",
+    "close",
+    "drive",
+    "way",
+    "crescent",
+    "gardens",
+    "place",
+    "court",
+    "terrace",
+    "grove",
+    "boulevard",
+    "steps",
+    "row",
+    "mews",
+    "square",
+];
+
 /// Words before a facility head that make no facility name by themselves ("the hospital").
 fn generic_before_facility(w: &str, cues: u32) -> bool {
     cues & (cue::GENERIC | cue::FACILITY_JOINERS | cue::LEADING_NOISE | cue::PLACE_CUES) != 0
@@ -385,6 +439,47 @@ fn generic_before_facility(w: &str, cues: u32) -> bool {
         )
 }
 
+/// How a token joins the next, worked out once per pair by `link_tokens`.
+pub(super) mod link {
+    /// Neighbours in one phrase: spaces, one line break, or ". " after an initial.
+    pub(in crate::phi::tokens) const NEAR: u8 = 1;
+    /// Only spaces, commas, colons or an abbreviation's period between them.
+    pub(in crate::phi::tokens) const BEFORE: u8 = 2;
+    /// Only spaces or a comma between them.
+    pub(in crate::phi::tokens) const AFTER: u8 = 4;
+}
+
+/// Sets every token's `link` bits from the gap to the next token: the rules ask these of each pair
+/// many times.
+pub(super) fn link_tokens(text: &str, toks: &mut [super::Tok<'_>]) {
+    for i in 0..toks.len().saturating_sub(1) {
+        let g = &text[toks[i].end..toks[i + 1].start];
+        let newlines = g.bytes().filter(|&b| b == b'\n').count();
+        let mut bits = 0;
+        if g.bytes().all(|b| b == b' ' || b == b'\n' || b == b'\t')
+            && !g.is_empty()
+            && newlines <= 1
+            || matches!(g, ". " | "." | ".\n") && toks[i].nchars <= 2
+        {
+            bits |= link::NEAR;
+        }
+        // A period ends a sentence unless it ends an abbreviation ("dr.", "J.").
+        let period_ok = !g.contains('.') || toks[i].nchars <= 3;
+        if g == " "
+            || g.bytes()
+                .all(|b| matches!(b, b' ' | b',' | b':' | b'\t' | b'\n' | b'.'))
+                && newlines <= 1
+                && period_ok
+        {
+            bits |= link::BEFORE;
+        }
+        if g.bytes().all(|b| matches!(b, b' ' | b',' | b'\t')) {
+            bits |= link::AFTER;
+        }
+        toks[i].link = bits;
+    }
+}
+
 impl Ctx<'_, '_> {
     /// The class of token `i`, from its lower-case form.
     pub(super) fn class(&self, i: usize) -> Class {
@@ -413,40 +508,21 @@ impl Ctx<'_, '_> {
 
     /// Tokens `i` and `i+1` are neighbours in one phrase: spaces, one line break, or ". " after an initial.
     fn near(&self, i: usize) -> bool {
-        let g = self.gap(i);
-        let newlines = g.bytes().filter(|&b| b == b'\n').count();
-        g.bytes().all(|b| b == b' ' || b == b'\n' || b == b'\t') && !g.is_empty() && newlines <= 1
-            || matches!(g, ". " | "." | ".\n") && self.toks[i].s.chars().count() <= 2
+        self.toks[i].link & link::NEAR != 0
     }
 
     /// The token before `i` when only spaces, commas, colons or a period separate them.
     fn before(&self, i: usize) -> Option<usize> {
-        if i > 0 && self.toks[i - 1].end + 1 == self.toks[i].start && self.gap(i - 1) == " " {
-            return Some(i - 1);
-        }
-        (i > 0 && {
-            let g = self.gap(i - 1);
-            // A period ends a sentence unless it ends an abbreviation ("dr.", "J.").
-            let period_ok = !g.contains('.') || self.toks[i - 1].s.chars().count() <= 3;
-            g.bytes()
-                .all(|b| matches!(b, b' ' | b',' | b':' | b'\t' | b'\n' | b'.'))
-                && g.bytes().filter(|&b| b == b'\n').count() <= 1
-                && period_ok
-        })
-        .then(|| i - 1)
+        (i > 0 && self.toks[i - 1].link & link::BEFORE != 0).then(|| i - 1)
     }
 
     /// The token after `i` when only spaces or a comma separate them.
     fn after(&self, i: usize) -> Option<usize> {
-        (i + 1 < self.toks.len() && {
-            let g = self.gap(i);
-            g.bytes().all(|b| matches!(b, b' ' | b',' | b'\t'))
-        })
-        .then(|| i + 1)
+        (self.toks[i].link & link::AFTER != 0).then(|| i + 1)
     }
 
     fn is_letter(&self, i: usize) -> bool {
-        self.toks[i].s.chars().count() == 1
+        usize::from(self.toks[i].nchars) == 1
     }
 
     /// A name-ish word that a context cue can make a name: a name, a town, an unknown word, or a word
@@ -565,7 +641,7 @@ impl Ctx<'_, '_> {
     /// name, a preposition or verb that takes a person or place, or beside another name.
     fn unknown_position(&self, i: usize) -> bool {
         let t = &self.toks[i];
-        if t.s.chars().count() < 3 {
+        if usize::from(t.nchars) < 3 {
             return false;
         }
         if self.titled(i) || self.person_context(i) {
@@ -599,7 +675,7 @@ impl Ctx<'_, '_> {
         {
             let ok = match self.class(j) {
                 Class::Name | Class::Place => true,
-                Class::Unknown => self.toks[j].s.chars().count() >= 2,
+                Class::Unknown => usize::from(self.toks[j].nchars) >= 2,
                 // After a first name even a frequent word is a surname ("brian white", "kayla
                 // ward"), but not a verb ("john will call").
                 Class::Both => {
@@ -958,6 +1034,9 @@ impl Ctx<'_, '_> {
                     && self
                         .before(p)
                         .is_some_and(|q| self.has(q, cue::PLACE_VERBS));
+            if !verb {
+                continue;
+            }
             // "transferred from lakeside", "admitted from Mercy": any word but shorthand ("OSH",
             // "floor"), the most frequent words ("home", "the") and words of time.
             let t = &self.toks[i];
@@ -965,7 +1044,7 @@ impl Ctx<'_, '_> {
             let placeable = self.can_be_name(i)
                 || t.cap && t.cased && !t.sent_start && !e.vocab()
                 || self.class(i) == Class::Safe && !e.vocab() && !e.frequent() && !e.clinical();
-            if verb && placeable && !matches!(self.lower(i), "yesterday" | "today" | "tonight") {
+            if placeable && !matches!(self.lower(i), "yesterday" | "today" | "tonight") {
                 let j = self.place_run(i);
                 self.push(i, j, PhiType::Location, "location.after_verb", P_PLACE);
             }
@@ -979,74 +1058,24 @@ impl Ctx<'_, '_> {
     /// Street addresses said in words, as in spoken identity checks: "sixty two Lewin Road",
     /// "fifteen Babylon Street", "four Park Avenue".
     fn spoken_streets(&mut self) {
-        const NUMBERS: &[&str] = &[
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-            "thirty",
-            "forty",
-            "fifty",
-            "sixty",
-            "seventy",
-            "eighty",
-            "ninety",
-            "hundred",
-        ];
-        const SUFFIXES: &[&str] = &[
-            "street",
-            "road",
-            "avenue",
-            "lane",
-            "close",
-            "drive",
-            "way",
-            "crescent",
-            "gardens",
-            "place",
-            "court",
-            "terrace",
-            "grove",
-            "boulevard",
-            "steps",
-            "row",
-            "mews",
-            "square",
-        ];
         let n = self.toks.len();
         for k in 1..n {
-            if !SUFFIXES.contains(&self.lower(k)) || self.toks[k].covered {
+            if !self.has(k, cue::STREET_WORDS) || self.toks[k].covered {
                 continue;
             }
             // Up to three words of the street's name, then the house number in words.
             let mut s = k;
-            while s > 0 && k - s < 3 && self.near(s - 1) && !NUMBERS.contains(&self.lower(s - 1)) {
+            while s > 0 && k - s < 3 && self.near(s - 1) && !self.has(s - 1, cue::NUMBER_WORDS) {
                 if self.has(s - 1, cue::VERBS | cue::LEADING_NOISE) {
                     break;
                 }
                 s -= 1;
             }
-            if s == k || s == 0 || !self.near(s - 1) || !NUMBERS.contains(&self.lower(s - 1)) {
+            if s == k || s == 0 || !self.near(s - 1) || !self.has(s - 1, cue::NUMBER_WORDS) {
                 continue;
             }
             let mut from = s - 1;
-            while from > 0 && self.near(from - 1) && NUMBERS.contains(&self.lower(from - 1)) {
+            while from > 0 && self.near(from - 1) && self.has(from - 1, cue::NUMBER_WORDS) {
                 from -= 1;
             }
             self.push(
