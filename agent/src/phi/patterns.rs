@@ -46,6 +46,9 @@ pub(crate) struct Patterns {
     shape_num_alpha: Regex,
     dashed_digits: Regex,
     hash_digits: Regex,
+    shape_any_case: Regex,
+    address_cue: Regex,
+    email_spoken: Regex,
     long_digits: Regex,
     date_month_day: Regex,
     date_day_month: Regex,
@@ -256,7 +259,7 @@ impl Patterns {
             r"{b}(?i:mon|tues?|weds?|thu|thurs?|fri|sat|sun)\.?,?[ \t]+\d{{1,2}}[/-]\d{{1,2}}{b}|{b}(?i:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?|tues|thurs|weds){b}"
         );
         let holiday = format!(
-            r"{b}(?i:christmas(?: eve| day)?|thanksgiving(?: day)?|easter(?: sunday)?|halloween|new year'?s(?: eve| day)?|independence day|memorial day|labor day|veterans day|valentine'?s day|mother'?s day|father'?s day|juneteenth){b}"
+            r"{b}(?i:christmas(?: eve| day)?|thanksgiving(?: day)?|easter(?: sunday)?|halloween|new year(?:'?s)?(?: eve| day)?|election day|independence day|memorial day|labor day|veterans day|valentine'?s day|mother'?s day|father'?s day|juneteenth){b}"
         );
         let month_alone = format!(
             r"{b}(?:(?i:january|february|march|april|may|june|july|august|september|october|november|december)|Sept|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|SEPT|JAN|FEB|MAR|APR|JUN|JUL|AUG|SEP|OCT|NOV|DEC){b}"
@@ -304,6 +307,19 @@ impl Patterns {
             )),
             dashed_digits: re(&format!(r"(?:#|{b})\d{{2,}}(?:-\d{{2,}}){{1,4}}{b}")),
             hash_digits: re(r"#\s?\d{4,}"),
+            // Codes in lower case need a "#" or a dash and five digits: "#r-987654", "hp-987654".
+            shape_any_case: re(&format!(
+                r"(?:#[a-z]{{1,6}}-?\d{{4,}}|{b}[a-z]{{1,4}}-\d{{5,}})[a-z0-9]*(?:-[a-z0-9]+)*{b}"
+            )),
+            // Words that announce an address: the block after them is one ("address: 28245 Puruntie 82
+            // Apt. 595\n LAPPEENRANTA", "lives at 86036 Rua do Arenque 1634, Goiania").
+            address_cue: re(&format!(
+                r"(?i){b}(?:(?:(?:(?:home|billing|mailing|shipping|postal|street|new|current|my|his|her|their|your|patient'?s|pt'?s)[ \t]+address(?:[ \t]+(?:is|was))?|address[ \t]+(?:is|was)|address){b}[ \t]*:?)|(?:lives|living|resides|residing|located|reside)[ \t]+at{b}|office[ \t]+is[ \t]+at{b}|drops?[ \t]+(?:you|me|him|her|them)[ \t]+off[ \t]+at{b})"
+            )),
+            // Addresses dictated in words: "mary dot smith at gmail dot com", "M Traba at Gmail dot com".
+            email_spoken: re(&format!(
+                r"(?i){b}(?:[a-z][ \t]+)?[a-z0-9]+(?:[ \t]+(?:dot|underscore|dash)[ \t]+[a-z0-9]+)*[ \t]+at[ \t]+(?:dot[ \t]+)?[a-z0-9]+(?:[ \t]+dot[ \t]+(?:com|org|net|edu|gov|co|uk|io|us|ca|au|nz|ie|info)){{1,3}}{b}"
+            )),
             long_digits: re(&format!(r"{b}\d{{7,}}{b}")),
             date_month_day: re(&format!(
                 r"{b}{MON}\.?[ \t]+(\d{{1,2}})(?i:st|nd|rd|th)?{b}(?:[ \t]*,?[ \t]+(?:\d{{4}}|'\d{{2}}){b})?(?:,?[ \t]+(?:at[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]?[AaPp]\.?[Mm]\.?)?)?"
@@ -362,6 +378,11 @@ impl Patterns {
                 hit(out, &m, PhiType::Email, "email", P_EXACT);
             }
         }
+        if [" dot ", " DOT ", " Dot "].iter().any(|w| text.contains(w)) {
+            for m in self.email_spoken.find_iter(text) {
+                hit(out, &m, PhiType::Email, "email.spoken", P_EXACT);
+            }
+        }
         if st.dots > 0 || st.hex_colons >= 2 {
             self.urls(text, &st, out);
         }
@@ -393,6 +414,9 @@ impl Patterns {
                 self.addresses(w, &wst, out);
                 shift(&mut out[from..], a);
             }
+        }
+        if st.digits > 0 {
+            self.address_blocks(text, out);
         }
         let (has_county, has_month) = self.date_words(text, out);
         // Dates and ages said in words have no digits: they are looked for where a month is named,
@@ -658,6 +682,12 @@ impl Patterns {
             .flat_map(|t| self.hash_digits.find_iter(t))
         {
             hit(out, &m, PhiType::OtherId, "id.hash", P_SHAPE);
+        }
+        for m in gate(st.max_run >= 4 && (st.hash || st.dashes), text)
+            .into_iter()
+            .flat_map(|t| self.shape_any_case.find_iter(t))
+        {
+            hit(out, &m, PhiType::OtherId, "id.shape_any_case", P_SHAPE);
         }
         for m in gate(st.max_run >= 7, text)
             .into_iter()
@@ -1075,6 +1105,32 @@ impl Patterns {
         }
     }
 
+    /// The block after an address cue, when it holds a number early on: to the end of its sentence,
+    /// a blank line, a line that starts another field ("Phone: ..."), or 200 bytes.
+    fn address_blocks(&self, text: &str, out: &mut Vec<Candidate>) {
+        for m in self.address_cue.find_iter(text) {
+            let start = m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len());
+            // "address: none", "we will address his anxiety": no number, no address.
+            let head: String = text[start..].chars().take(60).collect();
+            let cue = m.as_str().trim_end();
+            let addressy = head.bytes().any(|b| b.is_ascii_digit())
+                && (cue.ends_with(':') || !cue.to_ascii_lowercase().ends_with("address"));
+            if !addressy {
+                continue;
+            }
+            let end = address_block_end(text, start);
+            if end > start {
+                out.push(Candidate::new(
+                    start,
+                    end,
+                    PhiType::Location,
+                    "location.address_block",
+                    P_PLACE,
+                ));
+            }
+        }
+    }
+
     fn addresses(&self, text: &str, st: &Stats, out: &mut Vec<Candidate>) {
         for m in gate(st.number_word, text)
             .into_iter()
@@ -1437,9 +1493,133 @@ fn title_case(w: &str) -> String {
 
 /// "may 5 times", "pt may 2 more" are a verb and a count; "May 5", "may 16th", "may 5, 2021" are dates.
 fn is_may_verb(s: &str) -> bool {
+    // "may 10th", "may 10 2022": an ordinal or a year makes the month.
+    let ordinal = s.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
+        w.len() > 2
+            && ["st", "nd", "rd", "th"].iter().any(|o| w.ends_with(o))
+            && w.as_bytes()[0].is_ascii_digit()
+    });
+    let year = s.split(|c: char| !c.is_ascii_digit()).any(|w| w.len() == 4);
     (s.starts_with("may ") || s.starts_with("mar "))
         && !s.contains([',', '\''])
-        && !["st", "nd", "rd", "th"].iter().any(|o| s.ends_with(o))
+        && !ordinal
+        && !year
+}
+
+/// Where an address announced by a cue ends (see `address_blocks`).
+fn address_block_end(text: &str, start: usize) -> usize {
+    let limit = (start + 200).min(text.len());
+    let b = text.as_bytes();
+    let mut i = start;
+    let mut end = start;
+    while i < limit {
+        let c = b[i];
+        if c == b'\n' {
+            let rest = &text[i + 1..];
+            let line = rest.trim_start_matches([' ', '\t']);
+            // A blank line, or a line that opens another field.
+            if line.starts_with('\n')
+                || line.split('\n').next().is_some_and(|l| {
+                    l.find(':')
+                        .is_some_and(|k| k < 24 && !l[..k].bytes().any(|x| x.is_ascii_digit()))
+                })
+            {
+                break;
+            }
+        }
+        if matches!(c, b'.' | b'?' | b'!' | b';') {
+            // A sentence ends at a stop before a new word ("... Goiania. It serves", "12 elm st. she
+            // said"), not inside "Apt. 595", "ul. Miła", "u. 15." or "St. Georges".
+            let word_before = text[start..i]
+                .rsplit(|ch: char| !ch.is_alphanumeric())
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
+            let after = &text[i + 1..];
+            let next_word = after
+                .strip_prefix(' ')
+                .unwrap_or("")
+                .split(|ch: char| !ch.is_alphabetic())
+                .next()
+                .unwrap_or("");
+            let unit = matches!(
+                word_before.as_str(),
+                "apt" | "ste" | "no" | "u" | "ul" | "bldg" | "rm" | "fl" | "dept"
+            ) || word_before.chars().count() == 1
+                && word_before.chars().all(char::is_alphabetic);
+            let street = matches!(
+                word_before.as_str(),
+                "st" | "ave" | "rd" | "blvd" | "dr" | "ln" | "str" | "pl" | "ct" | "mt" | "ft"
+            );
+            let lower_word =
+                next_word.chars().count() >= 2 && next_word.chars().all(char::is_lowercase);
+            let title_word = next_word.chars().next().is_some_and(char::is_uppercase)
+                && next_word.chars().skip(1).any(char::is_lowercase);
+            let sentence =
+                c != b'.' || after.is_empty() || !unit && (lower_word || title_word && !street);
+            if sentence {
+                break;
+            }
+        }
+        // ", with a birth date of", ", who was seen", " (phone: ...)": the address is over.
+        if c == b'(' && i > start {
+            break;
+        }
+        if c == b',' {
+            let next = text[i + 1..].trim_start_matches(' ');
+            let word = next
+                .split(|ch: char| !ch.is_alphabetic())
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
+            if matches!(
+                word.as_str(),
+                "with"
+                    | "who"
+                    | "which"
+                    | "where"
+                    | "and"
+                    | "but"
+                    | "since"
+                    | "on"
+                    | "for"
+                    | "when"
+                    | "was"
+                    | "is"
+                    | "has"
+                    | "had"
+                    | "currently"
+                    | "presenting"
+                    | "diagnosed"
+                    | "seen"
+                    | "admitted"
+                    | "treated"
+                    | "phone"
+                    | "tel"
+                    | "email"
+                    | "dob"
+                    | "mrn"
+            ) {
+                break;
+            }
+        }
+        if !c.is_ascii_whitespace() && !matches!(c, b',' | b'.' | b')' | b'(' | b'"') {
+            // The end of the character starting here.
+            let mut k = i + 1;
+            while k < text.len() && !text.is_char_boundary(k) {
+                k += 1;
+            }
+            end = k;
+            i = k;
+            continue;
+        }
+        if c == b'.' && end == i {
+            // Keep an abbreviation's period inside ("Apt.").
+            end = i + 1;
+        }
+        i += 1;
+    }
+    end
 }
 
 /// An address block goes on after the street: unit, city, region, postcode, country ("Suite 4,
@@ -1572,6 +1752,9 @@ mod timing {
             ("shape_num_alpha", &p.shape_num_alpha),
             ("dashed_digits", &p.dashed_digits),
             ("hash_digits", &p.hash_digits),
+            ("shape_any_case", &p.shape_any_case),
+            ("address_cue", &p.address_cue),
+            ("email_spoken", &p.email_spoken),
             ("long_digits", &p.long_digits),
             ("date_month_day", &p.date_month_day),
             ("date_day_month", &p.date_day_month),

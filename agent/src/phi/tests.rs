@@ -105,7 +105,9 @@ fn untouched(text: &str, needle: &str) {
 fn names_of_patients_relatives_and_clinicians() {
     let t = "Pt seen with wife Mary at bedside; updated by Dr. Kowalski. Son John called. Jane M., 45F, and Robert Smith, RN.";
     covered(t, "Mary", PhiType::Name);
-    covered(t, "Dr. Kowalski", PhiType::Name);
+    covered(t, "Kowalski", PhiType::Name);
+    // The title stays outside the span, so the reader still knows a clinician is meant.
+    untouched(t, "Dr.");
     covered(t, "John", PhiType::Name);
     covered(t, "Jane M.", PhiType::Name);
     covered(t, "Robert Smith", PhiType::Name);
@@ -136,7 +138,7 @@ fn names_of_patients_relatives_and_clinicians() {
         untouched(t, word);
     }
     let t = "Spoke w/ Mr. O'Brien re: dispo. Her daughter (Susan) is HCP. Maria: I can't sleep.";
-    covered(t, "Mr. O'Brien", PhiType::Name);
+    covered(t, "O'Brien", PhiType::Name);
     covered(t, "Susan", PhiType::Name);
     covered(t, "Maria", PhiType::Name);
 }
@@ -351,4 +353,30 @@ fn words_in_both_lists_need_context() {
     untouched(t, "will");
     covered(t, "hope", PhiType::Name);
     covered(t, "brown", PhiType::Name);
+}
+
+#[test]
+fn addresses_facilities_and_codes_in_any_case() {
+    let t = "seen at st. joseph's hospital in phoenix on may 10th 2022; lives at 1234 elm st, chicago, il.";
+    covered(t, "st. joseph's hospital in phoenix", PhiType::Location);
+    covered(t, "may 10th 2022", PhiType::Date);
+    covered(t, "1234 elm st, chicago, il", PhiType::Location);
+    let t = "Billing address: Sara Schwarz\n    28245 Puruntie 82 Apt. 595\n   LAPPEENRANTA\n    53650\n\nThanks";
+    covered(
+        t,
+        "28245 Puruntie 82 Apt. 595\n   LAPPEENRANTA\n    53650",
+        PhiType::Location,
+    );
+    untouched(t, "Thanks");
+    // "address" as a verb announces nothing.
+    let t = "We will address his anxiety at 2 weeks.";
+    untouched(t, "anxiety");
+    let t = "my email is mary dot smith at gmail dot com and my plan is #r-987654.";
+    covered(t, "mary dot smith at gmail dot com", PhiType::Email);
+    covered(t, "#r-987654", PhiType::OtherId);
+    untouched(t, "plan");
+    let t = "evaluated at westside medical, then at albuquerque neurology center; he may 2 times a day.";
+    covered(t, "westside medical", PhiType::Location);
+    covered(t, "albuquerque neurology center", PhiType::Location);
+    untouched(t, "may 2");
 }

@@ -1165,7 +1165,11 @@ impl<'t, 'a> Ctx<'t, 'a> {
         if g != ", " && g != " " {
             return e;
         }
-        if self.toks[e].upper && self.toks[e].s.len() == 2 && is_state_code(self.toks[e].s) {
+        // After a comma a state is a state in any case ("brooklyn, ny"); without one only a code
+        // in capitals is ("Boston MA", not "boston or chicago").
+        let comma = g == ", ";
+        let t = &self.toks[e];
+        if t.s.len() == 2 && (t.upper || comma) && is_state_code(&t.s.to_ascii_uppercase()) {
             return e + 1;
         }
         for words in 1..=3 {
@@ -1173,7 +1177,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
                 break;
             }
             let span = self.text[self.toks[e].start..self.toks[e + words - 1].end].to_lowercase();
-            if self.toks[e].cap && in_states(span.as_str()) {
+            if (t.cap || comma || !t.cased) && in_states(span.as_str()) {
                 return e + words;
             }
         }
@@ -1285,8 +1289,9 @@ impl<'t, 'a> Ctx<'t, 'a> {
             let next_joined = i + 1 < n && self.joined(i) && self.nameable(i + 1);
 
             if titled {
+                // The title stays outside the span: "Dr. [NAME]" tells the reader a clinician is meant.
                 let j = self.extend_title(i);
-                self.push(i - 1, j, PhiType::Name, "name.title", P_NAME);
+                self.push(i, j, PhiType::Name, "name.title", P_NAME);
                 i = j;
                 continue;
             }
@@ -1468,8 +1473,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
         while j < self.toks.len()
             && j - i < 3
             && self.joined(j - 1)
-            && self.nameable(j)
-            && !self.clinical(j)
+            && (self.nameable(j) && !self.clinical(j) || self.is_initial(j))
             && !in_facility_words(&self.toks[j])
         {
             j += 1;

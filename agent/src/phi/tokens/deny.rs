@@ -685,7 +685,16 @@ impl Ctx<'_, '_> {
                             || (self.e(j - 1).first >= 1000 || self.is_initial(j - 1))
                                 && self.e(j).common_surname())
                 }
-                Class::Safe => self.is_initial(j),
+                // "robert g seen at": on a line without capitals a lone letter after a first name
+                // is its initial.
+                Class::Safe => {
+                    self.is_initial(j)
+                        || self.is_letter(j)
+                            && !self.toks[j].cased
+                            && !matches!(self.lower(j), "a" | "i")
+                            && self.e(j - 1).first >= 1000
+                            && self.gap(j - 1) == " "
+                }
             };
             if !ok || self.has(j, cue::ANY_CREDENTIALS) {
                 break;
@@ -836,9 +845,9 @@ impl Ctx<'_, '_> {
                     single || class != Class::Safe || self.e(i).nameish() && !self.e(i).frequent()
                 }
             {
-                // The title goes with the name, as the mixed-case rule does ("Dr. Smith").
+                // The title stays outside the span, as in the mixed-case rule ("Dr. [NAME]").
                 let j = self.extend(i);
-                self.push(i - 1, j, PhiType::Name, "name.title_any_case", P_NAME);
+                self.push(i, j, PhiType::Name, "name.title_any_case", P_NAME);
                 i = j;
                 continue;
             }
@@ -853,6 +862,25 @@ impl Ctx<'_, '_> {
                 Class::Place => {
                     let j = self.place_run(i);
                     self.push(i, j, PhiType::Location, "location.town", P_PLACE);
+                    i = j;
+                    continue;
+                }
+                // "seen at westside medical", "at uw med": an unknown name closed by a facility word.
+                Class::Unknown
+                    if self
+                        .before(i)
+                        .is_some_and(|p| matches!(self.lower(p), "at" | "from" | "to" | "in"))
+                        && self.facility_tail(i + 1) > i + 1 =>
+                {
+                    let j = self.facility_tail(i + 1);
+                    let j = self.town_tail(j);
+                    self.push(
+                        i,
+                        j,
+                        PhiType::Location,
+                        "location.unknown_facility",
+                        P_PLACE,
+                    );
                     i = j;
                     continue;
                 }
@@ -928,7 +956,9 @@ impl Ctx<'_, '_> {
         // Facility heads with a distinctive word before them.
         for k in 1..n {
             let head = self.lower(k);
-            if !(self.has(k, cue::FACILITY_HEADS) || head == "general" || head == "gen")
+            // "nevada medical group": a group is a facility only after a facility word.
+            let group = head == "group" && self.has(k - 1, cue::FACILITY_INNER);
+            if !(self.has(k, cue::FACILITY_HEADS) || head == "general" || head == "gen" || group)
                 || self.toks[k].covered
             {
                 continue;
@@ -975,9 +1005,17 @@ impl Ctx<'_, '_> {
                     && !self.has(x, cue::FACILITY_HEADS)
                     && self.toks[x].cues & (cue::LEADING_NOISE | cue::FACILITY_JOINERS) == 0
             };
+            // Facility words pass ("to central medical center"), but a name must lead the run.
             let mut lead = k;
-            while lead > 0 && k - lead < 3 && self.near(lead - 1) && prep_before(lead - 1) {
+            while lead > 0
+                && k - lead < 4
+                && self.near(lead - 1)
+                && (prep_before(lead - 1) || self.has(lead - 1, cue::FACILITY_INNER))
+            {
                 lead -= 1;
+            }
+            while lead < k && self.has(lead, cue::FACILITY_INNER) && self.e(lead).vocab() {
+                lead += 1;
             }
             let prep_named = lead < k
                 && lead > 0
@@ -994,8 +1032,20 @@ impl Ctx<'_, '_> {
                         )
                         && self.toks[x].cues & (cue::LEADING_NOISE | cue::PLACE_CUES) == 0
             };
-            let passable =
-                |x: usize| self.has(x, cue::FACILITY_HEADS) || self.has(x, cue::FACILITY_INNER);
+            // A specialty passes after a name: "albuquerque neurology center".
+            let passable = |x: usize| {
+                self.has(x, cue::FACILITY_HEADS)
+                    || self.has(x, cue::FACILITY_INNER)
+                    || self.e(x).vocab()
+                        && !self.has(x, cue::VERBS)
+                        && x > 0
+                        && self.near(x - 1)
+                        && !self.toks[x - 1].covered
+                        && matches!(
+                            self.class(x - 1),
+                            Class::Name | Class::Place | Class::Unknown
+                        )
+            };
             let mut s = k;
             while s > 0
                 && k - s < 5
@@ -1011,10 +1061,23 @@ impl Ctx<'_, '_> {
             if s == k {
                 continue;
             }
+            // A town of several words before the name goes with it: "san diego children's hospital".
+            for back in [2, 1] {
+                if s >= back
+                    && !self.toks[s - back].covered
+                    && self
+                        .place_words(s - back, 2)
+                        .is_some_and(|j| j > s && j <= k)
+                {
+                    s -= back;
+                    break;
+                }
+            }
             let mut e = k + 1;
             while e < n && self.near(e - 1) && self.has(e, cue::FACILITY_HEADS) {
                 e += 1;
             }
+            let e = self.town_tail(e);
             self.push(
                 s,
                 e,
@@ -1045,7 +1108,8 @@ impl Ctx<'_, '_> {
                 || t.cap && t.cased && !t.sent_start && !e.vocab()
                 || self.class(i) == Class::Safe && !e.vocab() && !e.frequent() && !e.clinical();
             if placeable && !matches!(self.lower(i), "yesterday" | "today" | "tonight") {
-                let j = self.place_run(i);
+                let j = self.facility_tail(self.place_run(i));
+                let j = self.state_tail(j);
                 self.push(i, j, PhiType::Location, "location.after_verb", P_PLACE);
             }
         }
@@ -1053,6 +1117,209 @@ impl Ctx<'_, '_> {
         self.saints_any_case();
         self.named_units();
         self.spoken_streets();
+        self.streets_any_case();
+    }
+
+    /// The end of a facility's name over the words that close one after a town or a name:
+    /// "houston memorial", "chicago va", "orlando health", "cedars-sinai er".
+    fn facility_tail(&self, mut e: usize) -> usize {
+        let start = e;
+        while e < self.toks.len()
+            && e > 0
+            && e - start < 3
+            && self.near(e - 1)
+            && !self.toks[e].covered
+            && (self.has(e, cue::STRONG_HEADS)
+                || matches!(
+                    self.lower(e),
+                    "medical"
+                        | "med"
+                        | "health"
+                        | "healthcare"
+                        | "healthcenter"
+                        | "memorial"
+                        | "general"
+                        | "va"
+                        | "presbyterian"
+                        | "methodist"
+                        | "baptist"
+                        | "regional"
+                        | "er"
+                        | "center"
+                        | "centre"
+                        | "rehab"
+                        | "pharmacy"
+                        | "institute"
+                ))
+        {
+            e += 1;
+        }
+        e
+    }
+
+    /// The end of a facility's name over the town it names, in any case: "children's hospital
+    /// boston", "memorial hospital in atlanta", "johns hopkins hospital, baltimore, md".
+    fn town_tail(&self, e: usize) -> usize {
+        if e == 0 || e >= self.toks.len() {
+            return e;
+        }
+        let g = self.gap(e - 1);
+        // After "in", "of" or a comma a town is meant even where its name is an everyday word
+        // ("hospital in phoenix"); right after the name, only a town that is no such word.
+        let (at, marked) = if matches!(self.lower(e), "in" | "of") && g == " " && self.near(e) {
+            (e + 1, true)
+        } else if g == ", " {
+            (e, true)
+        } else if g == " " {
+            (e, false)
+        } else {
+            return e;
+        };
+        if at >= self.toks.len() || self.toks[at].covered || self.claimed[at] {
+            return e;
+        }
+        match self.place_words(at, 1) {
+            Some(j) if marked || j > at + 1 || !self.e(at).frequent() => self.state_tail(j),
+            _ => e,
+        }
+    }
+
+    /// A word that can be part of a street's name: not a function word, verb or clinical term.
+    fn street_word(&self, x: usize) -> bool {
+        !self.toks[x].covered
+            && !self.claimed[x]
+            && !self.has(
+                x,
+                cue::VERBS
+                    | cue::AUX
+                    | cue::LEADING_NOISE
+                    | cue::NUMBER_WORDS
+                    | cue::STREET_WORDS
+                    | cue::PLACE_CUES,
+            )
+            && !matches!(
+                self.lower(x),
+                "the"
+                    | "a"
+                    | "an"
+                    | "of"
+                    | "on"
+                    | "in"
+                    | "at"
+                    | "to"
+                    | "for"
+                    | "and"
+                    | "or"
+                    | "with"
+                    | "from"
+                    | "by"
+                    | "per"
+                    | "my"
+                    | "his"
+                    | "her"
+                    | "their"
+                    | "our"
+                    | "your"
+                    | "this"
+                    | "that"
+                    | "same"
+                    | "other"
+                    | "one"
+                    | "each"
+                    | "every"
+                    | "side"
+                    | "times"
+            )
+            && (self.class(x) != Class::Safe || !self.e(x).clinical())
+    }
+
+    /// Street addresses in any case, which the pattern pass reads only when capitalised: a house
+    /// number, up to three words and a street word ("123 maple street", "1234 elm st, chicago,
+    /// il"); and a street named after "on", "off", "to" ("lives on main street", "off liberty road").
+    fn streets_any_case(&mut self) {
+        const ABBREVIATED: &[&str] = &[
+            "st", "ave", "rd", "blvd", "ln", "ct", "pl", "ter", "pkwy", "hwy", "cir", "sq",
+        ];
+        const NAMED: &[&str] = &[
+            "street",
+            "road",
+            "avenue",
+            "lane",
+            "boulevard",
+            "highway",
+            "parkway",
+            "terrace",
+        ];
+        let n = self.toks.len();
+        for k in 1..n {
+            let word = self.lower(k);
+            let abbreviated = ABBREVIATED.contains(&word);
+            if !(self.has(k, cue::STREET_WORDS) || abbreviated) || self.toks[k].covered {
+                continue;
+            }
+            let mut s = k;
+            while s > 0 && k - s < 3 && self.near(s - 1) && self.street_word(s - 1) {
+                s -= 1;
+            }
+            if s == k {
+                continue;
+            }
+            // The house number right before the first word: "123 ", "12b ".
+            let before = &self.text[..self.toks[s].start];
+            let lead = before.strip_suffix(' ').unwrap_or("");
+            let digits_end = lead
+                .trim_end_matches(|c: char| c.is_ascii_lowercase())
+                .len();
+            let letters = lead.len() - digits_end;
+            let number = &lead[..digits_end];
+            let digits = number.len() - number.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let clean = number[..number.len() - digits]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric() && !matches!(c, '/' | '.' | ':' | '-'));
+            let mut end = self.toks[k].end;
+            let mut last = k + 1;
+            if (1..=6).contains(&digits) && letters <= 1 && clean {
+                if abbreviated && self.text[end..].starts_with('.') {
+                    end += 1;
+                }
+                let rest = &self.text[end..];
+                if (rest.starts_with(", ") || rest.starts_with("., "))
+                    && let Some(j) = (last < n).then(|| self.place_words(last, 1)).flatten()
+                {
+                    last = self.state_tail(j);
+                    end = self.toks[last - 1].end;
+                }
+                let from = lead.len() - letters - digits;
+                self.out.push(crate::phi::Candidate::new(
+                    from,
+                    end,
+                    PhiType::Location,
+                    "location.street_any_case",
+                    P_PLACE,
+                ));
+                for x in s..last {
+                    self.claimed[x] = true;
+                }
+                continue;
+            }
+            let named = NAMED.contains(&word)
+                && self.before(s).is_some_and(|p| {
+                    matches!(
+                        self.lower(p),
+                        "on" | "off" | "to" | "at" | "down" | "up" | "near" | "onto" | "along"
+                    )
+                });
+            if named {
+                self.push(
+                    s,
+                    k + 1,
+                    PhiType::Location,
+                    "location.street_named",
+                    P_PLACE,
+                );
+            }
+        }
     }
 
     /// Street addresses said in words, as in spoken identity checks: "sixty two Lewin Road",
@@ -1187,6 +1454,7 @@ impl Ctx<'_, '_> {
                 && (e - i > 1
                     || matches!(self.class(i), Class::Name | Class::Unknown | Class::Place))
             {
+                let e = self.town_tail(self.facility_tail(e));
                 self.push(
                     i,
                     e,
@@ -1246,13 +1514,18 @@ impl Ctx<'_, '_> {
                 continue;
             }
             let end = self.place_words(i, 2);
-            let single = self.e(i).city() && !self.e(i).common() && !self.eponym(i);
+            // "similar to alice brown": a common first name before a surname is the person.
+            let person = self.e(i).first >= 1000
+                && self.after(i).is_some_and(|j| {
+                    self.near(i) && (self.e(j).surname() || self.class(j) == Class::Name)
+                });
+            let single = self.e(i).city() && !self.e(i).common() && !self.eponym(i) && !person;
             let end = match end {
                 Some(e) => e,
                 None if single => i + 1,
                 None => continue,
             };
-            let e = self.state_tail(end);
+            let e = self.state_tail(self.facility_tail(end));
             self.push(i, e, PhiType::Location, "location.town_any_case", P_PLACE);
         }
     }
@@ -1288,6 +1561,7 @@ impl Ctx<'_, '_> {
             {
                 e += 1;
             }
+            let e = self.town_tail(e);
             self.push(i, e, PhiType::Location, "location.saint_any_case", P_PLACE);
         }
     }
