@@ -380,3 +380,22 @@ fn addresses_facilities_and_codes_in_any_case() {
     covered(t, "albuquerque neurology center", PhiType::Location);
     untouched(t, "may 2");
 }
+
+#[test]
+fn speech_fragments_abbreviations_and_dictated_vocatives() {
+    // A word cut off and restarted, or a stutter, is the word it reaches.
+    let t = "something minor but noth- nothing major. i have to flo-floss daily.";
+    untouched(t, "noth");
+    untouched(t, "flo-floss");
+    // Abbreviations in a finding list are no names; after "at" an acronym can be a hospital.
+    let t = "Plan: Urine dip and MSU. Drusen deposits under the RPE. Baby at BRGH NICU.";
+    untouched(t, "MSU");
+    untouched(t, "RPE");
+    covered(t, "BRGH", PhiType::Name);
+    // Signs named after people are examination findings.
+    untouched("Negative Hoffman's\nGait: normal.", "Hoffman's");
+    // Dictated speech has no commas around a name said to someone.
+    let t = "okay great so mark tell me about your elbow. nice to see you jack i know it hurts.";
+    covered(t, "mark", PhiType::Name);
+    covered(t, "jack", PhiType::Name);
+}

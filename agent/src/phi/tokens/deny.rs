@@ -63,12 +63,24 @@ fn classify_entry(lex: &Lexicon, w: &str, entry: Entry) -> Class {
         return Class::Safe;
     }
     if let Some(c) = of_entry(entry) {
+        // A state is no PHI; "georgia" the person needs context, as any word that is both.
+        if c == Class::Name && super::cue_bits(w) & super::cue::STATES != 0 {
+            return Class::Both;
+        }
         return c;
     }
     if let Some(stem) = strip_clitic(w) {
         return classify(lex, stem);
     }
     if w.contains('-') {
+        // A stutter is read as the word it reaches: "cha-change", "di-diagnosed", "mary-mary".
+        let parts: Vec<&str> = w.split('-').filter(|p| !p.is_empty()).collect();
+        if let Some((last, rest)) = parts.split_last()
+            && !rest.is_empty()
+            && rest.iter().all(|p| last.starts_with(p))
+        {
+            return classify(lex, last);
+        }
         // "smith-jones", "x-ray", "i-i", "you've-you've": the parts, each read whole.
         return w
             .split('-')
@@ -599,6 +611,42 @@ impl Ctx<'_, '_> {
         if greeted {
             return true;
         }
+        // Dictated speech has no commas: "okay so mark tell me", "nice to see you jack i know".
+        if !self.toks[i].cased && e.first >= 10_000 && !self.has(i, cue::AUX) {
+            let p = self.before(i);
+            let opener = p.is_some_and(|p| {
+                matches!(
+                    self.lower(p),
+                    "so" | "okay" | "ok" | "alright" | "well" | "thanks"
+                ) || self.lower(p) == "you"
+                    && self
+                        .before(p)
+                        .is_some_and(|q| matches!(self.lower(q), "see" | "thank" | "meet"))
+            });
+            let addressed = self.after(i).is_some_and(|n| {
+                matches!(
+                    self.lower(n),
+                    "i" | "you"
+                        | "your"
+                        | "what"
+                        | "how"
+                        | "tell"
+                        | "let's"
+                        | "we"
+                        | "are"
+                        | "do"
+                        | "did"
+                        | "have"
+                        | "can"
+                        | "it's"
+                        | "how's"
+                        | "that's"
+                )
+            });
+            if opener && addressed {
+                return true;
+            }
+        }
         let before = &self.text[..self.toks[i].start];
         let opened = before.ends_with(", ")
             || before.trim_end().ends_with(':')
@@ -661,6 +709,37 @@ impl Ctx<'_, '_> {
             return true;
         }
         t.cap && !t.sent_start
+    }
+
+    /// Right after a word that announces a place or a person ("at", "from", "transferred to").
+    fn placed(&self, i: usize) -> bool {
+        self.before(i).is_some_and(|p| {
+            self.has(p, cue::PLACE_CUES | cue::PERSON_CUES | cue::PLACE_VERBS)
+                || matches!(
+                    self.lower(p),
+                    "at" | "from" | "to" | "in" | "of" | "near" | "per"
+                )
+        })
+    }
+
+    /// Written as an abbreviation on a line that uses case: all capitals ("RPE", "SOBOE") or capitals
+    /// inside the word ("PHx", "MyChart", "LNs"), but not a name's own ("McDonald", "DeShawn").
+    fn acronym_shape(&self, i: usize) -> bool {
+        let t = &self.toks[i];
+        if !t.cased {
+            return false;
+        }
+        let n = usize::from(t.nchars);
+        if t.upper {
+            return (2..=6).contains(&n);
+        }
+        let caps = t.s.chars().filter(|c| c.is_uppercase()).count();
+        let name_prefix = [
+            "Mc", "Mac", "De", "Di", "Le", "La", "Van", "Von", "Du", "O'", "D'",
+        ]
+        .iter()
+        .any(|p| t.s.starts_with(p));
+        caps >= 2 && !name_prefix && !t.s.contains(['-', '\''])
     }
 
     /// Extends a name from token `i` over the next words that can belong to it: names, initials,
@@ -824,6 +903,21 @@ impl Ctx<'_, '_> {
                 i += 1;
                 continue;
             }
+            // A word cut off and restarted ("noth- nothing", "mon- , i monitor") is no name, nor
+            // is an examination sign ("negative Hoffman's", "positive Lachman's").
+            let rest = &self.text[self.toks[i].end..];
+            let cut = rest.starts_with("- ") || rest.starts_with("-,") || rest.starts_with("-\n");
+            let sign = self.toks[i].lower.ends_with("'s")
+                && self.before(i).is_some_and(|p| {
+                    matches!(
+                        self.lower(p),
+                        "positive" | "negative" | "equivocal" | "pos" | "neg"
+                    )
+                });
+            if (cut || sign) && !self.titled(i) {
+                i += 1;
+                continue;
+            }
             let class = self.class(i);
             let single = self.is_letter(i);
             // After a title anything but a verb or a plain word is a name ("dr b.", "DR FOLEY").
@@ -884,7 +978,16 @@ impl Ctx<'_, '_> {
                     i = j;
                     continue;
                 }
-                Class::Unknown if self.unknown_position(i) => Some("name.unknown_word"),
+                // An abbreviation is a name or place only where one is announced ("at UWMC",
+                // "from ESPOO"), not in a list of findings ("dip and MSU", "under the RPE").
+                Class::Unknown
+                    if self.unknown_position(i) && (!self.acronym_shape(i) || self.placed(i)) =>
+                {
+                    Some("name.unknown_word")
+                }
+                Class::Unknown if self.titled(i) || self.person_context(i) => {
+                    Some("name.unknown_word")
+                }
                 Class::Both if self.person_context(i) && self.can_be_name(i) => {
                     Some("name.context_any_case")
                 }
