@@ -48,6 +48,7 @@ pub(crate) struct Patterns {
     hash_digits: Regex,
     shape_any_case: Regex,
     address_cue: Regex,
+    address_sent: Regex,
     email_spoken: Regex,
     long_digits: Regex,
     date_month_day: Regex,
@@ -282,7 +283,7 @@ impl Patterns {
                 r"(?:\+|00)\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(0\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3}|0\d{2,4}[ .-]\d{3,4}[ .-]\d{3,4}",
             ),
             phone_keyed: re(&format!(
-                r"(?i){b}(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|fax|pager|beeper|desk|contact|call(?:ed)?(?: me)?(?: on| at)?|reach(?:ed)?(?: me| her| him| them)? at|answering at|registered|number)(?:[ \t]+(?:number|no\.?|#))?[ \t]*[:.#]?[ \t]*((?:\+|00)?\(?\d[\d \t().-]{{4,18}}\d){b}"
+                r"(?i){b}(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|fax|pager|beeper|desk|contact|call(?:ed)?(?: me)?(?: on| at)?|reach(?:ed)?(?: me| her| him| them)? at|answering at|registered|number|messages to|texts? (?:me )?(?:to|at|on))(?:[ \t]+(?:number|no\.?|#))?[ \t]*[:.#]?[ \t]*\n?[ \t]*((?:\+|00)?\(?\d[\d \t().-]{{4,18}}\d){b}"
             )),
             pager: re(&format!(
                 r"(?i){b}(?:pager|pgr|pg|beeper|bpr|bp[ \t]*#|page[ \t]+at|paged[ \t]+at)[ \t]*(?:#|:|no\.?)?[ \t]*(\d{{4,5}}|\d{{1,2}}-\d{{3,4}}){b}|(?-i:{b}[xX])(\d{{4,5}}|\d-\d{{4}}){b}"
@@ -315,6 +316,11 @@ impl Patterns {
             // Apt. 595\n LAPPEENRANTA", "lives at 86036 Rua do Arenque 1634, Goiania").
             address_cue: re(&format!(
                 r"(?i){b}(?:(?:(?:(?:home|billing|mailing|shipping|postal|street|new|current|my|his|her|their|your|patient'?s|pt'?s)[ \t]+address(?:[ \t]+(?:is|was))?|address[ \t]+(?:is|was)|address){b}[ \t]*:?)|(?:lives|living|resides|residing|located|reside)[ \t]+at{b}|office[ \t]+is[ \t]+at{b}|drops?[ \t]+(?:you|me|him|her|them)[ \t]+off[ \t]+at{b})"
+            )),
+            // Verbs that take an address, when one follows: "sent to PSC 7951, Box 9972", "return to
+            // Unit 4719", "the letter arrived at 23100 Ilichova 23", "at the corner of X and Y".
+            address_sent: re(&format!(
+                r"(?i){b}(?:(?:sent|send|return(?:ed)?|deliver(?:ed)?|mail(?:ed)?|ship(?:ped)?|forward(?:ed)?|moved?)[ \t]+to|arrived[ \t]+at|meet[ \t]+(?:me|us)[ \t]+at|it'?s[ \t]+(?:in|at)|where[ \t]*:|update[ \t]+(?:\w+[ \t]+){{0,3}}with|following\??){b}[ \t]*(?:\w+[ \t]*:[ \t]*)?(?:(?:[0-9]{{3,6}}|p\.?[ \t]*o\.?[ \t]+box|psc[ \t]+[0-9]|unit[ \t]+[0-9]{{3,}}|the[ \t]+corner[ \t]+of)[ \t,])|{b}the[ \t]+corner[ \t]+of{b}"
             )),
             // Addresses dictated in words: "mary dot smith at gmail dot com", "M Traba at Gmail dot com".
             email_spoken: re(&format!(
@@ -361,7 +367,7 @@ impl Patterns {
                 r"{b}(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY]|PR|GU|VI),?[ \t]+(\d{{5}}(?:-\d{{4}})?){b}"
             )),
             zip_keyword: re(&format!(
-                r"(?i){b}zip(?:[ \t]*code)?[ \t]*:?[ \t]*(\d{{5}}(?:-\d{{4}})?){b}"
+                r"(?i){b}(?:zip|post|postal)(?:[ \t]*code)?[ \t]*(?::|is)?[ \t]*(\d{{5}}(?:-\d{{4}})?|\d{{3,10}}){b}"
             )),
             county: re(&format!(
                 r"{b}(?:[A-Z][a-z]+[ \t]){{1,3}}(?:County|Parish|Borough){b}"
@@ -1108,6 +1114,41 @@ impl Patterns {
     /// The block after an address cue, when it holds a number early on: to the end of its sentence,
     /// a blank line, a line that starts another field ("Phone: ..."), or 200 bytes.
     fn address_blocks(&self, text: &str, out: &mut Vec<Candidate>) {
+        for m in self.address_sent.find_iter(text) {
+            // The block starts at the house number, box or corner the match ends on.
+            let s0 = m.as_str();
+            let lower = s0.to_ascii_lowercase();
+            let rel = ["the corner", "p.o", "po ", "psc", "unit"]
+                .iter()
+                .filter_map(|w| lower.rfind(w))
+                .chain(
+                    s0.char_indices()
+                        .rev()
+                        .skip_while(|(_, c)| !c.is_ascii_digit())
+                        .take_while(|(_, c)| c.is_ascii_digit())
+                        .last()
+                        .map(|(k, _)| k),
+                )
+                .min();
+            let Some(rel) = rel else { continue };
+            let start = m.start() + rel;
+            // "in the corner of the bar" is no address: a corner of streets has a number by it.
+            let near: String = text[start..].chars().take(60).collect();
+            if lower.starts_with("the corner") && !near.bytes().any(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let end = address_block_end(text, start);
+            if end > start {
+                out.push(Candidate::new(
+                    start,
+                    end,
+                    PhiType::Location,
+                    "location.address_block",
+                    P_PLACE,
+                ));
+            }
+        }
+        self.address_lines(text, out);
         for m in self.address_cue.find_iter(text) {
             let start = m.end() + (text[m.end()..].len() - text[m.end()..].trim_start().len());
             // "address: none", "we will address his anxiety": no number, no address.
@@ -1128,6 +1169,71 @@ impl Patterns {
                     P_PLACE,
                 ));
             }
+        }
+    }
+
+    /// An address written as a block of lines without a cue: a line that opens with a house number
+    /// and holds a second number ("41086 Kiannonkatu 98", "228 Ringvej 144") or a box ("PSC 1437,
+    /// Box 3833"), and the short lines under it (unit, town, region, country and postcode).
+    fn address_lines(&self, text: &str, out: &mut Vec<Candidate>) {
+        let mut offset = 0;
+        let lines: Vec<(usize, &str)> = text
+            .split_inclusive('\n')
+            .map(|l| {
+                let at = offset;
+                offset += l.len();
+                (at, l)
+            })
+            .collect();
+        let mut k = 0;
+        while k < lines.len() {
+            let (at, line) = lines[k];
+            let body = line.trim_end();
+            let lead = body.len() - body.trim_start_matches([' ', '\t', '>', '?']).len();
+            let words: Vec<&str> = body[lead..].split_whitespace().collect();
+            let numbered = words.first().is_some_and(|w| {
+                (1..=6).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit())
+            });
+            let boxed = words.len() >= 2
+                && matches!(
+                    words[0].to_ascii_lowercase().as_str(),
+                    "psc" | "unit" | "usns" | "uss"
+                )
+                && (words[1].starts_with(|c: char| c.is_ascii_digit()) || words[0].len() > 3);
+            let second_number = words.iter().skip(2).any(|w| {
+                w.trim_end_matches([',', '.'])
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    && !w.is_empty()
+            });
+            let opens = (numbered && second_number || boxed) && (3..=9).contains(&words.len());
+            if !opens {
+                k += 1;
+                continue;
+            }
+            let start = at + lead;
+            let mut end = at + body.len();
+            let mut j = k + 1;
+            // Short lines under it, up to a blank line or one that opens a field ("Phone:").
+            while j < lines.len() && j - k <= 5 {
+                let (bat, l) = lines[j];
+                let b = l.trim_end();
+                let content = b.trim_start_matches([' ', '\t', '>', '?']);
+                let n = content.split_whitespace().count();
+                if n == 0 || n > 5 || content.contains(':') || content.contains(". ") {
+                    break;
+                }
+                end = bat + b.len();
+                j += 1;
+            }
+            out.push(Candidate::new(
+                start,
+                end,
+                PhiType::Location,
+                "location.address_lines",
+                P_PLACE,
+            ));
+            k = j;
         }
     }
 
@@ -1754,6 +1860,7 @@ mod timing {
             ("hash_digits", &p.hash_digits),
             ("shape_any_case", &p.shape_any_case),
             ("address_cue", &p.address_cue),
+            ("address_sent", &p.address_sent),
             ("email_spoken", &p.email_spoken),
             ("long_digits", &p.long_digits),
             ("date_month_day", &p.date_month_day),

@@ -399,3 +399,28 @@ fn speech_fragments_abbreviations_and_dictated_vocatives() {
     covered(t, "mark", PhiType::Name);
     covered(t, "jack", PhiType::Name);
 }
+
+#[test]
+fn address_blocks_names_in_lists_and_keyed_phones() {
+    let t = "Maureen Thibault\n\n41086 Kiannonkatu 98\n Suite 464\n OULU\n\n Finland";
+    covered(
+        t,
+        "41086 Kiannonkatu 98\n Suite 464\n OULU",
+        PhiType::Location,
+    );
+    let t = "Please return to Unit 4719 Box 7394\nDPO AP 70942 in case of an issue.";
+    covered(t, "Unit 4719 Box 7394\nDPO AP 70942", PhiType::Location);
+    untouched(
+        "She was sitting in the corner of the bar, and chat.",
+        "corner",
+    );
+    let t = "They had 6: Gaetane, Hannah, Anthony. Usamov and Bowers were engineers. Shovda is reliable.";
+    covered(t, "Gaetane", PhiType::Name);
+    covered(t, "Bowers", PhiType::Name);
+    covered(t, "Shovda", PhiType::Name);
+    let t = "Personal Info:\nPhone:\n467 3395\n\nWhat's your name? Sölvi Salómonsson";
+    covered(t, "467 3395", PhiType::Phone);
+    covered(t, "Sölvi Salómonsson", PhiType::Name);
+    // Lists of findings stay.
+    untouched("Pain, Swelling and Redness were noted.", "Swelling");
+}

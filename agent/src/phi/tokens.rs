@@ -1593,6 +1593,7 @@ pub(crate) fn find(text: &str, lex: &Lexicon, taken: &[Candidate], out: &mut Vec
     ctx.known_places();
     ctx.places_any_case();
     ctx.default_deny();
+    ctx.listed_names();
     ctx.repeats();
     out.append(&mut ctx.out);
 }

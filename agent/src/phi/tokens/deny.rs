@@ -583,8 +583,20 @@ impl Ctx<'_, '_> {
                     | (Some("talked"), Some("with" | "to"))
                     | (Some("seen"), Some("by"))
                     | (Some("d/w"), _)
+                    | (Some("named"), Some("him" | "her" | "them" | "it"))
+                    | (_, Some("named"))
             )
+            || self.answers_name_question(i)
             || self.credential_next(i)
+    }
+
+    /// The answer to "What's your name?" or "last name:".
+    fn answers_name_question(&self, i: usize) -> bool {
+        let before = self.text[..self.toks[i].start].trim_end();
+        let asked = before
+            .strip_suffix(['?', ':'])
+            .is_some_and(|b| b.trim_end().to_ascii_lowercase().ends_with("name"));
+        asked && !self.text[before.len()..self.toks[i].start].contains("\n\n")
     }
 
     /// A word in lower case on a line written in mixed case, where a name would be capitalised:
@@ -988,6 +1000,25 @@ impl Ctx<'_, '_> {
                 Class::Unknown if self.titled(i) || self.person_context(i) => {
                     Some("name.unknown_word")
                 }
+                // At a sentence start a word no list knows, followed by a verb or by another name,
+                // is a name: "Shovda is very reliable", "Krisztián Szöllösy listed".
+                Class::Unknown
+                    if self.toks[i].sent_start
+                        && !self.acronym_shape(i)
+                        && usize::from(self.toks[i].nchars) >= 3
+                        && self.after(i).is_some_and(|n| {
+                            self.near(i)
+                                && (self.has(n, cue::VERBS | cue::AUX)
+                                    || matches!(
+                                        self.lower(n),
+                                        "is" | "was" | "has" | "had" | "said" | "says"
+                                    )
+                                    || matches!(self.class(n), Class::Name | Class::Unknown)
+                                        && (self.toks[n].cap || !self.toks[n].cased))
+                        }) =>
+                {
+                    Some("name.unknown_at_start")
+                }
                 Class::Both if self.person_context(i) && self.can_be_name(i) => {
                     Some("name.context_any_case")
                 }
@@ -1033,6 +1064,64 @@ impl Ctx<'_, '_> {
             match rule {
                 Some(rule) => i = self.name_at(i, rule),
                 None => i += 1,
+            }
+        }
+    }
+
+    /// Whether token `j` lies inside a name found so far.
+    fn in_name(&self, j: usize) -> bool {
+        let at = self.toks[j].start;
+        self.claimed[j]
+            && self
+                .out
+                .iter()
+                .any(|c| c.span.kind == PhiType::Name && c.span.start <= at && at < c.span.end)
+    }
+
+    /// Names listed together, each capitalised: "They had 6: Gaetane, Hannah, Anthony",
+    /// "our founders: Monjeau, Graves and Reed".
+    pub(super) fn listed_names(&mut self) {
+        let n = self.toks.len();
+        // The neighbouring item of a list: across ", " or " & ", or across the word "and".
+        let item = |ctx: &Self, i: usize, forward: bool| -> Option<usize> {
+            let (a, b) = if forward {
+                (i, i + 1)
+            } else {
+                (i.checked_sub(1)?, i)
+            };
+            if b >= n {
+                return None;
+            }
+            let g = ctx.gap(a);
+            if matches!(g, ", " | "," | " & ") {
+                return Some(if forward { b } else { a });
+            }
+            let and = if forward { b } else { a };
+            let far = if forward { b + 1 } else { a.checked_sub(1)? };
+            (g == " "
+                && ctx.lower(and) == "and"
+                && far < n
+                && ctx.gap(if forward { b } else { far }) == " ")
+                .then_some(far)
+        };
+        for _ in 0..2 {
+            for i in 0..n {
+                let t = &self.toks[i];
+                if self.claimed[i]
+                    || t.covered
+                    || !(t.cap && t.cased)
+                    || self.has(i, cue::VERBS | cue::AUX)
+                    || !matches!(self.class(i), Class::Name | Class::Unknown | Class::Both)
+                {
+                    continue;
+                }
+                let beside = [false, true]
+                    .into_iter()
+                    .filter_map(|f| item(self, i, f))
+                    .any(|j| self.in_name(j));
+                if beside {
+                    self.name_at(i, "name.listed");
+                }
             }
         }
     }
