@@ -21,7 +21,11 @@ Writes:
   words_regional.txt  British, Canadian and Australian spellings the American lists lack (colour)
   proper_safe.txt     capitalised English words that are not PHI: countries, continents, nationalities,
                       languages, religions, holidays, brands (SCOWL "upper" lists up to size 60), minus
-                      every word that is also a first name, a surname or a US city (those stay for context)
+                      every word that is also a first name, a surname, a US city or a city elsewhere
+                      (those stay for context)
+  world_cities.txt    cities outside the US with 15,000 people or more (GeoNames cities15000), folded to
+                      ASCII lower case as the detector folds words ("tromsø" -> "tromso"), of four
+                      letters or more, minus states, countries, English words, drugs and clinical terms
 """
 import bz2, csv, json, os, pickle, re, sys
 
@@ -87,7 +91,28 @@ safe |= {w for w in geo_words | us_states if w not in common_first and ' ' not i
 demonyms = {w.lower() for w in scowl_words('upper', (10, 20, 35))
             if re.fullmatch(r"[A-Z][a-z]+(an|ian|ese|ish|ic|i)", w)}
 safe |= {w for w in demonyms if w not in common_first and w not in cities}
+# Cities elsewhere are geography smaller than a state: never safe, and known as places.
+FOLD = {**{c: 'a' for c in 'àáâãäåāăą'}, **{c: 'c' for c in 'çćč'}, **{c: 'd' for c in 'ďđ'},
+        **{c: 'e' for c in 'èéêëēėęě'}, 'ğ': 'g', **{c: 'i' for c in 'ìíîïīįı'}, **{c: 'l' for c in 'łľĺ'},
+        **{c: 'n' for c in 'ñńň'}, **{c: 'o' for c in 'òóôõöøōő'}, **{c: 'r' for c in 'řŕ'},
+        **{c: 's' for c in 'śšşș'}, **{c: 't' for c in 'ťţț'}, **{c: 'u' for c in 'ùúûüūůűų'},
+        **{c: 'y' for c in 'ýÿ'}, **{c: 'z' for c in 'źżž'}, '\u2019': "'"}
+def fold(name):
+    return ''.join(FOLD.get(c, c) for c in name.lower())
+world = set()
+for c in json.load(open(os.path.join(gnc, 'cities15000.json'))).values():
+    if c['countrycode'] == 'US':
+        continue
+    name = fold(c['name'])
+    if re.fullmatch(r"[a-z][a-z' -]*[a-z]", name) and len(name) >= 4:
+        world.add(name)
+# A name that is also a state, a country, an English word, a drug or clinical shorthand ("osh",
+# "arizona", "split") is read as that.
+clinical = {l.strip().lower() for l in open(os.path.join(out, 'clinical_vocab.txt'))}
+world -= us_states | geo | american | drugs | clinical
+write('world_cities.txt', world)
+safe -= world
 write('proper_safe.txt', safe)
 common_surnames = [l.split()[0].lower() for l in open(os.path.join(names, 'census1990', 'dist.all.last'))][:10000]
 write('surnames_common.txt', common_surnames)
-print({'frequent': len(frequent), 'drugs': len(drugs), 'proper_safe': len(safe)})
+print({'frequent': len(frequent), 'drugs': len(drugs), 'proper_safe': len(safe), 'world_cities': len(world)})

@@ -13,6 +13,7 @@ const WORDS_EXTENDED: &str = include_str!("../../data/words_extended.txt");
 const WORDS_REGIONAL: &str = include_str!("../../data/words_regional.txt");
 const US_CITIES: &str = include_str!("../../data/us_cities.txt");
 const US_COUNTIES: &str = include_str!("../../data/us_counties.txt");
+const WORLD_CITIES: &str = include_str!("../../data/world_cities.txt");
 const CLINICAL_ALLOW: &str = include_str!("../../data/clinical_allow.txt");
 const FACILITIES: &str = include_str!("../../data/facilities.txt");
 const WORDS_FREQUENT: &str = include_str!("../../data/words_frequent.txt");
@@ -184,13 +185,16 @@ impl Lexicon {
         lines(DRUGS).for_each(|w| flag(Cow::Borrowed(w), Entry::DRUG));
         lines(PROPER_SAFE).for_each(|w| flag(Cow::Borrowed(w), Entry::PROPER_SAFE));
         lines(SURNAMES_COMMON).for_each(|w| flag(Cow::Borrowed(w), Entry::SURNAME_COMMON));
-        let places: HashSet<String> = lines(US_CITIES)
+        let mut places: HashSet<String> = lines(US_CITIES)
             .chain(lines(US_COUNTIES))
             .map(str::to_lowercase)
             .collect();
         for place in places.iter().filter(|p| !p.contains(' ')) {
             words.entry(Cow::Owned(place.clone())).or_default().flags |= Entry::CITY;
         }
+        // Cities elsewhere are places where the words around say so ("in tromso", "hospital in
+        // porto alegre"), but not towns by themselves: many are words or names in English.
+        places.extend(lines(WORLD_CITIES).map(str::to_owned));
         let facilities: HashSet<&'static str> = lines(FACILITIES).collect();
         for name in places
             .iter()

@@ -425,6 +425,7 @@ impl Patterns {
             self.address_blocks(text, out);
         }
         let (has_county, has_month) = self.date_words(text, out);
+        spoken_birth_dates(text, out);
         // Dates and ages said in words have no digits: they are looked for where a month is named,
         // or "ninety" or "hundred" is written.
         if has_month {
@@ -1551,8 +1552,174 @@ fn spoken_date_pattern() -> String {
         "january|february|march|april|may|june|july|august|september|october|november|december";
     let sep = r"[ \t]*,?[ \t]*(?:(?:um|uh),?[ \t]*)?";
     format!(
-        r"(?i)\b(?:(?:the[ \t]+)?{ordinal}{sep}(?:of[ \t]+)?(?:{month})|{cardinal}{sep}of[ \t]+(?:{month})|(?:{month}){sep}(?:the[ \t]+)?(?:{ordinal}|{cardinal}))\b(?:{sep}(?:of[ \t]+)?{year}\b)?"
+        r"(?i)\b(?:(?:the[ \t]+)?{ordinal}{sep}(?:of[ \t]+)?(?:{month})|{cardinal}{sep}of[ \t]+(?:{month})|(?:{month}){sep}(?:the[ \t]+)?(?:{ordinal}|{cardinal}))\b(?:{sep}(?:of[ \t]+)?{year}\b)?|\b(?:{month}){sep}of[ \t]+{year}\b"
     )
+}
+
+/// A date of birth said in words after the question or the label: "date of birth? -- six, twelve,
+/// uh, eighty", "DOB: oh nine two nine eighty-three", "date of birth? .\nPatient: Yeah. May".
+fn spoken_birth_dates(text: &str, out: &mut Vec<Candidate>) {
+    const CUES: &[&str] = &[
+        "date of birth",
+        "birth date",
+        "birthdate",
+        "dob",
+        "d.o.b",
+        "birthday",
+    ];
+    const FILLERS: &[&str] = &[
+        "uh", "um", "er", "erm", "yeah", "yes", "it's", "its", "it", "is", "so", "okay", "ok",
+        "and", "mine", "my", "the",
+    ];
+    const NUMBERS: &[&str] = &[
+        "oh",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "thousand",
+        "first",
+        "second",
+        "third",
+        "fourth",
+        "fifth",
+        "sixth",
+        "seventh",
+        "eighth",
+        "ninth",
+        "tenth",
+        "eleventh",
+        "twelfth",
+        "thirteenth",
+        "fourteenth",
+        "fifteenth",
+        "sixteenth",
+        "seventeenth",
+        "eighteenth",
+        "nineteenth",
+        "twentieth",
+        "thirtieth",
+        "of",
+    ];
+    let lower = text.to_ascii_lowercase();
+    for cue in CUES {
+        let mut from = 0;
+        while let Some(k) = lower[from..].find(cue) {
+            let at = from + k + cue.len();
+            from = at;
+            // The answer: the rest of the cue's line after "?" or ":", or the next line.
+            let mut i = at;
+            let line_end = lower[at..].find('\n').map_or(lower.len(), |e| at + e);
+            let rest = lower[at..line_end].trim_start_matches([' ', '?', ':', '.', ',', '-']);
+            if rest.trim().is_empty() && line_end < lower.len() {
+                i = line_end + 1;
+                // A speaker label opens the answer ("Patient:", "[patient]").
+                let next_end = lower[i..].find('\n').map_or(lower.len(), |e| i + e);
+                let line = &lower[i..next_end];
+                if let Some(c) = line.find([':', ']']).filter(|&c| c < 24) {
+                    i += c + 1;
+                }
+            }
+            let mut first = None;
+            let mut last = i;
+            let mut date_words = 0;
+            let mut month = false;
+            let mut j = i;
+            let limit = (i + 80).min(lower.len());
+            while j < limit {
+                let b = lower.as_bytes()[j];
+                if matches!(b, b' ' | b'\t' | b',' | b'.' | b'-' | b'/') {
+                    if b == b'.' && lower[j + 1..].starts_with(['\n']) {
+                        break;
+                    }
+                    j += 1;
+                    continue;
+                }
+                let w_end = lower[j..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+                    .map_or(lower.len(), |e| j + e);
+                if w_end == j {
+                    break;
+                }
+                let w = &lower[j..w_end];
+                let is_month = matches!(
+                    w,
+                    "january"
+                        | "february"
+                        | "march"
+                        | "april"
+                        | "may"
+                        | "june"
+                        | "july"
+                        | "august"
+                        | "september"
+                        | "october"
+                        | "november"
+                        | "december"
+                        | "jan"
+                        | "feb"
+                        | "apr"
+                        | "jun"
+                        | "jul"
+                        | "aug"
+                        | "sep"
+                        | "sept"
+                        | "oct"
+                        | "nov"
+                        | "dec"
+                );
+                let number =
+                    NUMBERS.contains(&w) || w.bytes().all(|b| b.is_ascii_digit()) && w.len() <= 4;
+                if is_month || number {
+                    if w != "of" {
+                        first.get_or_insert(j);
+                        last = w_end;
+                        date_words += 1;
+                    }
+                    month |= is_month;
+                } else if !FILLERS.contains(&w) || first.is_some() && w != "uh" && w != "um" {
+                    break;
+                }
+                j = w_end;
+            }
+            if let Some(s) = first
+                && (date_words >= 2 || month)
+            {
+                out.push(Candidate::new(
+                    s,
+                    last,
+                    PhiType::Date,
+                    "date.spoken_birth",
+                    P_DATE,
+                ));
+            }
+        }
+    }
 }
 
 /// "cabg 8/98", "mi in 10/88": a month and a two-digit year that cannot be a day, after a word.

@@ -424,3 +424,16 @@ fn address_blocks_names_in_lists_and_keyed_phones() {
     // Lists of findings stay.
     untouched("Pain, Swelling and Redness were noted.", "Swelling");
 }
+
+#[test]
+fn birth_dates_said_in_words_and_towns_abroad() {
+    let t =
+        "Doctor: And your date of birth?\nPatient: Uh, six, twelve, uh, eighty.\nDoctor: Thanks.";
+    covered(t, "six, twelve, uh, eighty", PhiType::Date);
+    untouched(t, "Thanks");
+    let t = "it was in november of two thousand twenty, when i moved to central london.";
+    covered(t, "november of two thousand twenty", PhiType::Date);
+    covered(t, "central london", PhiType::Location);
+    // A town abroad that is also clinical shorthand stays shorthand.
+    untouched("PT TRANSFERRED FROM OSH YESTERDAY", "OSH");
+}

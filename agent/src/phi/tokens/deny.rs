@@ -347,6 +347,22 @@ pub(super) const FACILITY_INNER: &[&str] = &[
     "specialty",
 ];
 
+/// Parts of a town named by direction: "central london", "northeast portland".
+const DIRECTIONS: &[&str] = &[
+    "central",
+    "north",
+    "south",
+    "east",
+    "west",
+    "northeast",
+    "northwest",
+    "southeast",
+    "southwest",
+    "downtown",
+    "greater",
+    "inner",
+];
+
 /// Numbers in words, as a house number is said.
 pub(super) const NUMBER_WORDS: &[&str] = &[
     "one",
@@ -1698,10 +1714,21 @@ impl Ctx<'_, '_> {
             if !self.e(i).place_head() {
                 continue;
             }
-            let Some(p) = self.before(i) else { continue };
+            let Some(mut p) = self.before(i) else {
+                continue;
+            };
+            // "in central london", "from northeast portland": a part of town goes with it.
+            let mut from = i;
+            if DIRECTIONS.contains(&self.lower(p))
+                && let Some(q) = self.before(p)
+                && !self.claimed[p]
+            {
+                from = p;
+                p = q;
+            }
             if !matches!(
                 self.lower(p),
-                "in" | "from" | "to" | "near" | "of" | "at" | "outside"
+                "in" | "from" | "to" | "near" | "of" | "at" | "outside" | "into" | "within"
             ) {
                 continue;
             }
@@ -1711,14 +1738,21 @@ impl Ctx<'_, '_> {
                 && self.after(i).is_some_and(|j| {
                     self.near(i) && (self.e(j).surname() || self.class(j) == Class::Name)
                 });
-            let single = self.e(i).city() && !self.e(i).common() && !self.eponym(i) && !person;
+            let town = self.e(i).city() || self.lex.places.contains(self.lower(i));
+            let single = town && !self.e(i).common() && !self.eponym(i) && !person;
             let end = match end {
                 Some(e) => e,
                 None if single => i + 1,
                 None => continue,
             };
             let e = self.state_tail(self.facility_tail(end));
-            self.push(i, e, PhiType::Location, "location.town_any_case", P_PLACE);
+            self.push(
+                from,
+                e,
+                PhiType::Location,
+                "location.town_any_case",
+                P_PLACE,
+            );
         }
     }
 
