@@ -25,7 +25,8 @@ Writes:
                       (those stay for context)
   world_cities.txt    cities outside the US with 15,000 people or more (GeoNames cities15000), folded to
                       ASCII lower case as the detector folds words ("tromsø" -> "tromso"), of four
-                      letters or more, minus states, countries, English words, drugs and clinical terms
+                      letters or more, minus states, countries, English words, drugs and clinical terms;
+                      and the short name of a US city of a million people ("new york")
 """
 import bz2, csv, json, os, pickle, re, sys
 
@@ -110,6 +111,13 @@ for c in json.load(open(os.path.join(gnc, 'cities15000.json'))).values():
 # "arizona", "split") is read as that.
 clinical = {l.strip().lower() for l in open(os.path.join(out, 'clinical_vocab.txt'))}
 world -= us_states | geo | american | drugs | clinical
+# The short names a million-people US city goes by ("New York" for New York City), though one is a
+# state's name too: after "in" or a facility it means the city.
+for c in json.load(open(os.path.join(gnc, 'cities5000.json'))).values():
+    if c['countrycode'] == 'US' and c['population'] >= 1_000_000 and c['name'].endswith(' City'):
+        short = c['name'][: -len(' City')]
+        if short in c['alternatenames']:
+            world.add(fold(short))
 write('world_cities.txt', world)
 safe -= world
 write('proper_safe.txt', safe)

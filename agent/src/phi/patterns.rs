@@ -49,6 +49,7 @@ pub(crate) struct Patterns {
     shape_any_case: Regex,
     address_cue: Regex,
     address_sent: Regex,
+    postcode_spoken: Regex,
     email_spoken: Regex,
     long_digits: Regex,
     date_month_day: Regex,
@@ -322,6 +323,13 @@ impl Patterns {
             address_sent: re(&format!(
                 r"(?i){b}(?:(?:sent|send|return(?:ed)?|deliver(?:ed)?|mail(?:ed)?|ship(?:ped)?|forward(?:ed)?|moved?)[ \t]+to|arrived[ \t]+at|meet[ \t]+(?:me|us)[ \t]+at|it'?s[ \t]+(?:in|at)|where[ \t]*:|update[ \t]+(?:\w+[ \t]+){{0,3}}with|following\??){b}[ \t]*(?:\w+[ \t]*:[ \t]*)?(?:(?:[0-9]{{3,6}}|p\.?[ \t]*o\.?[ \t]+box|psc[ \t]+[0-9]|unit[ \t]+[0-9]{{3,}}|the[ \t]+corner[ \t]+of)[ \t,])|{b}the[ \t]+corner[ \t]+of{b}"
             )),
+            // British postcodes spelt out: "SW sixteen six JT", "AB one CB two".
+            postcode_spoken: {
+                let n = "zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty";
+                re(&format!(
+                    r"{b}[A-Z]{{1,2}}(?:[ \t]+(?i:{n})){{1,2}}[ \t]+(?:[A-Z]{{1,2}}[ \t]+(?i:{n})|(?i:{n})[ \t]+[A-Z]{{2}}|[A-Z]{{2}}){b}"
+                ))
+            },
             // Addresses dictated in words: "mary dot smith at gmail dot com", "M Traba at Gmail dot com".
             email_spoken: re(&format!(
                 r"(?i){b}(?:[a-z][ \t]+)?[a-z0-9]+(?:[ \t]+(?:dot|underscore|dash)[ \t]+[a-z0-9]+)*[ \t]+at[ \t]+(?:dot[ \t]+)?[a-z0-9]+(?:[ \t]+dot[ \t]+(?:com|org|net|edu|gov|co|uk|io|us|ca|au|nz|ie|info)){{1,3}}{b}"
@@ -423,6 +431,21 @@ impl Patterns {
         }
         if st.digits > 0 {
             self.address_blocks(text, out);
+        }
+        if st.upper >= 2 {
+            for m in self.postcode_spoken.find_iter(text) {
+                // Only where capitals mean something: the numbers said in lower case ("SW
+                // sixteen six JT"), not a shouted line ("OF ONE OR").
+                if m.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+                    hit(
+                        out,
+                        &m,
+                        PhiType::Location,
+                        "location.postcode_spoken",
+                        P_PLACE,
+                    );
+                }
+            }
         }
         let (has_county, has_month) = self.date_words(text, out);
         spoken_birth_dates(text, out);
@@ -1626,6 +1649,12 @@ fn spoken_birth_dates(text: &str, out: &mut Vec<Candidate>) {
         "thirtieth",
         "of",
     ];
+    let asked = ["irth", "IRTH", "dob", "DOB", "Dob", "d.o.b", "D.O.B"]
+        .iter()
+        .any(|w| text.contains(w));
+    if !asked {
+        return;
+    }
     let lower = text.to_ascii_lowercase();
     for cue in CUES {
         let mut from = 0;
@@ -2028,6 +2057,7 @@ mod timing {
             ("shape_any_case", &p.shape_any_case),
             ("address_cue", &p.address_cue),
             ("address_sent", &p.address_sent),
+            ("postcode_spoken", &p.postcode_spoken),
             ("email_spoken", &p.email_spoken),
             ("long_digits", &p.long_digits),
             ("date_month_day", &p.date_month_day),

@@ -434,6 +434,10 @@ fn birth_dates_said_in_words_and_towns_abroad() {
     let t = "it was in november of two thousand twenty, when i moved to central london.";
     covered(t, "november of two thousand twenty", PhiType::Date);
     covered(t, "central london", PhiType::Location);
+    let t = "Patient: It's four Park Avenue, and it's SW sixteen six JT. Seen at new york presbyterian.";
+    covered(t, "SW sixteen six JT", PhiType::Location);
+    covered(t, "new york presbyterian", PhiType::Location);
+    untouched("PLAN OF ONE OR TWO DOSES", "ONE");
     // A town abroad that is also clinical shorthand stays shorthand.
     untouched("PT TRANSFERRED FROM OSH YESTERDAY", "OSH");
 }
