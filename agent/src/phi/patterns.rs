@@ -1200,55 +1200,58 @@ impl Patterns {
     /// and holds a second number ("41086 Kiannonkatu 98", "228 Ringvej 144") or a box ("PSC 1437,
     /// Box 3833"), and the short lines under it (unit, town, region, country and postcode).
     fn address_lines(&self, text: &str, out: &mut Vec<Candidate>) {
-        let mut offset = 0;
-        let lines: Vec<(usize, &str)> = text
-            .split_inclusive('\n')
-            .map(|l| {
-                let at = offset;
-                offset += l.len();
-                (at, l)
-            })
-            .collect();
-        let mut k = 0;
-        while k < lines.len() {
-            let (at, line) = lines[k];
-            let body = line.trim_end();
-            let lead = body.len() - body.trim_start_matches([' ', '\t', '>', '?']).len();
-            let words: Vec<&str> = body[lead..].split_whitespace().collect();
-            let numbered = words.first().is_some_and(|w| {
-                (1..=6).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit())
-            });
-            let boxed = words.len() >= 2
+        // Each line once, without allocating: most lines fail on their first byte.
+        let starts_block = |body: &str| -> bool {
+            let content = body.trim_start_matches([' ', '\t', '>', '?']);
+            let first = content.as_bytes().first().copied().unwrap_or(b' ');
+            if !(first.is_ascii_digit() || matches!(first | 0x20, b'p' | b'u')) {
+                return false;
+            }
+            let mut words = content.split_whitespace();
+            let w0 = words.next().unwrap_or("");
+            let w1 = words.next().unwrap_or("");
+            let mut n = usize::from(!w0.is_empty()) + usize::from(!w1.is_empty());
+            let mut second_number = false;
+            for w in words {
+                n += 1;
+                let w = w.trim_end_matches([',', '.']);
+                second_number |= !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
+            }
+            let numbered = (1..=6).contains(&w0.len()) && w0.bytes().all(|b| b.is_ascii_digit());
+            let boxed = !w1.is_empty()
                 && matches!(
-                    words[0].to_ascii_lowercase().as_str(),
+                    w0.to_ascii_lowercase().as_str(),
                     "psc" | "unit" | "usns" | "uss"
                 )
-                && (words[1].starts_with(|c: char| c.is_ascii_digit()) || words[0].len() > 3);
-            let second_number = words.iter().skip(2).any(|w| {
-                w.trim_end_matches([',', '.'])
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                    && !w.is_empty()
-            });
-            let opens = (numbered && second_number || boxed) && (3..=9).contains(&words.len());
-            if !opens {
-                k += 1;
+                && (w1.starts_with(|c: char| c.is_ascii_digit()) || w0.len() > 3);
+            (numbered && second_number || boxed) && (3..=9).contains(&n)
+        };
+        let mut at = 0;
+        while at < text.len() {
+            let line_end = text[at..].find('\n').map_or(text.len(), |e| at + e);
+            let body = text[at..line_end].trim_end();
+            if !starts_block(body) {
+                at = line_end + 1;
                 continue;
             }
+            let lead = body.len() - body.trim_start_matches([' ', '\t', '>', '?']).len();
             let start = at + lead;
             let mut end = at + body.len();
-            let mut j = k + 1;
+            let mut next = line_end + 1;
             // Short lines under it, up to a blank line or one that opens a field ("Phone:").
-            while j < lines.len() && j - k <= 5 {
-                let (bat, l) = lines[j];
-                let b = l.trim_end();
+            for _ in 0..5 {
+                if next >= text.len() {
+                    break;
+                }
+                let e = text[next..].find('\n').map_or(text.len(), |x| next + x);
+                let b = text[next..e].trim_end();
                 let content = b.trim_start_matches([' ', '\t', '>', '?']);
                 let n = content.split_whitespace().count();
                 if n == 0 || n > 5 || content.contains(':') || content.contains(". ") {
                     break;
                 }
-                end = bat + b.len();
-                j += 1;
+                end = next + b.len();
+                next = e + 1;
             }
             out.push(Candidate::new(
                 start,
@@ -1257,7 +1260,7 @@ impl Patterns {
                 "location.address_lines",
                 P_PLACE,
             ));
-            k = j;
+            at = next;
         }
     }
 
@@ -1649,10 +1652,9 @@ fn spoken_birth_dates(text: &str, out: &mut Vec<Candidate>) {
         "thirtieth",
         "of",
     ];
-    let asked = ["irth", "IRTH", "dob", "DOB", "Dob", "d.o.b", "D.O.B"]
-        .iter()
-        .any(|w| text.contains(w));
-    if !asked {
+    static ASKED: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let asked = ASKED.get_or_init(|| re(r"(?i)birth|d\.?o\.?b"));
+    if !asked.is_match(text) {
         return;
     }
     let lower = text.to_ascii_lowercase();
