@@ -833,7 +833,16 @@ impl Patterns {
             // The day is the first number after the month.
             let day: u32 = first_number(m.as_str());
             let month = month_number(m.as_str());
-            if checks::date_valid(month, day, None) && !is_may_verb(m.as_str()) {
+            // "on may 16", "since may 3": after a preposition of time "may" is the month.
+            let timed = {
+                let b = before(text, m.start(), 7);
+                let w = b.trim_end().rsplit(' ').next().unwrap_or("");
+                matches!(
+                    w,
+                    "on" | "since" | "from" | "until" | "till" | "by" | "of" | "before" | "after"
+                )
+            };
+            if checks::date_valid(month, day, None) && (timed || !is_may_verb(m.as_str())) {
                 push(out, m.start(), m.end(), "date.month_day");
             }
         }

@@ -438,6 +438,15 @@ fn birth_dates_said_in_words_and_towns_abroad() {
     covered(t, "SW sixteen six JT", PhiType::Location);
     covered(t, "new york presbyterian", PhiType::Location);
     untouched("PLAN OF ONE OR TWO DOSES", "ONE");
+    let t = "pt's parents live in providence; accepted at hillcrest nursing center on may 16.";
+    covered(t, "providence", PhiType::Location);
+    covered(t, "hillcrest nursing center", PhiType::Location);
+    covered(t, "may 16", PhiType::Date);
+    untouched(
+        "Was he born normal? I am cambodian but I live in Belgium.",
+        "normal",
+    );
+    untouched("I am cambodian but I live in Belgium.", "Belgium");
     // A town abroad that is also clinical shorthand stays shorthand.
     untouched("PT TRANSFERRED FROM OSH YESTERDAY", "OSH");
 }

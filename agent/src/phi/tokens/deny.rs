@@ -252,8 +252,11 @@ pub(super) const PLACE_VERBS: &[&str] = &[
     "discharged",
     "returned",
     "sent",
+    "live",
     "lives",
+    "lived",
     "living",
+    "reside",
     "resides",
     "residing",
     "moved",
@@ -1174,7 +1177,23 @@ impl Ctx<'_, '_> {
             // Before "hospital" or "clinic" a plain English word names one ("the lakeside clinic");
             // a clinical word does not ("the cardiology clinic").
             let strong = self.has(k, cue::STRONG_HEADS)
-                || head == "center" && k > 0 && matches!(self.lower(k - 1), "medical" | "health")
+                || matches!(head, "center" | "centre" | "ctr" | "home")
+                    && k > 0
+                    && matches!(
+                        self.lower(k - 1),
+                        "medical"
+                            | "health"
+                            | "nursing"
+                            | "care"
+                            | "rehabilitation"
+                            | "rehab"
+                            | "surgical"
+                            | "cancer"
+                            | "heart"
+                            | "treatment"
+                            | "dialysis"
+                            | "wellness"
+                    )
                 || head == "living" && k > 0 && self.lower(k - 1) == "assisted"
                 || !matches!(
                     head,
@@ -1313,8 +1332,21 @@ impl Ctx<'_, '_> {
             let t = &self.toks[i];
             let e = self.e(i);
             let placeable = self.can_be_name(i)
-                || t.cap && t.cased && !t.sent_start && !e.vocab()
-                || self.class(i) == Class::Safe && !e.vocab() && !e.frequent() && !e.clinical();
+                || t.cap && t.cased && !t.sent_start && !e.vocab() && !e.proper_safe()
+                || self.class(i) == Class::Safe
+                    && !e.vocab()
+                    && !e.frequent()
+                    && !e.clinical()
+                    && !e.proper_safe();
+            // "parents live in providence": after a verb of living or moving and a preposition, a
+            // town is a town even where it is an English word too ("born normal" is no town).
+            let placeable = placeable
+                || self.e(i).city()
+                    && !self.has(i, cue::VERBS)
+                    && matches!(
+                        self.lower(p),
+                        "in" | "at" | "to" | "from" | "near" | "into" | "outside"
+                    );
             if placeable && !matches!(self.lower(i), "yesterday" | "today" | "tonight") {
                 let j = self.facility_tail(self.place_run(i));
                 let j = self.state_tail(j);
