@@ -80,6 +80,14 @@ pub fn binary(name: &str) -> PathBuf {
         let profile_dir = target_dir();
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-q", "-p", "readi-agent", "-p", "readi-controller"]);
+        // Cargo gives this test process the variables of the package under test; a build script
+        // that watches one (ring's watches CARGO_MANIFEST_DIR) would see it change, rerun, and make
+        // the next `cargo test` rebuild everything above it. The nested build sees the shell's env.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(package_scoped) {
+                cmd.env_remove(&key);
+            }
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
@@ -98,6 +106,23 @@ pub fn binary(name: &str) -> PathBuf {
     let path = target_dir().join(name);
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// Whether `key` is one of the variables Cargo sets for the package a test belongs to (not the
+/// user's own `CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_BUILD_*` and the like, which must carry on).
+fn package_scoped(key: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    EXACT.contains(&key) || key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_")
 }
 
 /// A running binary whose stderr is collected line by line; killed on drop.
