@@ -4,7 +4,6 @@ pub mod adverse;
 pub mod audit;
 pub mod batch;
 pub mod config;
-pub mod demo;
 pub mod egress;
 pub mod escalation;
 pub mod feedback;

@@ -111,14 +111,6 @@ enum Command {
         #[command(subcommand)]
         action: FeedbackAction,
     },
-    /// See readi work: a controller and two clinic agents on loopback with temporary stores, sample
-    /// traffic with PHI and risk, and what happened at every step. Waits for Ctrl-C (the dashboard
-    /// stays up) unless --exit.
-    Demo {
-        /// Stop after the tour.
-        #[arg(long)]
-        exit: bool,
-    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
@@ -230,7 +222,6 @@ fn main() -> ExitCode {
             format,
         } => safeguards(config.as_deref(), addr, &format),
         Command::Tokens { action } => tokens_command(action),
-        Command::Demo { exit } => demo(exit),
         Command::Egress {
             config,
             addr,
@@ -843,14 +834,4 @@ fn egress_remote(
         }
         Ok((all, ok))
     })
-}
-
-fn demo(exit: bool) -> anyhow::Result<ExitCode> {
-    readi_common::telemetry::init(&readi_common::config::LogConfig {
-        level: "warn".into(),
-        ..Default::default()
-    });
-    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
-    runtime.block_on(readi_agent::demo::run(exit))?;
-    Ok(ExitCode::SUCCESS)
 }

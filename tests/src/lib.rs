@@ -71,8 +71,8 @@ pub fn log_field(line: &str, field: &str) -> String {
     line[start..end].to_owned()
 }
 
-/// The path of a workspace binary (`readi-agent`, `readi-controller`), built once per test run so the
-/// tests never run a stale binary.
+/// The path of a workspace binary (`readi-agent`, `readi-controller`, `readi-demo`), built once per
+/// test run so the tests never run a stale binary.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
@@ -80,6 +80,7 @@ pub fn binary(name: &str) -> PathBuf {
         let profile_dir = target_dir();
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-q", "-p", "readi-agent", "-p", "readi-controller"]);
+        cmd.args(["-p", "readi-demo"]);
         // Cargo gives this test process the variables of the package under test; a build script
         // that watches one (ring's watches CARGO_MANIFEST_DIR) would see it change, rerun, and make
         // the next `cargo test` rebuild everything above it. The nested build sees the shell's env.
