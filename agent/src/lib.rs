@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod noise;
 pub mod outcomes;
 pub mod phi;
+pub mod pipeline;
 pub mod privacy;
 pub mod proxy;
 pub mod ratelimit;

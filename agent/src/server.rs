@@ -16,11 +16,9 @@ use crate::audit::{Audit, AuditError};
 use crate::egress::{Egress, EgressError};
 use crate::escalation::{EscalationError, Escalations};
 use crate::keys::{KeyError, Keys};
+use crate::pipeline::{Pipeline, Sinks};
 use crate::reporting::Reporter;
-use crate::services::{
-    compliance::ComplianceService,
-    gateway::{GatewayService, SafetySinks},
-};
+use crate::services::{compliance::ComplianceService, gateway::GatewayService};
 use crate::vault::{Vault, VaultError};
 use crate::webhook::{Dispatcher, WebhookError};
 use readi_common::embedded::{Store, StoreError};
@@ -146,12 +144,12 @@ pub async fn run(
         config.limits.request_burst,
     );
     let pending = Arc::clone(&escalations);
-    let gateway_service = Arc::new(GatewayService::new(
+    let pipeline = Arc::new(Pipeline::new(
         vault,
         Arc::clone(&audit),
         config.redaction.clone(),
         &config.limits,
-        SafetySinks {
+        Sinks {
             escalations,
             adverse: Arc::clone(&adverse),
             shutdown: trigger.clone(),
@@ -169,7 +167,7 @@ pub async fn run(
     ));
     if !config.proxy.listen.is_empty() {
         let proxy = crate::proxy::Proxy::new(
-            Arc::clone(&gateway_service),
+            Arc::clone(&pipeline),
             tokens.clone(),
             limiter.clone(),
             config.proxy.clone(),
@@ -194,7 +192,7 @@ pub async fn run(
         readi_common::http::spawn(l, app, &trigger, "Metrics listener");
         tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
     }
-    let gateway = GatewayServer::from_arc(gateway_service)
+    let gateway = GatewayServer::new(GatewayService::new(pipeline))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     let compliance = ComplianceServer::new(ComplianceService::new(

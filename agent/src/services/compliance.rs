@@ -5,11 +5,12 @@ use std::sync::Arc;
 use readi_proto::agent::v1::{self as pb, compliance_server::Compliance};
 use tonic::{Request, Response, Status};
 
+use super::convert::authorize;
 use crate::Config;
 use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
 use crate::keys::Keys;
-use crate::tokens::{Role, authorize};
+use crate::tokens::Role;
 
 /// The most adverse events one ListAdverseEvents call returns.
 const MAX_EVENTS: usize = 1000;
