@@ -506,13 +506,8 @@ impl ReportingConfig {
     }
 }
 
-/// Registered ids (applications, segments): lower-case letters, digits, `-`, `_`, `.`.
-pub fn is_registered_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
-}
+/// Registered ids (applications, segments): the wire's rule, shared with the controller.
+pub use readi_proto::rules::is_registered_id;
 
 impl Config {
     /// Parses and validates config text.

@@ -219,13 +219,7 @@ impl Egress {
             let mut report = report.clone();
             report.agent_id = self.agent_id.clone();
             report.sequence = sequence;
-            let bytes = report.encode_to_vec();
-            let signature = self.signer.sign(&bytes).as_ref().to_vec();
-            let payload = pb::SignedReport {
-                report: bytes,
-                signature,
-            }
-            .encode_to_vec();
+            let payload = readi_proto::signing::sign(&report, &self.signer).encode_to_vec();
             let previous = match sequence {
                 1 => vec![0u8; 32],
                 n => match ledger.get((n - 1).to_be_bytes())? {

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use readi_proto::agent::v1::AdverseEventKind;
 use readi_proto::report::v1::Metric;
 use serde::{Deserialize, Serialize};
 
@@ -165,33 +166,9 @@ pub struct AssessFacts {
     pub llm_tokens: Option<u64>,
 }
 
-/// Languages are reported as a primary subtag (2-3 letters) and an optional region (2 letters or 3
-/// digits); anything else becomes `und`, so the field can never carry free text.
-pub fn normalise_language(tag: &str) -> String {
-    let mut parts = tag.split(['-', '_']);
-    let primary = parts.next().unwrap_or("");
-    if !(2..=3).contains(&primary.len()) || !primary.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return "und".to_owned();
-    }
-    let mut out = primary.to_ascii_lowercase();
-    match (parts.next(), parts.next()) {
-        (None, _) => {}
-        (Some(r), None)
-            if (r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic()))
-                || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit())) =>
-        {
-            out.push('-');
-            out.push_str(&r.to_ascii_uppercase());
-        }
-        _ => return "und".to_owned(),
-    }
-    out
-}
-
-/// Whether a string is a language as `normalise_language` produces it.
-pub fn is_normalised_language(s: &str) -> bool {
-    normalise_language(s) == s
-}
+/// Languages are reported as `readi_proto::rules` writes them (anything else becomes `und`), so
+/// the field can never carry free text.
+pub use readi_proto::rules::{is_language as is_normalised_language, normalise_language};
 
 /// Distinct languages kept per application and window; more fold into `und`.
 const MAX_LANGUAGES: usize = 32;
@@ -397,7 +374,8 @@ impl Metrics {
                 };
                 add(cells, Metric::OutputFlags, l, 1);
             }
-            let mut event = |kind: u32| {
+            let mut event = |kind: AdverseEventKind| {
+                let kind = kind as u32;
                 add(cells, Metric::AdverseEvents, LabelKey::default(), 1);
                 let l = LabelKey {
                     kind,
@@ -406,13 +384,13 @@ impl Metrics {
                 add(cells, Metric::AdverseEvents, l, 1);
             };
             if facts.escalated {
-                event(1);
+                event(AdverseEventKind::Escalation);
             }
             if facts.missed {
-                event(2);
+                event(AdverseEventKind::MissedEscalation);
             }
             if facts.blocked {
-                event(3);
+                event(AdverseEventKind::HarmfulOutput);
             }
             if facts.escalated {
                 add(cells, Metric::EscalationsRaised, LabelKey::default(), 1);
@@ -689,16 +667,6 @@ mod tests {
             Some(Value::Count(c)) => *c,
             _ => 0,
         }
-    }
-
-    #[test]
-    fn languages_are_normalised_or_unknown() {
-        assert_eq!(normalise_language("en"), "en");
-        assert_eq!(normalise_language("es-mx"), "es-MX");
-        assert_eq!(normalise_language("es_419"), "es-419");
-        assert_eq!(normalise_language("John Smith"), "und");
-        assert_eq!(normalise_language("en-US-x-private"), "und");
-        assert_eq!(normalise_language("english"), "und");
     }
 
     #[test]

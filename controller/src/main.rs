@@ -360,11 +360,7 @@ fn now() -> i64 {
 fn enroll_token(path: Option<&Path>, apps: &[String], ttl_hours: u32) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     for app in apps {
-        let ok = (1..=64).contains(&app.len())
-            && app
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-        if !ok {
+        if !readi_proto::rules::is_registered_id(app) {
             eprintln!(
                 "readi-controller: --app {app:?}: application ids are 1-64 characters of a-z, 0-9, '-', '_', '.'"
             );
