@@ -29,6 +29,32 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// Says that a test skipped work and why: in its own output, and as a line of
+/// `target/test-artifacts/skipped.txt`, which `.ci/run` prints after the tests so the skip is seen in
+/// the summary (the test harness hides a passing test's output).
+pub fn skipped(reason: &str) {
+    use std::io::Write as _;
+    eprintln!("SKIPPED: {reason}");
+    let exe = std::env::current_exe().ok();
+    let binary = exe
+        .as_deref()
+        .and_then(Path::file_stem)
+        .and_then(|s| s.to_str())
+        .map_or("?", |s| s.split('-').next().unwrap_or(s))
+        .to_owned();
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let line = format!("{binary}::{test}: {reason}\n");
+    let file = artifacts_dir().join("skipped.txt");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("(could not note the skip in {}: {e})", file.display());
+    }
+}
+
 /// Every file under `dir`, recursively: what a canary search of a data directory must read.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -421,7 +447,7 @@ pub fn fill(dir: &Path) -> std::path::PathBuf {
 pub fn postgres_schema_url() -> Option<String> {
     static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let Ok(url) = std::env::var("READI_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED: READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
+        skipped("READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
         return None;
     };
     let schema = format!(
