@@ -3,7 +3,6 @@
 //! each kind ever leave the clinic; the text never does.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -112,10 +111,7 @@ impl Feedback {
     pub fn record(&self, mut rec: Record) -> Result<Record, FeedbackError> {
         let seq = self.db.generate_id()?;
         rec.id = format!("fb-{seq}");
-        rec.recorded_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        rec.recorded_at = readi_common::clock::unix_secs();
         let key = seq.to_be_bytes();
         let plain = serde_json::to_vec(&rec).map_err(|_| FeedbackError::Corrupt)?;
         let sealed = self.keys.sealer.seal(TREE, &key, &plain)?;

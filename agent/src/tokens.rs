@@ -6,7 +6,6 @@
 use readi_common::identity::hex;
 use readi_common::token::{digest, same};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -123,9 +122,7 @@ impl Tokens {
         let rec = Record {
             role,
             app_id: app_id.to_owned(),
-            created_unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created_unix: readi_common::clock::unix_secs(),
             digest: digest(&secret),
         };
         self.tree.insert(

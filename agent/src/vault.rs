@@ -2,8 +2,9 @@
 //! re-identified inside the clinic and nowhere else. It stores; detection and redaction are the
 //! pipeline's (`pipeline::redact`).
 
+use readi_common::clock;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,12 +48,6 @@ pub struct Vault {
     keys: Arc<Keys>,
     ttl: Duration,
     locks: Vec<Mutex<()>>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The record key: a hash of (app, session), so ids are not stored in the clear.
@@ -104,7 +99,7 @@ impl Vault {
     ) -> Result<(Option<R>, u64), VaultError> {
         let key = record_key(app, session);
         let _guard = self.lock(&key);
-        let now = now_secs();
+        let now = clock::unix_secs();
         let mut map = self.load(&key, now)?.unwrap_or_default();
         let Some(out) = f(&mut map.tags) else {
             return Ok((None, map.expires_at));
@@ -130,13 +125,15 @@ impl Vault {
         text: &str,
     ) -> Result<(String, u32), VaultError> {
         let key = record_key(app, session);
-        let map = self.load(&key, now_secs())?.ok_or(VaultError::NotFound)?;
+        let map = self
+            .load(&key, clock::unix_secs())?
+            .ok_or(VaultError::NotFound)?;
         Ok(map.tags.restore(text))
     }
 
     /// Deletes every expired map; returns how many.
     pub fn sweep(&self) -> Result<usize, VaultError> {
-        let now = now_secs();
+        let now = clock::unix_secs();
         let mut removed = 0;
         for item in self.tree.iter() {
             let (k, v) = item?;
