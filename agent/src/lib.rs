@@ -22,6 +22,7 @@ pub mod reporting;
 pub mod safeguards;
 pub mod safety;
 pub mod seal;
+pub mod sealed_log;
 pub mod selfmetrics;
 pub mod server;
 pub mod services;

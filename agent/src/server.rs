@@ -52,7 +52,7 @@ pub enum Error {
     Feedback(crate::feedback::FeedbackError),
     /// The adverse-event log could not be opened.
     #[error("adverse events: {0}")]
-    Adverse(#[from] AdverseError),
+    Adverse(AdverseError),
     /// TLS material could not be loaded.
     #[error("server.tls: {0}")]
     Tls(String),
@@ -102,7 +102,8 @@ pub async fn run(
     let trigger = Trigger::spawn_or_fatal(shutdown, &fatal);
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
-    let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
+    let adverse =
+        Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys)).map_err(Error::Adverse)?);
     let feedback = Arc::new(
         crate::feedback::Feedback::open(store.db(), Arc::clone(&keys)).map_err(Error::Feedback)?,
     );

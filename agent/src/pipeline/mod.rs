@@ -92,10 +92,8 @@ impl From<crate::tokens::Denied> for Error {
 enum Recording {
     #[error("escalation: {0}")]
     Escalation(#[from] EscalationError),
-    #[error("adverse event: {0}")]
-    Adverse(#[from] crate::adverse::AdverseError),
-    #[error("feedback: {0}")]
-    Feedback(#[from] crate::feedback::FeedbackError),
+    #[error("sealed log: {0}")]
+    Log(#[from] crate::sealed_log::LogError),
 }
 
 /// Where the stages send what they find and keep.
