@@ -312,7 +312,7 @@ fn server_tls(tls: &crate::config::TlsConfig) -> Result<tonic::transport::Server
 }
 
 /// One retention pass: roll, then shred; every key operation is audited.
-pub fn apply_retention(
+pub(crate) fn apply_retention(
     keys: &Keys,
     audit: &Audit,
     retention: &crate::config::RetentionConfig,

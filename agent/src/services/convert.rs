@@ -19,12 +19,12 @@ impl From<pipeline::Error> for Status {
 }
 
 /// The authenticated caller the interceptor put on the request (none when tokens are not enforced).
-pub fn caller<T>(req: &Request<T>) -> Option<Caller> {
+pub(crate) fn caller<T>(req: &Request<T>) -> Option<Caller> {
     req.extensions().get::<Caller>().cloned()
 }
 
 /// Checks the request's caller for one RPC outside the pipeline (the Compliance service).
-pub fn authorize<T>(
+pub(crate) fn authorize<T>(
     req: &Request<T>,
     rpc: &str,
     allowed: &[Role],
@@ -44,7 +44,7 @@ fn timestamp(seconds: u64) -> Option<prost_types::Timestamp> {
 }
 
 /// A Redact request.
-pub fn redact_in(r: pb::RedactRequest) -> RedactIn {
+pub(crate) fn redact_in(r: pb::RedactRequest) -> RedactIn {
     let style = match r.style() {
         pb::RedactionStyle::Unspecified => None,
         pb::RedactionStyle::Tag => Some(Style::Tag),
@@ -72,7 +72,7 @@ fn span(s: PhiSpan) -> pb::PhiSpan {
 }
 
 /// A Redact response.
-pub fn redacted(r: Redacted) -> pb::RedactResponse {
+pub(crate) fn redacted(r: Redacted) -> pb::RedactResponse {
     pb::RedactResponse {
         redacted_text: r.text,
         spans: r.spans.into_iter().map(span).collect(),
@@ -81,7 +81,7 @@ pub fn redacted(r: Redacted) -> pb::RedactResponse {
 }
 
 /// A piece of a redacted live transcript.
-pub fn chunk(c: Chunk) -> pb::RedactedChunk {
+pub(crate) fn chunk(c: Chunk) -> pb::RedactedChunk {
     pb::RedactedChunk {
         offset: c.offset,
         text: c.text,
@@ -90,7 +90,7 @@ pub fn chunk(c: Chunk) -> pb::RedactedChunk {
 }
 
 /// An Assess request.
-pub fn exchange(r: pb::AssessRequest) -> Exchange {
+pub(crate) fn exchange(r: pb::AssessRequest) -> Exchange {
     let turn = |t: pb::Turn| (t.role(), t.text);
     Exchange {
         llm_latency_ms: (r.llm_latency_ms > 0).then_some(u64::from(r.llm_latency_ms)),
@@ -106,7 +106,7 @@ pub fn exchange(r: pb::AssessRequest) -> Exchange {
 }
 
 /// An Assess response.
-pub fn assessed(a: Assessed) -> pb::AssessResponse {
+pub(crate) fn assessed(a: Assessed) -> pb::AssessResponse {
     pb::AssessResponse {
         verdict: records::verdict(a.verdict) as i32,
         findings: a
@@ -121,7 +121,7 @@ pub fn assessed(a: Assessed) -> pb::AssessResponse {
 }
 
 /// A SubmitFeedback request.
-pub fn report(r: pb::SubmitFeedbackRequest) -> Report {
+pub(crate) fn report(r: pb::SubmitFeedbackRequest) -> Report {
     use pb::submit_feedback_request::Kind;
     Report {
         app: r.app_id,
@@ -137,7 +137,7 @@ pub fn report(r: pb::SubmitFeedbackRequest) -> Report {
 }
 
 /// A SubmitFeedback response.
-pub fn filed(f: Filed) -> pb::SubmitFeedbackResponse {
+pub(crate) fn filed(f: Filed) -> pb::SubmitFeedbackResponse {
     pb::SubmitFeedbackResponse {
         adverse_event_id: f.adverse_event_id,
         escalation_id: f.escalation_id,
@@ -145,7 +145,7 @@ pub fn filed(f: Filed) -> pb::SubmitFeedbackResponse {
 }
 
 /// A RecordOutcome request's observation.
-pub fn observation(r: &pb::RecordOutcomeRequest) -> Option<Observation> {
+pub(crate) fn observation(r: &pb::RecordOutcomeRequest) -> Option<Observation> {
     use pb::record_outcome_request::Observation as O;
     Some(match r.observation.as_ref()? {
         O::Score(s) => Observation::Score {
@@ -164,7 +164,7 @@ pub fn observation(r: &pb::RecordOutcomeRequest) -> Option<Observation> {
 }
 
 /// A RecordOutcome response: the window the outcome was counted in.
-pub fn outcome_recorded(window_start: u64) -> pb::RecordOutcomeResponse {
+pub(crate) fn outcome_recorded(window_start: u64) -> pb::RecordOutcomeResponse {
     pb::RecordOutcomeResponse {
         window_start: timestamp(window_start),
     }

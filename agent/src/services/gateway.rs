@@ -18,13 +18,13 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 /// Serves `readi.agent.v1.Gateway`.
 #[derive(Debug)]
-pub struct GatewayService {
+pub(crate) struct GatewayService {
     pipeline: Arc<Pipeline>,
 }
 
 impl GatewayService {
     /// The gateway in front of `pipeline`.
-    pub fn new(pipeline: Arc<Pipeline>) -> Self {
+    pub(crate) fn new(pipeline: Arc<Pipeline>) -> Self {
         GatewayService { pipeline }
     }
 }
