@@ -1,5 +1,5 @@
-//! Adverse events: every escalation, block and missed escalation (and, later, clinicians' reports),
-//! sealed in the store in order, listed for the clinic's compliance review. Never text.
+//! Adverse events: every escalation, blocked reply, missed escalation and clinician's report, kept in
+//! order in a sealed log and listed for the clinic's compliance review. Never text.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,58 +8,41 @@ use prost::Message;
 use readi_proto::agent::v1 as pb;
 
 use crate::keys::Keys;
-use crate::seal::SealError;
+use crate::sealed_log::{LogError, SealedLog};
 
 const TREE: &str = "adverse_events";
 
 /// Why an adverse-event operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AdverseError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] sled::Error),
-    /// A sealed record did not open.
-    #[error("sealed adverse event did not open: {0}")]
-    Seal(#[from] SealError),
-    /// A record opened but does not decode.
-    #[error("adverse event record is damaged")]
-    Corrupt,
-}
+pub type AdverseError = LogError;
 
 /// The adverse-event log.
 #[derive(Debug)]
 pub struct AdverseEvents {
-    tree: sled::Tree,
-    db: sled::Db,
-    keys: Arc<Keys>,
+    log: SealedLog,
 }
 
 impl AdverseEvents {
     /// Opens the adverse-event tree.
     pub fn open(db: &sled::Db, keys: Arc<Keys>) -> Result<AdverseEvents, AdverseError> {
         Ok(AdverseEvents {
-            tree: db.open_tree(TREE)?,
-            db: db.clone(),
-            keys,
+            log: SealedLog::open(db, keys, TREE)?,
         })
     }
 
     /// Appends an event (id and time assigned here) and makes it durable.
     pub fn record(&self, mut ev: pb::AdverseEvent) -> Result<pb::AdverseEvent, AdverseError> {
-        let seq = self.db.generate_id()?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        ev.id = format!("ae-{seq}");
-        ev.recorded_at = Some(prost_types::Timestamp {
-            seconds: now.as_secs() as i64,
-            nanos: now.subsec_nanos() as i32,
-        });
-        let key = seq.to_be_bytes();
-        let sealed = self.keys.sealer.seal(TREE, &key, &ev.encode_to_vec())?;
-        self.tree.insert(key, sealed)?;
-        self.tree.flush()?;
-        Ok(ev)
+        self.log.append(|seq| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            ev.id = format!("ae-{seq}");
+            ev.recorded_at = Some(prost_types::Timestamp {
+                seconds: now.as_secs() as i64,
+                nanos: now.subsec_nanos() as i32,
+            });
+            let plain = ev.encode_to_vec();
+            Ok((ev, plain))
+        })
     }
 
     /// Events recorded at or after `since` (unix seconds), oldest first, at most `limit`.
@@ -69,10 +52,8 @@ impl AdverseEvents {
         limit: usize,
     ) -> Result<Vec<pb::AdverseEvent>, AdverseError> {
         let mut out = Vec::new();
-        for plain in self.keys.sealer.open_all::<AdverseError>(TREE, &self.tree) {
-            let plain = plain?;
-            let ev =
-                pb::AdverseEvent::decode(plain.as_slice()).map_err(|_| AdverseError::Corrupt)?;
+        for plain in self.log.records() {
+            let ev = pb::AdverseEvent::decode(plain?.as_slice()).map_err(|_| self.log.corrupt())?;
             if since.is_some_and(|s| ev.recorded_at.is_none_or(|t| t.seconds < s)) {
                 continue;
             }

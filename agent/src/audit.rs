@@ -2,9 +2,10 @@
 //! outcome; never PHI), checkpoints signed with the agent's Ed25519 key, and a verifier that says
 //! which record was edited, deleted, reordered or cut off.
 
+use readi_common::clock;
+use readi_common::identity::{hex, unhex};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
@@ -133,31 +134,11 @@ impl std::fmt::Debug for Audit {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn sha256(b: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, b);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn seq_of(key: &[u8]) -> u64 {
@@ -242,7 +223,7 @@ impl Audit {
         let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
         let entry = Entry {
             seq: head.seq + 1,
-            at_unix_ms: now_ms(),
+            at_unix_ms: clock::unix_ms(),
             action: action.to_owned(),
             actor: actor.to_owned(),
             app_id: app_id.to_owned(),
@@ -269,7 +250,7 @@ impl Audit {
         let cp = Checkpoint {
             seq: head.seq,
             hash: hex(&head.hash),
-            at_unix_ms: now_ms(),
+            at_unix_ms: clock::unix_ms(),
             signature: hex(sig.as_ref()),
         };
         let bytes = serde_json::to_vec(&cp).expect("checkpoint serializes");
@@ -310,7 +291,7 @@ impl Audit {
         let marker = Pruned {
             through,
             hash: hex(&hash),
-            at_unix_ms: now_ms(),
+            at_unix_ms: clock::unix_ms(),
             signature: hex(sig.as_ref()),
         };
         self.meta.insert(

@@ -2,6 +2,7 @@
 //! hash-chained ledger of exactly the bytes that leave the clinic, and queued in a durable outbox, all
 //! in one transaction; delivery marks it sent without touching the chained entry.
 
+use readi_common::clock;
 use std::sync::Arc;
 
 use prost::Message as _;
@@ -80,12 +81,6 @@ pub fn entry_hash(
     ctx.update(&(payload.len() as u64).to_be_bytes());
     ctx.update(payload);
     ctx.finish().as_ref().to_vec()
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A random secret kept sealed in the store, created on first use.
@@ -213,19 +208,13 @@ impl Egress {
         let window_plain =
             serde_json::to_vec(next_window).map_err(|e| EgressError::Transaction(e.to_string()))?;
         let window_sealed = self.keys.sealer.seal(META, WINDOW_STATE, &window_plain)?;
-        let recorded_at = now_secs();
+        let recorded_at = clock::unix_secs_i64();
         let result = (&meta, &ledger, &outbox).transaction(|(meta, ledger, outbox)| {
             let sequence = meta.get(LAST_SEQUENCE)?.map_or(0, |v| be_u64(&v)) + 1;
             let mut report = report.clone();
             report.agent_id = self.agent_id.clone();
             report.sequence = sequence;
-            let bytes = report.encode_to_vec();
-            let signature = self.signer.sign(&bytes).as_ref().to_vec();
-            let payload = pb::SignedReport {
-                report: bytes,
-                signature,
-            }
-            .encode_to_vec();
+            let payload = readi_proto::signing::sign(&report, &self.signer).encode_to_vec();
             let previous = match sequence {
                 1 => vec![0u8; 32],
                 n => match ledger.get((n - 1).to_be_bytes())? {
@@ -310,7 +299,7 @@ impl Egress {
     pub fn delivered(&self, sequence: u64) -> Result<(), EgressError> {
         let outbox = self.db.open_tree(OUTBOX)?;
         let delivered = self.db.open_tree(DELIVERED)?;
-        let at = now_secs();
+        let at = clock::unix_secs_i64();
         (&outbox, &delivered)
             .transaction(|(outbox, delivered)| {
                 outbox.remove(&sequence.to_be_bytes())?;

@@ -1,8 +1,9 @@
 //! Escalations: risk a human must see. Each is sealed in the store, published to the clinic's
 //! on-call watchers and webhooks, re-sent until someone acknowledges it, and acknowledged once.
 
+use readi_common::clock;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use prost::Message;
 use readi_proto::agent::v1 as pb;
@@ -42,12 +43,6 @@ struct Record {
     clinician_id: Option<String>,
     disposition: i32,
     last_sent_ms: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn timestamp(ms: u64) -> prost_types::Timestamp {
@@ -124,7 +119,7 @@ impl Escalations {
 
     /// Records a new escalation (id and time assigned here), makes it durable, then publishes it.
     pub fn raise(&self, mut e: pb::Escalation) -> Result<pb::Escalation, EscalationError> {
-        let now = now_ms();
+        let now = clock::unix_ms();
         e.id = new_id("esc-");
         e.raised_at = Some(timestamp(now));
         e.acknowledged_at = None;
@@ -166,7 +161,7 @@ impl Escalations {
         if let Some(at) = e.acknowledged_at {
             return Err(EscalationError::AlreadyAcknowledged(at.seconds));
         }
-        let now = now_ms();
+        let now = clock::unix_ms();
         e.acknowledged_at = Some(timestamp(now));
         let raised = e.raised_at.map_or(0, |t| t.seconds.max(0) as u64 * 1000);
         rec.escalation = e.encode_to_vec();
@@ -199,7 +194,7 @@ impl Escalations {
 
     /// Publishes again every pending escalation last sent `after` ago or longer; returns how many.
     pub fn resend_due(&self, after: Duration) -> Result<usize, EscalationError> {
-        let now = now_ms();
+        let now = clock::unix_ms();
         let mut n = 0;
         for e in self.pending()? {
             let _guard = self.ack.lock().unwrap_or_else(|p| p.into_inner());

@@ -3,29 +3,17 @@
 //! each kind ever leave the clinic; the text never does.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Keys;
-use crate::seal::SealError;
+use crate::sealed_log::{LogError, SealedLog};
 
 /// The sealed tree, and the data class its keys and retention belong to.
 pub const TREE: &str = "feedback";
 
 /// Why a feedback operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FeedbackError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] sled::Error),
-    /// A sealed record did not open.
-    #[error("sealed feedback did not open: {0}")]
-    Seal(#[from] SealError),
-    /// A record opened but does not decode.
-    #[error("feedback record is damaged")]
-    Corrupt,
-}
+pub type FeedbackError = LogError;
 
 /// What a clinician reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,44 +81,33 @@ pub struct Record {
 /// The sealed feedback log.
 #[derive(Debug)]
 pub struct Feedback {
-    tree: sled::Tree,
-    db: sled::Db,
-    keys: Arc<Keys>,
+    log: SealedLog,
 }
 
 impl Feedback {
     /// Opens the feedback tree.
     pub fn open(db: &sled::Db, keys: Arc<Keys>) -> Result<Feedback, FeedbackError> {
         Ok(Feedback {
-            tree: db.open_tree(TREE)?,
-            db: db.clone(),
-            keys,
+            log: SealedLog::open(db, keys, TREE)?,
         })
     }
 
     /// Seals and stores a record (id and time assigned here) and makes it durable.
     pub fn record(&self, mut rec: Record) -> Result<Record, FeedbackError> {
-        let seq = self.db.generate_id()?;
-        rec.id = format!("fb-{seq}");
-        rec.recorded_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let key = seq.to_be_bytes();
-        let plain = serde_json::to_vec(&rec).map_err(|_| FeedbackError::Corrupt)?;
-        let sealed = self.keys.sealer.seal(TREE, &key, &plain)?;
-        self.tree.insert(key, sealed)?;
-        self.tree.flush()?;
-        Ok(rec)
+        self.log.append(|seq| {
+            rec.id = format!("fb-{seq}");
+            rec.recorded_at = readi_common::clock::unix_secs();
+            let plain = serde_json::to_vec(&rec).map_err(|_| self.log.corrupt())?;
+            Ok((rec, plain))
+        })
     }
 
     /// Records made at or after `since` (unix seconds), oldest first. Records whose keys were
     /// destroyed by retention are gone and skipped.
     pub fn since(&self, since: u64) -> Result<Vec<Record>, FeedbackError> {
         let mut out = Vec::new();
-        for plain in self.keys.sealer.open_all::<FeedbackError>(TREE, &self.tree) {
-            let plain = plain?;
-            let rec: Record = serde_json::from_slice(&plain).map_err(|_| FeedbackError::Corrupt)?;
+        for plain in self.log.records() {
+            let rec: Record = serde_json::from_slice(&plain?).map_err(|_| self.log.corrupt())?;
             if rec.recorded_at >= since {
                 out.push(rec);
             }

@@ -2,10 +2,11 @@
 //! key-encryption key. New values are sealed under the class's current epoch; rotation adds an epoch
 //! and old values stay readable; destroying an epoch's key crypto-shreds everything sealed under it.
 
+use readi_common::clock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::KeyInit;
@@ -64,12 +65,6 @@ pub enum KeyringError {
     /// Randomness failed.
     #[error("no randomness available")]
     Random,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn record_key(class: &str, epoch: u32) -> Vec<u8> {
@@ -188,7 +183,7 @@ impl Keyring {
             .map_err(|_| KeyringError::Random)?;
         let e = Epoch {
             cipher: Aes256Gcm::new(&dek.into()),
-            created_unix: now_unix(),
+            created_unix: clock::unix_secs(),
             seals: AtomicU64::new(0),
             reserved: AtomicU64::new(RESERVE),
         };
@@ -365,7 +360,7 @@ impl Keyring {
 
 /// How long after an epoch ends its data is kept, as a cutoff: `now - keep`.
 pub fn cutoff(keep: Duration) -> u64 {
-    now_unix().saturating_sub(keep.as_secs())
+    clock::unix_secs().saturating_sub(keep.as_secs())
 }
 
 #[cfg(test)]

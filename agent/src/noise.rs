@@ -10,7 +10,7 @@ pub trait Uniform {
 
 /// The operating system's randomness (ring), for production noise.
 #[derive(Debug)]
-pub struct SystemUniform(ring::rand::SystemRandom);
+pub(crate) struct SystemUniform(ring::rand::SystemRandom);
 
 impl Default for SystemUniform {
     fn default() -> Self {
@@ -67,7 +67,7 @@ fn bernoulli_exp(u: &mut impl Uniform, num: u64, den: u64) -> bool {
 
 /// A discrete Laplace noise scale `t / s`: P(x) is proportional to exp(-|x| s / t).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scale {
+pub(crate) struct Scale {
     /// Numerator of the scale.
     pub t: u64,
     /// Denominator of the scale.
@@ -76,7 +76,7 @@ pub struct Scale {
 
 impl Scale {
     /// The scale giving epsilon (in millionths) for a count that one event changes by one.
-    pub fn for_micro_epsilon(micro_epsilon: u64) -> Scale {
+    pub(crate) fn for_micro_epsilon(micro_epsilon: u64) -> Scale {
         Scale {
             t: 1_000_000,
             s: micro_epsilon.max(1),
@@ -85,7 +85,7 @@ impl Scale {
 }
 
 /// One sample of the discrete Laplace distribution with the given scale (algorithm 2).
-pub fn discrete_laplace(u: &mut impl Uniform, scale: Scale) -> i64 {
+pub(crate) fn discrete_laplace(u: &mut impl Uniform, scale: Scale) -> i64 {
     let Scale { t, s } = scale;
     loop {
         let uu = u.below(t);

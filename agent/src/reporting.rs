@@ -29,12 +29,8 @@ pub struct Reporter {
     pub queued: Arc<Notify>,
 }
 
-/// Seconds since the epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+/// Seconds since the epoch: the one clock.
+pub use readi_common::clock::unix_secs as unix_now;
 
 fn timestamp(secs: u64) -> prost_types::Timestamp {
     prost_types::Timestamp {

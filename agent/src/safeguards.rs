@@ -2,10 +2,10 @@
 //! configuration and store, with the live evidence a compliance officer can inspect. Honest by
 //! design: what is not built or not configured fails and says why.
 
+use readi_common::clock;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use readi_common::secret::SecretSource;
 use readi_proto::agent::v1::{self as pb, CheckStatus};
@@ -29,12 +29,6 @@ fn check(
         status: status as i32,
         evidence,
     }
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The device a path lives on (its parent's, when it does not exist yet).
@@ -117,7 +111,7 @@ pub fn report(
     ));
 
     let info = keys.sealer.describe();
-    let now = now_unix();
+    let now = clock::unix_secs();
     let current: Vec<String> = info
         .iter()
         .filter(|k| k.current)

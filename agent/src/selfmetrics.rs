@@ -14,7 +14,7 @@ use crate::reporting::{Reporter, unix_now};
 
 /// What the endpoints read.
 #[derive(Debug)]
-pub struct SelfMetrics {
+pub(crate) struct SelfMetrics {
     started: Instant,
     reporter: Option<Arc<Reporter>>,
     escalations: Arc<Escalations>,
@@ -22,7 +22,10 @@ pub struct SelfMetrics {
 
 impl SelfMetrics {
     /// Metrics over the running agent's parts.
-    pub fn new(reporter: Option<Arc<Reporter>>, escalations: Arc<Escalations>) -> Arc<SelfMetrics> {
+    pub(crate) fn new(
+        reporter: Option<Arc<Reporter>>,
+        escalations: Arc<Escalations>,
+    ) -> Arc<SelfMetrics> {
         Arc::new(SelfMetrics {
             started: Instant::now(),
             reporter,
@@ -40,7 +43,7 @@ impl SelfMetrics {
 }
 
 /// The routes: `/metrics` and `/healthz`.
-pub fn router(m: Arc<SelfMetrics>) -> axum::Router {
+pub(crate) fn router(m: Arc<SelfMetrics>) -> axum::Router {
     axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(health))

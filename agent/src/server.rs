@@ -16,11 +16,9 @@ use crate::audit::{Audit, AuditError};
 use crate::egress::{Egress, EgressError};
 use crate::escalation::{EscalationError, Escalations};
 use crate::keys::{KeyError, Keys};
+use crate::pipeline::{Pipeline, Sinks};
 use crate::reporting::Reporter;
-use crate::services::{
-    compliance::ComplianceService,
-    gateway::{GatewayService, SafetySinks},
-};
+use crate::services::{compliance::ComplianceService, gateway::GatewayService};
 use crate::vault::{Vault, VaultError};
 use crate::webhook::{Dispatcher, WebhookError};
 use readi_common::embedded::{Store, StoreError};
@@ -54,7 +52,7 @@ pub enum Error {
     Feedback(crate::feedback::FeedbackError),
     /// The adverse-event log could not be opened.
     #[error("adverse events: {0}")]
-    Adverse(#[from] AdverseError),
+    Adverse(AdverseError),
     /// TLS material could not be loaded.
     #[error("server.tls: {0}")]
     Tls(String),
@@ -104,7 +102,8 @@ pub async fn run(
     let trigger = Trigger::spawn_or_fatal(shutdown, &fatal);
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
-    let adverse = Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys))?);
+    let adverse =
+        Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys)).map_err(Error::Adverse)?);
     let feedback = Arc::new(
         crate::feedback::Feedback::open(store.db(), Arc::clone(&keys)).map_err(Error::Feedback)?,
     );
@@ -146,12 +145,12 @@ pub async fn run(
         config.limits.request_burst,
     );
     let pending = Arc::clone(&escalations);
-    let gateway_service = Arc::new(GatewayService::new(
+    let pipeline = Arc::new(Pipeline::new(
         vault,
         Arc::clone(&audit),
         config.redaction.clone(),
         &config.limits,
-        SafetySinks {
+        Sinks {
             escalations,
             adverse: Arc::clone(&adverse),
             shutdown: trigger.clone(),
@@ -169,7 +168,7 @@ pub async fn run(
     ));
     if !config.proxy.listen.is_empty() {
         let proxy = crate::proxy::Proxy::new(
-            Arc::clone(&gateway_service),
+            Arc::clone(&pipeline),
             tokens.clone(),
             limiter.clone(),
             config.proxy.clone(),
@@ -194,7 +193,7 @@ pub async fn run(
         readi_common::http::spawn(l, app, &trigger, "Metrics listener");
         tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
     }
-    let gateway = GatewayServer::from_arc(gateway_service)
+    let gateway = GatewayServer::new(GatewayService::new(pipeline))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     let compliance = ComplianceServer::new(ComplianceService::new(
@@ -313,7 +312,7 @@ fn server_tls(tls: &crate::config::TlsConfig) -> Result<tonic::transport::Server
 }
 
 /// One retention pass: roll, then shred; every key operation is audited.
-pub fn apply_retention(
+pub(crate) fn apply_retention(
     keys: &Keys,
     audit: &Audit,
     retention: &crate::config::RetentionConfig,

@@ -8,7 +8,7 @@ use crate::phi::{Lexicon, PhiType, Span};
 
 /// Per-session secrets that make surrogates stable and unguessable.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
-pub struct SessionSecrets {
+pub(crate) struct SessionSecrets {
     /// Days added to every date of the session (never 0).
     pub shift_days: i32,
     /// Key for choosing surrogate values.
@@ -17,7 +17,7 @@ pub struct SessionSecrets {
 
 impl SessionSecrets {
     /// Fresh secrets from the system random source: a shift of 30-365 days either way.
-    pub fn generate() -> Option<SessionSecrets> {
+    pub(crate) fn generate() -> Option<SessionSecrets> {
         use ring::rand::{SecureRandom, SystemRandom};
         let rng = SystemRandom::new();
         let mut seed = [0u8; 32];
@@ -58,7 +58,7 @@ fn numeric_date(s: &str) -> bool {
 }
 
 /// Shifts a date written in a common form, keeping the form; `None` when the form is not understood.
-pub fn shift_date(value: &str, days: i32) -> Option<String> {
+pub(crate) fn shift_date(value: &str, days: i32) -> Option<String> {
     let v = value.trim();
     // Numeric: m/d/yyyy, m/d/yy, m-d-yyyy, m/d, yyyy-mm-dd (a trailing time is kept as is).
     let (date, time) = match v.find([' ', 'T']) {
@@ -174,7 +174,7 @@ fn title(s: &str) -> String {
 }
 
 /// A surrogate for `value` (the text of `span`), attempt `n` (retries avoid collisions).
-pub fn generate(
+pub(crate) fn generate(
     secrets: &SessionSecrets,
     lexicon: &Lexicon,
     span: &Span,

@@ -11,10 +11,10 @@ use crate::egress::Egress;
 /// Why TLS to the controller cannot be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct TlsError(String);
+pub(crate) struct TlsError(String);
 
 /// The client TLS settings for the controller link.
-pub fn controller_client(
+pub(crate) fn controller_client(
     link: &ControllerLink,
     egress: &Egress,
 ) -> Result<ClientTlsConfig, TlsError> {

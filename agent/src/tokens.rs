@@ -6,7 +6,6 @@
 use readi_common::identity::hex;
 use readi_common::token::{digest, same};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -123,9 +122,7 @@ impl Tokens {
         let rec = Record {
             role,
             app_id: app_id.to_owned(),
-            created_unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created_unix: readi_common::clock::unix_secs(),
             digest: digest(&secret),
         };
         self.tree.insert(
@@ -259,17 +256,22 @@ fn limit(limiter: &crate::ratelimit::RateLimiter, key: &str) -> Result<(), Statu
     })
 }
 
-/// Checks the caller's role (and, for `app` tokens, its application) for one RPC.
-pub fn authorize<T>(
-    req: &Request<T>,
+/// A refusal by role or application scope; the message names the token and what was needed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+/// Checks the caller's role (and, for `app` tokens, its application) for one operation; a refusal
+/// is audited. No caller means tokens are not enforced on this agent (none exist, on loopback), which
+/// the safeguards report says. Every door authorizes through this one rule.
+pub fn permit(
+    caller: Option<&Caller>,
     rpc: &str,
     allowed: &[Role],
     app_id: Option<&str>,
     audit: &Audit,
-) -> Result<(), Status> {
-    let Some(caller) = req.extensions().get::<Caller>() else {
-        // Tokens are not enforced on this agent (none exist, on loopback): the safeguards report
-        // says so.
+) -> Result<(), Denied> {
+    let Some(caller) = caller else {
         return Ok(());
     };
     let role_ok = caller.role == Role::Admin || allowed.contains(&caller.role);
@@ -294,7 +296,7 @@ pub fn authorize<T>(
     if let Err(e) = audit.record_by("auth_denied", &caller.token_id, app_id.unwrap_or(""), &why) {
         tracing::error!(error = %e, "Audit write failed");
     }
-    Err(Status::permission_denied(why))
+    Err(Denied(why))
 }
 
 #[cfg(test)]

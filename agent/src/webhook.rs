@@ -80,7 +80,7 @@ struct Payload<'a> {
 }
 
 /// The JSON body for one escalation: identifiers, categories, rules and spans; never text.
-pub fn payload(e: &pb::Escalation, resent: bool) -> Vec<u8> {
+pub(crate) fn payload(e: &pb::Escalation, resent: bool) -> Vec<u8> {
     let name = |s: Option<&'static str>| s.unwrap_or("UNSPECIFIED");
     let p = Payload {
         id: &e.id,

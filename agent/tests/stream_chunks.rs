@@ -7,7 +7,8 @@ use std::sync::Arc;
 use readi_agent::config::RedactionConfig;
 use readi_agent::keys::Keys;
 use readi_agent::phi::Detector;
-use readi_agent::services::gateway::STREAM_HOLD;
+use readi_agent::pipeline::Redactor;
+use readi_agent::pipeline::stream::STREAM_HOLD;
 use readi_agent::vault::Vault;
 
 const BUILT_IN: &[&str] = &[
@@ -37,27 +38,15 @@ fn corpus() -> Vec<String> {
     out
 }
 
-/// Feeds `chunks` through the vault as StreamRedact does; returns the concatenated released text.
-fn stream(
-    vault: &Vault,
-    policy: &readi_agent::redact::Policy,
-    session: &str,
-    chunks: &[&str],
-) -> String {
+/// Feeds `chunks` through the redactor as StreamRedact does; returns the concatenated released text.
+fn stream(redactor: &Redactor, session: &str, chunks: &[&str]) -> String {
     let mut pending = String::new();
     let mut out = String::new();
     for (i, chunk) in chunks.iter().enumerate() {
         pending.push_str(chunk);
         let last = i == chunks.len() - 1;
-        let (cut, redacted, _) = vault
-            .redact_stream(
-                "app",
-                session,
-                &pending,
-                (!last).then_some(STREAM_HOLD),
-                Detector::global(),
-                policy,
-            )
+        let (cut, redacted, _) = redactor
+            .redact_stream("app", session, &pending, (!last).then_some(STREAM_HOLD))
             .unwrap();
         out.push_str(&redacted);
         pending = pending[cut..].to_owned();
@@ -77,6 +66,7 @@ fn phi_is_redacted_wherever_the_transcript_is_split() {
         ..Default::default()
     }
     .policy();
+    let redactor = Redactor::new(Arc::new(vault), policy);
     let detector = Detector::global();
     let (mut docs, mut splits, mut identical) = (0, 0, 0);
     for (d, text) in corpus().iter().enumerate() {
@@ -85,8 +75,8 @@ fn phi_is_redacted_wherever_the_transcript_is_split() {
             continue;
         }
         docs += 1;
-        let (whole, _, _) = vault
-            .redact(&format!("whole-{d}"), "s", text, detector, &policy, None)
+        let (whole, _, _) = redactor
+            .redact(&format!("whole-{d}"), "s", text, None)
             .unwrap();
         // Split inside and at the edges of every span, plus a few fixed chunk sizes.
         let mut points: Vec<usize> = spans
@@ -121,7 +111,7 @@ fn phi_is_redacted_wherever_the_transcript_is_split() {
         }
         for (c, chunks) in cases.iter().enumerate() {
             splits += 1;
-            let out = stream(&vault, &policy, &format!("{d}-{c}"), chunks);
+            let out = stream(&redactor, &format!("{d}-{c}"), chunks);
             for s in &spans {
                 let value = &text[s.start..s.end];
                 assert!(

@@ -1,6 +1,7 @@
 //! Pieces the readi agent and controller share: secret sources, logging, shutdown and config errors.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod date;
 pub mod embedded;

@@ -2,6 +2,7 @@
 //! charts drawn here (no script, no fonts, nothing fetched at view time). Vendors log in with their
 //! token and see their own applications; every figure shows its noise and its cohort.
 
+use readi_common::clock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -213,12 +214,6 @@ async fn logout(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response
     Redirect::to("/login").into_response()
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn status_class(s: i32) -> &'static str {
     match Status::try_from(s) {
         Ok(Status::Meets) => "meets",
@@ -242,9 +237,12 @@ async fn overview(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Respon
     let cards = crate::store::spawn_blocking(move || {
         apps.into_iter()
             .map(|a| {
-                let card =
-                    d2.scoring
-                        .scorecard(d2.store.as_ref(), &a.id, pb::Period::Days30, now());
+                let card = d2.scoring.scorecard(
+                    d2.store.as_ref(),
+                    &a.id,
+                    pb::Period::Days30,
+                    clock::unix_secs_i64(),
+                );
                 (a, card)
             })
             .collect::<Vec<_>>()
@@ -466,7 +464,7 @@ async fn app_page(
     let d2 = Arc::clone(&d);
     let app_id = app.id.clone();
     let computed = crate::store::spawn_blocking(move || {
-        let until = now();
+        let until = clock::unix_secs_i64();
         let card = d2
             .scoring
             .scorecard(d2.store.as_ref(), &app_id, period, until)?;

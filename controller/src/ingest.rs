@@ -2,9 +2,9 @@
 //! comes from an enrolled, unrevoked agent whose key signed these exact bytes, names only the
 //! applications that agent was enrolled for, and carries no value outside the schema's closed sets.
 
-use prost::Message as _;
 use readi_proto::report::v1 as pb;
-use ring::signature::{ED25519, UnparsedPublicKey};
+use readi_proto::rules::{is_language, is_registered_id as is_id};
+use readi_proto::signing::{self, Refused};
 
 use readi_common::identity::unhex as hex_decode;
 
@@ -32,43 +32,13 @@ fn reject(code: tonic::Code, counter: &'static str, message: impl Into<String>) 
 /// Decodes the report bytes, refusing anything prost would not have written itself: unknown fields,
 /// duplicated or reordered fields, non-minimal varints.
 pub fn decode_canonical(bytes: &[u8]) -> Result<pb::Report, Rejection> {
-    let report = pb::Report::decode(bytes).map_err(|e| {
-        reject(
-            tonic::Code::InvalidArgument,
-            "rejected.malformed",
-            format!("the report does not decode: {e}"),
-        )
-    })?;
-    if report.encode_to_vec() != bytes {
-        return Err(reject(
-            tonic::Code::InvalidArgument,
-            "rejected.unknown_fields",
-            "the report carries unknown or non-canonically encoded fields",
-        ));
-    }
-    Ok(report)
-}
-
-fn is_id(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
-}
-
-fn is_language(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let primary = parts.next().unwrap_or("");
-    let ok_primary =
-        (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase());
-    let ok_region = match (parts.next(), parts.next()) {
-        (None, _) => true,
-        (Some(r), None) => {
-            (r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
-                || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()))
-        }
-        _ => false,
-    };
-    ok_primary && ok_region
+    signing::decode_canonical(bytes).map_err(|e| {
+        let counter = match e {
+            Refused::NotCanonical => "rejected.unknown_fields",
+            _ => "rejected.malformed",
+        };
+        reject(tonic::Code::InvalidArgument, counter, e.to_string())
+    })
 }
 
 /// Checks the signature and the content of a report from `agent`. `now` bounds the window end.
@@ -85,15 +55,13 @@ pub fn verify(
             "the enrolled key is damaged",
         )
     })?;
-    UnparsedPublicKey::new(&ED25519, key)
-        .verify(&signed.report, &signed.signature)
-        .map_err(|_| {
-            reject(
-                tonic::Code::Unauthenticated,
-                "rejected.signature",
-                "the signature does not verify against the agent's enrolled key",
-            )
-        })?;
+    signing::verify(signed, &key).map_err(|e| {
+        reject(
+            tonic::Code::Unauthenticated,
+            "rejected.signature",
+            e.to_string(),
+        )
+    })?;
     if report.schema_version != 1 {
         return Err(reject(
             tonic::Code::InvalidArgument,
@@ -169,6 +137,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
     use readi_common::identity::hex;
     use ring::signature::{Ed25519KeyPair, KeyPair as _};
 

@@ -1,5 +1,6 @@
 //! The `readi-controller` command: thin wrapper that loads config and calls the library.
 
+use readi_common::clock;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -351,20 +352,10 @@ fn validate(path: &Path) -> anyhow::Result<ExitCode> {
     ))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn enroll_token(path: Option<&Path>, apps: &[String], ttl_hours: u32) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     for app in apps {
-        let ok = (1..=64).contains(&app.len())
-            && app
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-        if !ok {
+        if !readi_proto::rules::is_registered_id(app) {
             eprintln!(
                 "readi-controller: --app {app:?}: application ids are 1-64 characters of a-z, 0-9, '-', '_', '.'"
             );
@@ -380,7 +371,7 @@ fn enroll_token(path: Option<&Path>, apps: &[String], ttl_hours: u32) -> anyhow:
         records.as_ref(),
         apps,
         i64::from(ttl_hours) * 3600,
-        now(),
+        clock::unix_secs_i64(),
     )?;
     // The token alone on stdout, so it can be piped into a secret store.
     println!("{token}");
@@ -576,7 +567,7 @@ fn scorecard(
 ) -> anyhow::Result<ExitCode> {
     use readi_proto::controller::v1 as pb;
     let until = match until {
-        None => now(),
+        None => clock::unix_secs_i64(),
         Some(s) => match readi_common::date::parse_ymd(s) {
             Some(day) => day * 86_400,
             None => {

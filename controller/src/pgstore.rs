@@ -3,6 +3,7 @@
 //! partitions by window, created ahead; the schema moves only through the numbered migrations
 //! below, applied under an advisory lock and never skipped.
 
+use readi_common::clock;
 use std::sync::Mutex;
 
 use postgres::Client;
@@ -390,7 +391,7 @@ impl Db {
             months: Mutex::default(),
         };
         store.migrate()?;
-        let now = unix_now();
+        let now = clock::unix_secs_i64();
         for ahead in 0..=MONTHS_AHEAD {
             store.ensure_partition(add_months(month_start(now), ahead))?;
         }
@@ -697,12 +698,6 @@ impl Drop for Pooled<'_> {
             _ => self.store.closed(),
         }
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Unix seconds of the first instant of the UTC month holding `t`.

@@ -60,13 +60,8 @@ struct TokenRecord {
     principal: Principal,
 }
 
-/// Registered ids: lower-case letters, digits, `-`, `_`, `.`; 1 to 64 characters.
-pub fn is_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
-}
+/// Registered ids: the wire's rule, shared with the agent.
+pub use readi_proto::rules::is_registered_id as is_id;
 
 fn check_id(what: &str, id: &str) -> Result<(), RegistryError> {
     if is_id(id) {

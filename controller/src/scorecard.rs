@@ -3,6 +3,7 @@
 //! period; each criterion gets a status from the configured thresholds, judged against the noise, and
 //! names the rule that decided it.
 
+use readi_proto::agent::v1::{AdverseEventKind, CareArm};
 use readi_proto::controller::v1::{self as pb, Criterion, Status};
 use readi_proto::histogram_bounds;
 use readi_proto::report::v1::Metric;
@@ -127,9 +128,9 @@ fn quantile_bound(metric: Metric, h: &Hist, q: f64) -> Option<i64> {
     None
 }
 
-/// Adverse events clinicians reported (agent kinds 4-7).
-const REPORTED_MISSED_RISK: u32 = 4;
-const REPORTED_PHI_LEAK: u32 = 6;
+/// Adverse events clinicians reported, as the agent labels them.
+const REPORTED_MISSED_RISK: u32 = AdverseEventKind::ReportedMissedRisk as u32;
+const REPORTED_PHI_LEAK: u32 = AdverseEventKind::ReportedPhiLeak as u32;
 
 /// A rule on clinicians' reports of one kind: any report is a concern. A suppressed cell (a true count
 /// of 1 to k-1) is reports, not zero. None when no clinic reported the kind's cell at all.
@@ -477,8 +478,8 @@ pub fn outcome_mean(h: &Hist) -> Option<(f64, f64, i64)> {
 }
 
 /// Care arms as the agent reports them.
-const ARM_AI_ASSISTED: u32 = 1;
-const ARM_STANDARD_CARE: u32 = 2;
+const ARM_AI_ASSISTED: u32 = CareArm::AiAssisted as u32;
+const ARM_STANDARD_CARE: u32 = CareArm::StandardCare as u32;
 
 /// One arm's changes from an episode's first score, PHQ-9 and GAD-7 together.
 fn arm_changes(v: &View, arm: u32) -> Hist {

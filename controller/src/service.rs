@@ -1,5 +1,6 @@
 //! The Controller gRPC service. RPCs whose capability has not landed answer UNIMPLEMENTED, naming it.
 
+use readi_common::clock;
 use std::sync::Arc;
 
 use readi_common::identity::{agent_id_of, hex};
@@ -164,12 +165,6 @@ fn principal<T>(req: &Request<T>, registry: &Registry) -> Result<Principal, Stat
         .ok_or_else(|| Status::unauthenticated("the bearer token is not valid"))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn registry_status(e: crate::registry::RegistryError) -> Status {
     tracing::error!(error = %e, "Controller registry failure");
     Status::unavailable("the controller's registry is unavailable; retry later")
@@ -250,7 +245,7 @@ impl Controller for ControllerService {
         }
         let records = Arc::clone(&self.records);
         let token = r.enrollment_token.clone();
-        let at = now();
+        let at = clock::unix_secs_i64();
         let grant =
             crate::store::spawn_blocking(move || enrollment::redeem(records.as_ref(), &token, at))
                 .await
@@ -364,7 +359,7 @@ impl Controller for ControllerService {
             })
             .await;
         }
-        if let Err(r) = ingest::verify(&signed, &report, &agent, now()) {
+        if let Err(r) = ingest::verify(&signed, &report, &agent, clock::unix_secs_i64()) {
             return rejected(r).await;
         }
         let sequence = report.sequence;
@@ -432,7 +427,7 @@ impl Controller for ControllerService {
             }
         };
         let period = pb::Period::try_from(r.period).unwrap_or(pb::Period::Unspecified);
-        let until = r.until.map_or_else(now, |t| t.seconds);
+        let until = r.until.map_or_else(clock::unix_secs_i64, |t| t.seconds);
         let (scoring, store) = (Arc::clone(&self.scoring), Arc::clone(&self.store));
         let card = crate::store::spawn_blocking(move || {
             scoring.scorecard(store.as_ref(), &app.id, period, until)
@@ -448,7 +443,7 @@ impl Controller for ControllerService {
         req: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
         let who = principal(&req, &self.scoring.registry)?;
-        let today = crate::aggregate::day_of(now());
+        let today = crate::aggregate::day_of(clock::unix_secs_i64());
         let (scoring, store) = (Arc::clone(&self.scoring), Arc::clone(&self.store));
         let applications = crate::store::spawn_blocking(move || {
             let apps = match scoring.registry.apps() {

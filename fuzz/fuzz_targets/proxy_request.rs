@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use readi_agent::proxy::{message_texts, parse_chat, release_cut};
+use readi_agent::pipeline::stream::release_cut;
+use readi_agent::proxy::{message_texts, parse_chat};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use readi_agent::keys::Keys;
-use readi_agent::phi::Detector;
+use readi_agent::pipeline::Redactor;
+use readi_agent::pipeline::stream::STREAM_HOLD;
 use readi_agent::redact::Policy;
-use readi_agent::services::gateway::STREAM_HOLD;
 use readi_agent::vault::Vault;
 
-fn vault() -> &'static Vault {
-    static VAULT: OnceLock<(tempfile::TempDir, Vault)> = OnceLock::new();
-    &VAULT
+fn redactor() -> &'static Redactor {
+    static REDACTOR: OnceLock<(tempfile::TempDir, Redactor)> = OnceLock::new();
+    &REDACTOR
         .get_or_init(|| {
             let dir = tempfile::tempdir().expect("temp dir");
             let db = sled::Config::new()
@@ -26,7 +26,7 @@ fn vault() -> &'static Vault {
                 .expect("sled");
             let keys = Arc::new(Keys::load(None, dir.path(), &db).expect("keys"));
             let v = Vault::open(&db, keys, Duration::from_secs(600)).expect("vault");
-            (dir, v)
+            (dir, Redactor::new(Arc::new(v), Policy::default()))
         })
         .1
 }
@@ -42,7 +42,6 @@ fuzz_target!(|data: &[u8]| {
     };
     static SESSION: AtomicU64 = AtomicU64::new(0);
     let session = format!("s{}", SESSION.fetch_add(1, Ordering::Relaxed));
-    let policy = Policy::default();
     let mut chunks = Vec::new();
     let mut at = 0;
     for &len in &data[1..1 + n] {
@@ -59,15 +58,8 @@ fuzz_target!(|data: &[u8]| {
     for (i, chunk) in chunks.into_iter().enumerate() {
         pending.push_str(chunk);
         let hold = (i < last).then_some(STREAM_HOLD);
-        let (cut, out, reps) = vault()
-            .redact_stream(
-                "fuzz",
-                &session,
-                &pending,
-                hold,
-                Detector::global(),
-                &policy,
-            )
+        let (cut, out, reps) = redactor()
+            .redact_stream("fuzz", &session, &pending, hold)
             .expect("vault");
         assert!(cut <= pending.len() && pending.is_char_boundary(cut));
         if hold.is_none() {

@@ -2,6 +2,8 @@
 
 pub mod codec;
 pub mod json;
+pub mod rules;
+pub mod signing;
 
 /// Agent-side API: the gateway used by clinic applications and the compliance API.
 pub mod agent {

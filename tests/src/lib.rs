@@ -29,6 +29,32 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// Says that a test skipped work and why: in its own output, and as a line of
+/// `target/test-artifacts/skipped.txt`, which `.ci/run` prints after the tests so the skip is seen in
+/// the summary (the test harness hides a passing test's output).
+pub fn skipped(reason: &str) {
+    use std::io::Write as _;
+    eprintln!("SKIPPED: {reason}");
+    let exe = std::env::current_exe().ok();
+    let binary = exe
+        .as_deref()
+        .and_then(Path::file_stem)
+        .and_then(|s| s.to_str())
+        .map_or("?", |s| s.split('-').next().unwrap_or(s))
+        .to_owned();
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let line = format!("{binary}::{test}: {reason}\n");
+    let file = artifacts_dir().join("skipped.txt");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("(could not note the skip in {}: {e})", file.display());
+    }
+}
+
 /// Every file under `dir`, recursively: what a canary search of a data directory must read.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -71,8 +97,8 @@ pub fn log_field(line: &str, field: &str) -> String {
     line[start..end].to_owned()
 }
 
-/// The path of a workspace binary (`readi-agent`, `readi-controller`), built once per test run so the
-/// tests never run a stale binary.
+/// The path of a workspace binary (`readi-agent`, `readi-controller`, `readi-demo`), built once per
+/// test run so the tests never run a stale binary.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
@@ -80,6 +106,15 @@ pub fn binary(name: &str) -> PathBuf {
         let profile_dir = target_dir();
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-q", "-p", "readi-agent", "-p", "readi-controller"]);
+        cmd.args(["-p", "readi-demo"]);
+        // Cargo gives this test process the variables of the package under test; a build script
+        // that watches one (ring's watches CARGO_MANIFEST_DIR) would see it change, rerun, and make
+        // the next `cargo test` rebuild everything above it. The nested build sees the shell's env.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(package_scoped) {
+                cmd.env_remove(&key);
+            }
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
@@ -98,6 +133,23 @@ pub fn binary(name: &str) -> PathBuf {
     let path = target_dir().join(name);
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// Whether `key` is one of the variables Cargo sets for the package a test belongs to (not the
+/// user's own `CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_BUILD_*` and the like, which must carry on).
+fn package_scoped(key: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    EXACT.contains(&key) || key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_")
 }
 
 /// A running binary whose stderr is collected line by line; killed on drop.
@@ -395,7 +447,7 @@ pub fn fill(dir: &Path) -> std::path::PathBuf {
 pub fn postgres_schema_url() -> Option<String> {
     static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let Ok(url) = std::env::var("READI_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED: READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
+        skipped("READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
         return None;
     };
     let schema = format!(

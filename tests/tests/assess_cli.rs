@@ -95,7 +95,7 @@ fn dev_set_meets_the_floors_when_shared_data_is_present() {
     let gold = root.join("data/safety/dev.jsonl");
     let scorer = root.join("eval/score_safety.py");
     if !gold.exists() || !scorer.exists() {
-        eprintln!("SKIPPED: {} not present", gold.display());
+        readi_tests::skipped(&format!("{} not present", gold.display()));
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -116,7 +116,7 @@ fn dev_set_meets_the_floors_when_shared_data_is_present() {
         .arg("--json")
         .output()
     else {
-        eprintln!("SKIPPED: python3 not available");
+        readi_tests::skipped("python3 not available");
         return;
     };
     assert!(

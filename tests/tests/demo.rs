@@ -1,4 +1,4 @@
-//! The README's main job: `readi-agent demo --exit` runs a controller and two agents, plays the
+//! The README's main job: `readi-demo --exit` runs a controller and two agents, plays the
 //! sample traffic and narrates every step, then stops cleanly.
 
 use readi_tests::{binary, run_to_end};
@@ -6,7 +6,7 @@ use readi_tests::{binary, run_to_end};
 #[test]
 fn the_demo_runs_start_to_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = run_to_end(&binary("readi-agent"), &["demo", "--exit"], dir.path());
+    let (code, out, err) = run_to_end(&binary("readi-demo"), &["--exit"], dir.path());
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     for want in [
         "[1/7]",

@@ -131,7 +131,7 @@ async fn a_full_disk_gives_clear_errors_loses_nothing_and_recovers_on_restart() 
     // The agent's data directory is the small file system.
     let mnt = dir.path().join("data");
     if mount_tmpfs(&mnt, 24).is_none() {
-        eprintln!("SKIPPED: this host does not allow mounting a tmpfs (needs CAP_SYS_ADMIN)");
+        readi_tests::skipped("this host does not allow mounting a tmpfs (needs CAP_SYS_ADMIN)");
         return;
     }
     let _unmount = Unmount(mnt.clone());

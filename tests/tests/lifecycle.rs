@@ -274,7 +274,7 @@ fn systemd_analyze_verifies_the_units() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !available {
-        eprintln!("SKIPPED: systemd-analyze is not installed on this machine");
+        readi_tests::skipped("systemd-analyze is not installed on this machine");
         return;
     }
     let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd");

@@ -1022,7 +1022,7 @@ async fn a_controller_whose_disk_fills_stops_and_loses_no_report() {
     let cdir = tempfile::tempdir().unwrap();
     let data = cdir.path().join("data");
     if readi_tests::mount_tmpfs(&data, 24).is_none() {
-        eprintln!("SKIPPED: this host does not allow mounting a tmpfs (needs CAP_SYS_ADMIN)");
+        readi_tests::skipped("this host does not allow mounting a tmpfs (needs CAP_SYS_ADMIN)");
         return;
     }
     let _unmount = readi_tests::Unmount(data.clone());
@@ -1164,11 +1164,11 @@ fn pg_ctl(bin: &Path, data: &Path, args: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_rides_out_losing_its_database() {
     if std::env::var("READI_TEST_POSTGRES_URL").is_err() {
-        eprintln!("SKIPPED: READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
+        readi_tests::skipped("READI_TEST_POSTGRES_URL is not set (.ci/postgres starts a server)");
         return;
     }
     let Some(bin) = postgres_bin() else {
-        eprintln!("SKIPPED: no PostgreSQL server binaries under /usr/lib/postgresql");
+        readi_tests::skipped("no PostgreSQL server binaries under /usr/lib/postgresql");
         return;
     };
     // A cluster of its own, since this test stops it.

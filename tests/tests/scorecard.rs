@@ -564,8 +564,8 @@ async fn browser(http: SocketAddr, token: &str) {
         Path::new("/usr/bin/chromedriver"),
     );
     if !chromium.exists() || !driver.exists() {
-        eprintln!(
-            "SKIPPED browser check: Debian's chromium and chromium-driver are not installed (.ci/run installs them)"
+        readi_tests::skipped(
+            "browser check: Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
         );
         return;
     }

@@ -5,18 +5,19 @@ use std::sync::Arc;
 use readi_proto::agent::v1::{self as pb, compliance_server::Compliance};
 use tonic::{Request, Response, Status};
 
+use super::convert::authorize;
 use crate::Config;
 use crate::adverse::AdverseEvents;
 use crate::audit::Audit;
 use crate::keys::Keys;
-use crate::tokens::{Role, authorize};
+use crate::tokens::Role;
 
 /// The most adverse events one ListAdverseEvents call returns.
 const MAX_EVENTS: usize = 1000;
 
 /// Serves `readi.agent.v1.Compliance`.
 #[derive(Debug)]
-pub struct ComplianceService {
+pub(crate) struct ComplianceService {
     adverse: Arc<AdverseEvents>,
     feedback: Arc<crate::feedback::Feedback>,
     audit: Arc<Audit>,
@@ -25,7 +26,7 @@ pub struct ComplianceService {
 
 /// What the safeguards report inspects.
 #[derive(Debug)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     /// The running configuration.
     pub config: Config,
     /// The keys in use.
@@ -43,7 +44,7 @@ const MAX_EGRESS: usize = 1000;
 
 impl ComplianceService {
     /// The compliance service over the adverse-event, feedback and audit logs and the running setup.
-    pub fn new(
+    pub(crate) fn new(
         adverse: Arc<AdverseEvents>,
         feedback: Arc<crate::feedback::Feedback>,
         audit: Arc<Audit>,

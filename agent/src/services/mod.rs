@@ -1,4 +1,6 @@
-//! The agent's gRPC services.
+//! The agent's gRPC services: the doors that convert protobuf and call the pipeline (Gateway), and
+//! the compliance evidence (Compliance).
 
-pub mod compliance;
-pub mod gateway;
+pub(crate) mod compliance;
+pub(crate) mod convert;
+pub(crate) mod gateway;

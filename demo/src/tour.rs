@@ -1,4 +1,4 @@
-//! `readi-agent demo`: a controller and two clinic agents on loopback with temporary stores, sample
+//! The tour: a controller and two clinic agents on loopback with temporary stores, sample
 //! note-taking and patient-chat traffic with PHI and risk in it, and a narrated tour of what happened:
 //! redactions with their rules, findings and escalations, what left each clinic (the egress ledger,
 //! decoded), and the controller's scorecards. Everything here is sample data.
@@ -14,7 +14,7 @@ use readi_proto::agent::v1::{
 use readi_proto::controller::v1::{self as cpb, controller_client::ControllerClient};
 use tokio::sync::watch;
 
-use crate::config::{ControllerLink, ReportingConfig};
+use readi_agent::config::{ControllerLink, ReportingConfig};
 
 /// The applications the sample traffic belongs to.
 const APPS: [&str; 2] = ["notes-app", "chat-app"];
@@ -138,7 +138,7 @@ fn now() -> i64 {
 }
 
 /// Runs the demo; with `exit`, stops after the tour instead of waiting for Ctrl-C.
-pub async fn run(exit: bool) -> anyhow::Result<()> {
+pub(crate) async fn run(exit: bool) -> anyhow::Result<()> {
     let total = 7;
     let dir = tempfile::Builder::new().prefix("readi-demo-").tempdir()?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -198,7 +198,7 @@ pub async fn run(exit: bool) -> anyhow::Result<()> {
         let token = readi_controller::enrollment::issue(&records, &apps, 3600, now())?;
         let token_file = adir.join("enrollment-token");
         write_secret(&token_file, &token)?;
-        let mut config = crate::Config::default();
+        let mut config = readi_agent::Config::default();
         config.storage.data_dir = adir.join("data");
         config.controller = Some(ControllerLink {
             url: format!("http://{caddr}"),
@@ -218,7 +218,7 @@ pub async fn run(exit: bool) -> anyhow::Result<()> {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        tokio::spawn(crate::run(listener, config, stopped(stop_rx.clone())));
+        tokio::spawn(readi_agent::run(listener, config, stopped(stop_rx.clone())));
         agents.push(addr);
         println!("  clinic {} agent at {addr}", ["A", "B"][clinic]);
     }

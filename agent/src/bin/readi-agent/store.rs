@@ -1,0 +1,279 @@
+//! Subcommands over the agent's store, offline or through the running agent: `audit verify`,
+//! `keys`, `safeguards` and `tokens`.
+
+use super::*;
+
+/// What `audit verify` prints, from the store or from the running agent.
+#[derive(serde::Serialize)]
+struct AuditReport {
+    ok: bool,
+    records: u64,
+    checkpoints: u64,
+    signed_through: Option<u64>,
+    first_bad_sequence: Option<u64>,
+    problems: Vec<String>,
+    public_key: Option<String>,
+    source: &'static str,
+}
+
+pub(crate) fn audit_verify(
+    path: Option<&Path>,
+    addr: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+    let report = match verify_store(&config) {
+        Ok(r) => r,
+        // The running agent holds the store's lock: ask it instead.
+        Err(local) => verify_remote(&addr).with_context(|| {
+            format!(
+                "the store could not be opened ({local}) and the agent at {addr} did not answer"
+            )
+        })?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "audit log ({}): {} records, {} signed checkpoints{}",
+            report.source,
+            report.records,
+            report.checkpoints,
+            report
+                .signed_through
+                .map(|s| format!(", signed through #{s}"))
+                .unwrap_or_default()
+        );
+        if let Some(k) = &report.public_key {
+            println!("checkpoint key (Ed25519): {k}");
+        }
+        if report.ok {
+            println!("OK: every record and checkpoint verifies");
+        } else {
+            for p in &report.problems {
+                println!("FAILED: {p}");
+            }
+        }
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
+    let v = offline(config)?.audit.verify()?;
+    Ok(AuditReport {
+        ok: v.ok(),
+        records: v.records,
+        checkpoints: v.checkpoints,
+        signed_through: (v.signed_through > 0).then_some(v.signed_through),
+        first_bad_sequence: v.problem.as_ref().map(|p| p.0),
+        problems: v.problems.into_iter().map(|p| p.1).collect(),
+        public_key: Some(v.public_key),
+        source: "store",
+    })
+}
+
+fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
+    use readi_proto::agent::v1::{VerifyAuditRequest, compliance_client::ComplianceClient};
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async {
+        let mut client = ComplianceClient::connect(format!("http://{addr}")).await?;
+        let r = client
+            .verify_audit(VerifyAuditRequest {})
+            .await?
+            .into_inner();
+        Ok(AuditReport {
+            ok: r.ok,
+            records: r.records,
+            checkpoints: r.checkpoints,
+            signed_through: None,
+            first_bad_sequence: (!r.ok).then_some(r.first_bad_sequence),
+            problems: if r.ok { Vec::new() } else { vec![r.problem] },
+            public_key: None,
+            source: "running agent",
+        })
+    })
+}
+
+/// An existing store opened by an offline command, with its keys and audit log.
+pub(crate) struct Offline {
+    pub(crate) store: readi_common::embedded::Store,
+    pub(crate) keys: std::sync::Arc<readi_agent::keys::Keys>,
+    pub(crate) audit: readi_agent::audit::Audit,
+}
+
+pub(crate) fn offline(config: &Config) -> anyhow::Result<Offline> {
+    let store = open_existing(config)?;
+    let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
+        config.keys.kek.as_ref(),
+        &config.storage.data_dir,
+        store.db(),
+    )?);
+    let audit = readi_agent::audit::Audit::open(store.db(), &keys, 64)?;
+    Ok(Offline { store, keys, audit })
+}
+
+/// Opens an existing store for an offline command; never creates one.
+pub(crate) fn open_existing(config: &Config) -> anyhow::Result<readi_common::embedded::Store> {
+    let path = config.storage.data_dir.join("agent.db");
+    if !path.exists() {
+        anyhow::bail!(
+            "no agent store at {} (storage.data_dir): start the agent once, or pass --config",
+            path.display()
+        );
+    }
+    Ok(readi_common::embedded::Store::open(
+        &config.storage.data_dir,
+        "agent.db",
+    )?)
+}
+
+pub(crate) fn keys_command(path: Option<&Path>, rotate: bool) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let Offline { keys, audit, .. } =
+        offline(&config).context("the store is in use or missing: stop the agent first")?;
+    if rotate {
+        let rotated = keys.sealer.rotate_all()?;
+        if rotated.is_empty() {
+            println!("no data keys yet: nothing to rotate");
+        }
+        for (class, epoch) in &rotated {
+            audit.record_by("key_rotate", "cli", "", &format!("{class} epoch {epoch}"))?;
+            println!("{class}: now epoch {epoch}");
+        }
+        audit.checkpoint()?;
+    }
+    for k in keys.sealer.describe() {
+        println!(
+            "{:<16} epoch {:>4}  created {}  seals {:>8}{}",
+            k.class,
+            k.epoch,
+            k.created_unix,
+            k.seals,
+            if k.current { "  current" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn safeguards(
+    path: Option<&Path>,
+    addr: Option<String>,
+    format: &str,
+) -> anyhow::Result<ExitCode> {
+    if !matches!(format, "text" | "json" | "html") {
+        anyhow::bail!("--format must be text, json or html");
+    }
+    let config = load(path)?;
+    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+    let local = || -> anyhow::Result<_> {
+        let o = offline(&config)?;
+        let tokens = readi_agent::tokens::Tokens::open(o.store.db(), config.auth.required)?;
+        Ok(readi_agent::safeguards::report(
+            &config,
+            &o.keys,
+            &o.audit,
+            &tokens,
+            &config.server.listen,
+            o.store.db(),
+        ))
+    };
+    let report = match local() {
+        Ok(r) => r,
+        Err(e) => {
+            use readi_proto::agent::v1::{SafeguardsRequest, compliance_client::ComplianceClient};
+            let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+            runtime
+                .block_on(async {
+                    let mut c = ComplianceClient::connect(format!("http://{addr}")).await?;
+                    Ok::<_, anyhow::Error>(c.safeguards(SafeguardsRequest {}).await?.into_inner())
+                })
+                .with_context(|| {
+                    format!(
+                        "the store could not be opened ({e}) and the agent at {addr} did not answer"
+                    )
+                })?
+        }
+    };
+    let out = match format {
+        "json" => readi_agent::safeguards::render_json(&report),
+        "html" => readi_agent::safeguards::render_html(&report),
+        _ => readi_agent::safeguards::render_text(&report),
+    };
+    print!("{out}");
+    let failed = report
+        .safeguards
+        .iter()
+        .any(|g| g.status == readi_proto::agent::v1::CheckStatus::Fail as i32);
+    Ok(if failed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub(crate) fn tokens_command(action: TokensAction) -> anyhow::Result<ExitCode> {
+    use readi_agent::tokens::{Role, Tokens};
+    let path = match &action {
+        TokensAction::Add { config, .. }
+        | TokensAction::List { config }
+        | TokensAction::Revoke { config, .. } => config.clone(),
+    };
+    let config = load(path.as_deref())?;
+    let Offline { store, audit, .. } =
+        offline(&config).context("stop the agent first: tokens need the store")?;
+    let tokens = Tokens::open(store.db(), config.auth.required)?;
+    match action {
+        TokensAction::Add { role, app, .. } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be app, compliance or admin"))?;
+            let app = match (role, app) {
+                (Role::App, Some(a)) if !a.is_empty() && a.len() <= 128 => a,
+                (Role::App, _) => anyhow::bail!("an app token needs --app <application id>"),
+                (_, Some(_)) => anyhow::bail!("--app applies to app tokens only"),
+                (_, None) => String::new(),
+            };
+            let (info, token) = tokens.add(role, &app)?;
+            audit.record_by(
+                "token_add",
+                "cli",
+                &app,
+                &format!("token {} role {}", info.id, role.as_str()),
+            )?;
+            audit.checkpoint()?;
+            println!("{token}");
+            eprintln!(
+                "token {} ({}{}) created; it is shown once: store it in the caller's secret store",
+                info.id,
+                role.as_str(),
+                if app.is_empty() {
+                    String::new()
+                } else {
+                    format!(", app {app}")
+                }
+            );
+        }
+        TokensAction::List { .. } => {
+            for t in tokens.list()? {
+                println!(
+                    "{}  {:<10} {:<24} created {}",
+                    t.id,
+                    t.role.as_str(),
+                    t.app_id,
+                    t.created_unix
+                );
+            }
+        }
+        TokensAction::Revoke { id, .. } => {
+            tokens.revoke(&id)?;
+            audit.record_by("token_revoke", "cli", "", &format!("token {id}"))?;
+            audit.checkpoint()?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
