@@ -722,6 +722,15 @@ impl Assessor {
             .filter(|(f, r)| f.affirmed(**r))
             .map(|(f, _)| f.category)
             .collect();
+        // A harmful reply names the risk it carries too ("how to poison someone": harm to
+        // others), without escalating.
+        categories.extend(
+            findings
+                .iter()
+                .zip(&roles)
+                .filter(|(f, r)| **r == Role::Assistant && f.category.blocks() && f.affirmed(**r))
+                .filter_map(|(f, _)| self.book.carries(f.rule)),
+        );
         categories.sort_unstable();
         categories.dedup();
         let verdict = if findings

@@ -118,6 +118,10 @@ pub struct Target {
     pub past: bool,
     /// In a reply that urges emergency care now, read as what the user took (not a method).
     pub urgent_ok: bool,
+    /// For a model-output rule: the risk category the reply itself carries (`carries=`), listed
+    /// beside the output category when the finding is affirmed ("how to poison someone" is harmful
+    /// instructions that carry harm to others). It never escalates: a reply is not the patient's risk.
+    pub carries: Option<Category>,
 }
 
 impl Target {
@@ -139,6 +143,7 @@ impl Target {
             present: false,
             past: false,
             urgent_ok: false,
+            carries: None,
         }
     }
 }
@@ -290,6 +295,14 @@ fn slug(s: &str) -> String {
 }
 
 impl RuleBook {
+    /// The risk a model-output rule's reply carries (`carries=`), by rule id.
+    pub fn carries(&self, rule: &str) -> Option<Category> {
+        self.targets_meta
+            .iter()
+            .find(|t| t.id == rule)
+            .and_then(|t| t.carries)
+    }
+
     /// Parses every rule source.
     pub fn load() -> Result<RuleBook, RuleError> {
         let mut book = RuleBook::default();
@@ -384,6 +397,13 @@ impl RuleBook {
                             None if opt == "present" => t.present = true,
                             None if opt == "past" => t.past = true,
                             None if opt == "urgent_ok" => t.urgent_ok = true,
+                            Some(("carries", c)) => {
+                                t.carries = Some(
+                                    self::category(c)
+                                        .filter(|c| c.is_risk())
+                                        .ok_or_else(|| err(format!("{id}: bad carries {c}")))?,
+                                )
+                            }
                             Some(("who", "self")) => t.who = Who::Patient,
                             _ => return Err(err(format!("{id}: unknown option {opt}")).into()),
                         }
