@@ -707,8 +707,11 @@ impl Assessor {
             experiencer,
             escalates,
             topic,
+            // Violence described in chat is present (a warning) even without intent; only a
+            // threat, a wish, a request or an order escalates.
             disclosure: meta.present
-                || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient)),
+                || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient))
+                || (category == Category::HarmToOthers && role == Role::User),
             context,
             explanation: Vec::new(),
         })
