@@ -551,13 +551,15 @@ impl Assessor {
                 .iter()
                 .any(|h| h.start >= from && h.end <= to && h.end > from)
         };
-        // A cue right after a negation is itself negated ("without plan", "denies intent").
+        // A cue right after a negation is itself negated ("without plan", "denies intent"),
+        // unless a terminator starts between them or at the cue ("no background check so I can").
         let negated_at = |pos: usize| {
             triggers.iter().any(|h| {
                 book.triggers_meta[h.rule].kind == Kind::Negated
                     && toks[h.start].sent == sent
                     && h.end <= pos
                     && pos - h.end <= 2
+                    && !terminators.iter().any(|t| t.start >= h.end && t.start <= pos)
             })
         };
         // (kind, distance, rule id) for every trigger that reaches this target.
