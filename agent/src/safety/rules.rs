@@ -410,6 +410,8 @@ impl RuleBook {
                             None if opt == "present" => t.present = true,
                             None if opt == "past" => t.past = true,
                             None if opt == "urgent_ok" => t.urgent_ok = true,
+                            None if opt == "cue" => t.cue = Some(Cue::Cue),
+                            None if opt == "means" => t.cue = Some(Cue::Means),
                             Some(("carries", c)) => {
                                 t.carries = Some(
                                     self::category(c)
