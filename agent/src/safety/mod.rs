@@ -559,7 +559,9 @@ impl Assessor {
                     && toks[h.start].sent == sent
                     && h.end <= pos
                     && pos - h.end <= 2
-                    && !terminators.iter().any(|t| t.start >= h.end && t.start <= pos)
+                    && !terminators
+                        .iter()
+                        .any(|t| t.start >= h.end && t.start <= pos)
             })
         };
         // (kind, distance, rule id) for every trigger that reaches this target.
