@@ -2,7 +2,7 @@
 """Select phrases from the Suicide Risk Lexicon v1.0 (construct-tracker 1.0.16, Apache-2.0) into
 agent/data/safety/srl_phrases.tsv: construct, category, severity, phrase.
 
-Only constructs that by themselves indicate risk are taken, surface forms only (the validated file
+Constructs that by themselves indicate risk are taken as rules, surface forms only (the validated file
 lists each column's surface forms, then the same phrases lemmatised), minus phrases too broad to stand
 alone ("cutting", "die", "bridge"): those are covered by the hand-written rules in rules.txt, which
 need context (a first person, a method, an intent) before they fire.
@@ -62,6 +62,68 @@ EATING_KEEP = {
 }
 
 
+# Weak cues: phrases from the same lexicon too broad to stand alone ("giving up", "no way out",
+# "scars", "bridge", "pills"), written with a fifth column: `cue` (an ideation or self-injury
+# cue) or `means` (a lethal means). They count only corroborated in the same message (see
+# agent/src/safety/mod.rs, `corroborated`): two different cues, a cue and a means, or a cue beside
+# a rule's own suicide or self-harm finding. A means alone, or two means, never count.
+CUE_CONSTRUCTS = {
+    "Passive suicidal ideation": ("suicidal_ideation", "wish_to_be_dead", "cue"),
+    "Active suicidal ideation & suicidal planning": ("suicidal_ideation", "wish_to_be_dead", "cue"),
+    "Other suicidal language": ("suicidal_ideation", "wish_to_be_dead", "cue"),
+    "Direct self-injury": ("self_harm", "active_ideation", "cue"),
+    "Lethal means for suicide": ("suicidal_ideation", "wish_to_be_dead", "means"),
+}
+# From other constructs of the lexicon, the strongest hopelessness, entrapment, burdensomeness and
+# defeat phrases (as cues only).
+EXTRA_CUES = {
+    "Hopelessness": ["I don't have a future", "beyond help", "can't be helped", "hopeless"],
+    "Entrapment & desire to escape": ["I want out", "trapped", "no escape"],
+    "Burdensomeness": ["burden", "dead weight"],
+    "Defeat & feeling like a failure": ["can't take it anymore", "can't take any more of this"],
+    "Emptiness": ["I feel nothing", "I feel numb"],
+}
+# Never used, even as cues: resources, the rules' own words, hyperbole and non-risk body habits.
+NOISE = {
+    "make a will", "write a will", "being saved", "crisis center", "crisis hotline",
+    "crisis text line", "safety check", "safety plan", "severe depression", "suicidal", "suicide",
+    "suicidal behavior", "self-harm", "self harm", "self injury", "self-injury", "self-injurious",
+    "NSSI", "I'm dying", "dying", "fatal", "killing me", "kill me", "nail-biting", "skin picking",
+    "skin-picking", "pick at my skin", "dermatillomania", "dermotillomania", "trichotillomania",
+    "hair-pulling", "pull my hair", "stick and poke tattoo", "abrasion", "laceration", "scarring",
+    "attempt", "on the edge", "quick and easy", "farewell", "rest in peace", "scratching",
+    "scratch my", "scratched my", "scratch at my", "hydrogen", "carbon", "chemicals",
+    "illicit drug", "narcotics", "opiate", "sedative", "benzodiazepine", "muscle relaxer",
+    "prescription drug", "over the counter drug", "weapon", "9mm", "high place",
+}
+MEANS_FROM_CUES = {"OD", "overdose", "overdosing", "over dose", "poison", "carbon monoxide",
+                   "suffocation", "drowning"}
+
+
+def cue_rows(rows: list[list[str]], taken: set[str]) -> list[str]:
+    header = rows[0]
+    out = []
+    seen = set(taken)
+    for i, name in enumerate(header):
+        if name not in CUE_CONSTRUCTS:
+            continue
+        col = [r[i] for r in rows[5:] if i < len(r) and r[i]]
+        category, severity, kind = CUE_CONSTRUCTS[name]
+        for phrase in col[: len(col) // 2]:
+            if phrase in NOISE or phrase.lower() in seen:
+                continue
+            k = "means" if phrase in MEANS_FROM_CUES else kind
+            cat, sev = ("suicidal_ideation", "wish_to_be_dead") if k == "means" else (category, severity)
+            seen.add(phrase.lower())
+            out.append(f"{name}\t{cat}\t{sev}\t{phrase}\t{k}")
+    for name, phrases in EXTRA_CUES.items():
+        for phrase in phrases:
+            if phrase.lower() not in seen:
+                seen.add(phrase.lower())
+                out.append(f"{name}\tsuicidal_ideation\twish_to_be_dead\t{phrase}\tcue")
+    return out
+
+
 def main() -> None:
     src = Path(sys.argv[1])
     path = src / "suicide_risk_lexicon_validated_24-08-02T21-27-35.csv"
@@ -82,6 +144,7 @@ def main() -> None:
                 continue
             seen.add(phrase.lower())
             out.append(f"{name}\t{category}\t{severity}\t{phrase}")
+    out += cue_rows(rows, {line.split("\t")[3].lower() for line in out[1:]})
     dest = Path(__file__).resolve().parent.parent / "agent/data/safety/srl_phrases.tsv"
     dest.write_text("\n".join(out) + "\n", encoding="utf-8")
     print(f"wrote {len(out) - 1} phrases to {dest}")

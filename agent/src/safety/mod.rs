@@ -274,6 +274,44 @@ fn family(c: Category) -> Option<usize> {
     }
 }
 
+/// Which read findings stand: every rule's, and a weak lexicon cue's (`srlcue.*`) only when the
+/// message corroborates it. A cue or a lethal means counts when it is affirmed, current and the
+/// writer's own, and the message also holds either a rule's own suicide or self-harm finding (any
+/// severity, affirmed and the writer's), or, for a cue, another cue at other words or a lethal
+/// means, and, for a means, a cue. One broad phrase ("giving up", "scars", "the bridge") is never
+/// enough by itself; two of them, or one beside a disclosure, are.
+fn corroborated(read: &[(Finding, &pattern::Hit, Option<rules::Cue>)]) -> Vec<bool> {
+    let valid = |f: &Finding| {
+        !f.negated
+            && !f.reported
+            && !f.topic
+            && !f.historical
+            && f.experiencer == Experiencer::Patient
+    };
+    let rule_support = read
+        .iter()
+        .any(|(f, _, c)| c.is_none() && family(f.category) == Some(0) && valid(f));
+    let cues: Vec<(usize, usize)> = read
+        .iter()
+        .filter(|(f, _, c)| *c == Some(rules::Cue::Cue) && valid(f))
+        .map(|(_, t, _)| (t.start, t.end))
+        .collect();
+    let means = read
+        .iter()
+        .any(|(f, _, c)| *c == Some(rules::Cue::Means) && valid(f));
+    read.iter()
+        .map(|(f, t, c)| match c {
+            None => true,
+            Some(_) if !valid(f) => false,
+            Some(rules::Cue::Means) => rule_support || !cues.is_empty(),
+            Some(rules::Cue::Cue) => {
+                let other = cues.iter().any(|&(s, e)| e <= t.start || s >= t.end);
+                rule_support || means || other
+            }
+        })
+        .collect()
+}
+
 /// How many of a model hit's strongest word n-grams are tried as the place its context is read.
 const MODEL_ANCHORS: usize = 3;
 
@@ -438,19 +476,41 @@ impl Assessor {
                 })
                 .collect()
         };
-        let mut out = Vec::new();
-        let mut ruled = Vec::new();
-        let mut ruled_spans = Vec::new();
+        // A weak lexicon cue never displaces a rule's own reading of the same words.
+        for (i, a) in targets.iter().enumerate() {
+            if keep[i]
+                && book.targets_meta[a.rule].cue.is_some()
+                && targets.iter().enumerate().any(|(j, b)| {
+                    j != i
+                        && book.targets_meta[b.rule].cue.is_none()
+                        && b.start < a.end
+                        && a.start < b.end
+                })
+            {
+                keep[i] = false;
+            }
+        }
+        let mut read = Vec::new();
         for (t, _) in targets.iter().zip(&keep).filter(|(_, k)| **k) {
             let meta = &book.targets_meta[t.rule];
             let names = Some(book.targets.get(t.rule));
             if let Some(f) = self.read(role, turn, &toks, t, names, meta, &triggers) {
-                if let Some(fam) = family(f.category) {
-                    ruled.push((fam, toks[t.start].sent));
-                    ruled_spans.push((t.start, t.end));
-                }
-                out.push(f);
+                read.push((f, t, meta.cue));
             }
+        }
+        let corroborated = corroborated(&read);
+        let mut out = Vec::new();
+        let mut ruled = Vec::new();
+        let mut ruled_spans = Vec::new();
+        for (i, (f, t, cue)) in read.into_iter().enumerate() {
+            if cue.is_some() && !corroborated[i] {
+                continue;
+            }
+            if let Some(fam) = family(f.category) {
+                ruled.push((fam, toks[t.start].sent));
+                ruled_spans.push((t.start, t.end));
+            }
+            out.push(f);
         }
         out.extend(self.model_findings(
             role,
@@ -491,13 +551,17 @@ impl Assessor {
                 .iter()
                 .any(|h| h.start >= from && h.end <= to && h.end > from)
         };
-        // A cue right after a negation is itself negated ("without plan", "denies intent").
+        // A cue right after a negation is itself negated ("without plan", "denies intent"),
+        // unless a terminator starts between them or at the cue ("no background check so I can").
         let negated_at = |pos: usize| {
             triggers.iter().any(|h| {
                 book.triggers_meta[h.rule].kind == Kind::Negated
                     && toks[h.start].sent == sent
                     && h.end <= pos
                     && pos - h.end <= 2
+                    && !terminators
+                        .iter()
+                        .any(|t| t.start >= h.end && t.start <= pos)
             })
         };
         // (kind, distance, rule id) for every trigger that reaches this target.
@@ -647,8 +711,11 @@ impl Assessor {
             experiencer,
             escalates,
             topic,
+            // Violence described in chat is present (a warning) even without intent; only a
+            // threat, a wish, a request or an order escalates.
             disclosure: meta.present
-                || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient)),
+                || (suicidal && experiencer == Experiencer::Patient && has(Kind::Patient))
+                || (category == Category::HarmToOthers && role == Role::User),
             context,
             explanation: Vec::new(),
         })
@@ -722,6 +789,15 @@ impl Assessor {
             .filter(|(f, r)| f.affirmed(**r))
             .map(|(f, _)| f.category)
             .collect();
+        // A harmful reply names the risk it carries too ("how to poison someone": harm to
+        // others), without escalating.
+        categories.extend(
+            findings
+                .iter()
+                .zip(&roles)
+                .filter(|(f, r)| **r == Role::Assistant && f.category.blocks() && f.affirmed(**r))
+                .filter_map(|(f, _)| self.book.carries(f.rule)),
+        );
         categories.sort_unstable();
         categories.dedup();
         let verdict = if findings

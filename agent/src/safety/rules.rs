@@ -118,6 +118,22 @@ pub struct Target {
     pub past: bool,
     /// In a reply that urges emergency care now, read as what the user took (not a method).
     pub urgent_ok: bool,
+    /// For a model-output rule: the risk category the reply itself carries (`carries=`), listed
+    /// beside the output category when the finding is affirmed ("how to poison someone" is harmful
+    /// instructions that carry harm to others). It never escalates: a reply is not the patient's risk.
+    pub carries: Option<Category>,
+    /// A weak cue from the lexicon (`cue` or `means` in srl_phrases.tsv): counts only when the
+    /// message corroborates it (see `Assessor::findings`).
+    pub cue: Option<Cue>,
+}
+
+/// What a weak lexicon phrase is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cue {
+    /// An ideation or self-injury cue ("giving up", "no way out", "scars").
+    Cue,
+    /// A lethal means ("bridge", "pills", "rope"): never counts without a cue or a rule finding.
+    Means,
 }
 
 impl Target {
@@ -139,6 +155,8 @@ impl Target {
             present: false,
             past: false,
             urgent_ok: false,
+            carries: None,
+            cue: None,
         }
     }
 }
@@ -290,6 +308,14 @@ fn slug(s: &str) -> String {
 }
 
 impl RuleBook {
+    /// The risk a model-output rule's reply carries (`carries=`), by rule id.
+    pub fn carries(&self, rule: &str) -> Option<Category> {
+        self.targets_meta
+            .iter()
+            .find(|t| t.id == rule)
+            .and_then(|t| t.carries)
+    }
+
     /// Parses every rule source.
     pub fn load() -> Result<RuleBook, RuleError> {
         let mut book = RuleBook::default();
@@ -384,6 +410,15 @@ impl RuleBook {
                             None if opt == "present" => t.present = true,
                             None if opt == "past" => t.past = true,
                             None if opt == "urgent_ok" => t.urgent_ok = true,
+                            None if opt == "cue" => t.cue = Some(Cue::Cue),
+                            None if opt == "means" => t.cue = Some(Cue::Means),
+                            Some(("carries", c)) => {
+                                t.carries = Some(
+                                    self::category(c)
+                                        .filter(|c| c.is_risk())
+                                        .ok_or_else(|| err(format!("{id}: bad carries {c}")))?,
+                                )
+                            }
                             Some(("who", "self")) => t.who = Who::Patient,
                             _ => return Err(err(format!("{id}: unknown option {opt}")).into()),
                         }
@@ -458,11 +493,16 @@ impl RuleBook {
                 continue;
             }
             let cols: Vec<&str> = line.split('\t').collect();
-            let [construct, cat, sev, phrase] = cols[..] else {
-                return Err(RuleError::Lexicon(
-                    n + 1,
-                    "want 4 tab-separated columns".into(),
-                ));
+            let (construct, cat, sev, phrase, cue) = match cols[..] {
+                [a, b, c, d] => (a, b, c, d, None),
+                [a, b, c, d, "cue"] => (a, b, c, d, Some(Cue::Cue)),
+                [a, b, c, d, "means"] => (a, b, c, d, Some(Cue::Means)),
+                _ => {
+                    return Err(RuleError::Lexicon(
+                        n + 1,
+                        "want 4 tab-separated columns, or 5 ending in cue or means".into(),
+                    ));
+                }
             };
             let (Some(category), Some(severity)) = (category(cat), severity(sev)) else {
                 return Err(RuleError::Lexicon(
@@ -474,11 +514,18 @@ impl RuleBook {
                 .map_err(|e| RuleError::Lexicon(n + 1, e.message))?;
             let construct = construct.split_whitespace().next().unwrap_or("x");
             self.targets.push(p);
-            self.targets_meta.push(Target::new(
-                leak(format!("srl.{}.{}", slug(construct), slug(phrase))),
+            let prefix = if cue.is_some() { "srlcue" } else { "srl" };
+            let mut t = Target::new(
+                leak(format!("{prefix}.{}.{}", slug(construct), slug(phrase))),
                 category,
                 severity,
-            ));
+            );
+            if cue.is_some() {
+                // Forum and chat language; notes have their own shorthand.
+                t.roles = roles("user").expect("valid role list");
+                t.cue = cue;
+            }
+            self.targets_meta.push(t);
         }
         Ok(())
     }

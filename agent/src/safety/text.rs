@@ -49,6 +49,22 @@ fn expand(word: &str) -> Option<&'static [&'static str]> {
         "pls" | "plz" => &["please"],
         "w" => &["with"],
         "neighbour" => &["neighbor"],
+        // Risk phrases written glued together, and common misspellings of risk words.
+        "iwanttodie" | "iwannadie" => &["i", "want", "to", "die"],
+        "wanttodie" | "wannadie" => &["want", "to", "die"],
+        "killmyself" | "kilmyself" => &["kill", "myself"],
+        "killingmyself" => &["killing", "myself"],
+        "endmylife" => &["end", "my", "life"],
+        "endingmylife" => &["ending", "my", "life"],
+        "hangmyself" => &["hang", "myself"],
+        "cutmyself" => &["cut", "myself"],
+        "hurtmyself" => &["hurt", "myself"],
+        "selfharm" | "selfharming" => &["self", "harm"],
+        "myslef" | "mysef" | "mysefl" | "myselfe" => &["myself"],
+        "suicde" | "sucide" | "suiside" | "suicied" | "suacide" => &["suicide"],
+        "sucidal" | "suicdal" | "suisidal" | "suicidel" => &["suicidal"],
+        "pils" => &["pills"],
+        "overdossed" | "overdoesed" => &["overdosed"],
         "neighbours" => &["neighbors"],
         _ => return None,
     })
@@ -278,6 +294,13 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             _ => {}
         }
         i += 1;
+    }
+    // A message written wholly in quotation marks is the writer's own words, not reported speech
+    // (prompts pasted as `"Which drugs ...?"`).
+    if out.iter().all(|t| t.quoted) {
+        for t in &mut out {
+            t.quoted = false;
+        }
     }
     out
 }
