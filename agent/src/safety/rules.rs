@@ -515,8 +515,10 @@ impl RuleBook {
             let construct = construct.split_whitespace().next().unwrap_or("x");
             self.targets.push(p);
             let prefix = if cue.is_some() { "srlcue" } else { "srl" };
+            // The id names the lexicon's line, not its phrase: a rule id travels to webhooks and
+            // reports, and the phrase would repeat what the person wrote ("pills").
             let mut t = Target::new(
-                leak(format!("{prefix}.{}.{}", slug(construct), slug(phrase))),
+                leak(format!("{prefix}.{}.l{}", slug(construct), n + 1)),
                 category,
                 severity,
             );
