@@ -55,6 +55,8 @@ fn expand(word: &str) -> Option<&'static [&'static str]> {
         "killmyself" | "kilmyself" => &["kill", "myself"],
         "killingmyself" => &["killing", "myself"],
         "endmylife" => &["end", "my", "life"],
+        "needtoendit" => &["need", "to", "end", "it"],
+        "wanttoendit" | "wannaendit" => &["want", "to", "end", "it"],
         "endingmylife" => &["ending", "my", "life"],
         "hangmyself" => &["hang", "myself"],
         "cutmyself" => &["cut", "myself"],
