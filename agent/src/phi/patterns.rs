@@ -1591,6 +1591,38 @@ fn spoken_date_pattern() -> String {
     )
 }
 
+/// Numbers in words, as a house number or a date is said.
+pub(crate) const NUMBER_WORDS: &[&str] = &[
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+];
+
 /// A date of birth said in words after the question or the label: "date of birth? -- six, twelve,
 /// uh, eighty", "DOB: oh nine two nine eighty-three", "date of birth? .\nPatient: Yeah. May".
 fn spoken_birth_dates(text: &str, out: &mut Vec<Candidate>) {
@@ -1606,37 +1638,10 @@ fn spoken_birth_dates(text: &str, out: &mut Vec<Candidate>) {
         "uh", "um", "er", "erm", "yeah", "yes", "it's", "its", "it", "is", "so", "okay", "ok",
         "and", "mine", "my", "the",
     ];
-    const NUMBERS: &[&str] = &[
+    // Besides the numbers of `NUMBER_WORDS`: a spoken zero, thousands, ordinals and "of".
+    const DATE_WORDS: &[&str] = &[
         "oh",
         "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
         "thousand",
         "first",
         "second",
@@ -1733,8 +1738,9 @@ fn spoken_birth_dates(text: &str, out: &mut Vec<Candidate>) {
                         | "nov"
                         | "dec"
                 );
-                let number =
-                    NUMBERS.contains(&w) || w.bytes().all(|b| b.is_ascii_digit()) && w.len() <= 4;
+                let number = NUMBER_WORDS.contains(&w)
+                    || DATE_WORDS.contains(&w)
+                    || w.bytes().all(|b| b.is_ascii_digit()) && w.len() <= 4;
                 if is_month || number {
                     if w != "of" {
                         first.get_or_insert(j);

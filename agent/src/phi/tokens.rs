@@ -750,7 +750,7 @@ fn cue_bits(w: &str) -> u32 {
             (deny::AUX, cue::AUX),
             (deny::STRONG_HEADS, cue::STRONG_HEADS),
             (deny::STREET_WORDS, cue::STREET_WORDS),
-            (deny::NUMBER_WORDS, cue::NUMBER_WORDS),
+            (super::patterns::NUMBER_WORDS, cue::NUMBER_WORDS),
         ] {
             for w in list {
                 *map.entry(*w).or_default() |= bit;

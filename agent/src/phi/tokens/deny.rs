@@ -366,37 +366,6 @@ const DIRECTIONS: &[&str] = &[
     "inner",
 ];
 
-/// Numbers in words, as a house number is said.
-pub(super) const NUMBER_WORDS: &[&str] = &[
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-    "sixty",
-    "seventy",
-    "eighty",
-    "ninety",
-    "hundred",
-];
 /// Last words of a street's name.
 pub(super) const STREET_WORDS: &[&str] = &[
     "street",
