@@ -52,9 +52,17 @@ impl fmt::Display for Problems {
 }
 
 /// Parses TOML text into `T`, turning a syntax or schema error into a problem that names the key.
+/// Every unknown key is reported, not just the first: each is set aside and the rest parsed again.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Problems> {
-    toml::from_str(text).map_err(|e| {
-        let mut p = Problems::default();
+    let mut problems = Problems::default();
+    let mut text = text.to_owned();
+    // Bounded: a file with more misspellings than this is reported in part.
+    for _ in 0..32 {
+        let e = match toml::from_str(&text) {
+            Ok(value) if problems.0.is_empty() => return Ok(value),
+            Ok(_) => return Err(problems),
+            Err(e) => e,
+        };
         let key = match e.span() {
             Some(span) => {
                 let line = text[..span.start].matches('\n').count() + 1;
@@ -62,9 +70,22 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Probl
             }
             None => "<file>".to_owned(),
         };
-        p.push(key, e.message().to_owned());
-        p
-    })
+        problems.push(key, e.message().to_owned());
+        // Only an unknown key can be set aside without changing what the rest means.
+        let Some(span) = e
+            .span()
+            .filter(|_| e.message().starts_with("unknown field"))
+        else {
+            break;
+        };
+        let start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+        // A misspelt table header would move its keys into the table above: stop there.
+        if text[start..].starts_with('#') || text[start..].trim_start().starts_with('[') {
+            break;
+        }
+        text.insert(start, '#');
+    }
+    Err(problems)
 }
 
 /// Checks that `value` is a socket address; records a problem under `key` otherwise.
@@ -177,6 +198,39 @@ impl LogConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        listen: Option<String>,
+        #[serde(default)]
+        inner: Inner,
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        size: Option<u32>,
+    }
+
+    #[test]
+    fn every_unknown_key_is_named() {
+        let text = "listn = \"x\"\n[inner]\nsize = 3\nszie = 4\n";
+        let problems = parse_toml::<Sample>(text).unwrap_err();
+        let said = problems.to_string();
+        assert_eq!(problems.0.len(), 2, "{said}");
+        assert!(
+            said.contains("<line 1>") && said.contains("listn"),
+            "{said}"
+        );
+        assert!(said.contains("<line 4>") && said.contains("szie"), "{said}");
+        assert!(parse_toml::<Sample>("listen = \"x\"\n").is_ok());
+        // A misspelt table is reported once, not as every key under it.
+        let one = parse_toml::<Sample>("[innr]\nsize = 3\n").unwrap_err();
+        assert_eq!(one.0.len(), 1, "{one}");
+    }
 
     #[test]
     fn data_dir_that_is_a_file_is_rejected() {

@@ -47,6 +47,18 @@ pub fn ymd(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Unix seconds as a UTC timestamp, `YYYY-MM-DDTHH:MM:SSZ`, for human output.
+pub fn utc_timestamp(secs: i64) -> String {
+    let (day, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        ymd(day),
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// The day number of a real date written `YYYY-MM-DD` from 1970 to 9999; None for anything else.
 pub fn parse_ymd(s: &str) -> Option<i64> {
     let mut parts = s.split('-');
@@ -67,6 +79,13 @@ pub fn parse_ymd(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_utc() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(1_764_700_000), "2025-12-02T18:26:40Z");
+        assert_eq!(utc_timestamp(-1), "1969-12-31T23:59:59Z");
+    }
 
     #[test]
     fn dates_round_trip_and_impossible_ones_are_refused() {

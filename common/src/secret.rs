@@ -71,6 +71,38 @@ impl SecretSource {
     }
 }
 
+impl SecretSource {
+    /// Checks what can be checked before the secret is needed, recording problems under `key`: a
+    /// file (or a credential, where `$CREDENTIALS_DIRECTORY` is set) must exist and be private.
+    /// Never reads the value.
+    pub fn check(&self, problems: &mut crate::config::Problems, key: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = match self {
+            SecretSource::Env(_) => return,
+            SecretSource::File(path) => path.clone(),
+            SecretSource::Credential(name) => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                Some(dir) => PathBuf::from(dir).join(name),
+                None => return,
+            },
+        };
+        match std::fs::metadata(&path) {
+            Err(e) => problems.push(
+                key,
+                format!("cannot read secret file {}: {e}", path.display()),
+            ),
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => problems.push(
+                key,
+                SecretError::LoosePermissions {
+                    mode: meta.permissions().mode() & 0o777,
+                    path,
+                }
+                .to_string(),
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
 impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

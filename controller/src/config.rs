@@ -254,6 +254,9 @@ impl Config {
                 "must be at least 2: one clinic's figures would identify that clinic",
             );
         }
+        if let Some(url) = &self.storage.postgres_url {
+            url.check(&mut p, "storage.postgres_url");
+        }
         p.into_result()
     }
 

@@ -89,6 +89,44 @@ pub fn redeem(records: &dyn Records, token: &str, now: i64) -> Result<Grant, Enr
     }
 }
 
+/// An enrolled agent as the control records know it: written at enrollment so the CLI can list
+/// and check agents while the controller holds its report store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    /// Applications it may report on.
+    pub apps: Vec<String>,
+    /// When it enrolled, unix seconds.
+    pub enrolled_at: i64,
+}
+
+/// Records that `agent_id` enrolled.
+pub fn record_enrolled(
+    records: &dyn Records,
+    agent_id: &str,
+    enrolled: &Enrolled,
+) -> Result<(), EnrollError> {
+    let body = serde_json::to_vec_pretty(enrolled).expect("enrollment serialises");
+    Ok(records.put("agents", agent_id, &body)?)
+}
+
+/// Every agent the control records know, by id.
+pub fn enrolled(records: &dyn Records) -> Result<Vec<(String, Enrolled)>, EnrollError> {
+    Ok(records
+        .list("agents")?
+        .into_iter()
+        .filter_map(|(id, body)| Some((id, serde_json::from_slice(&body).ok()?)))
+        .collect())
+}
+
+/// Every revoked agent id.
+pub fn revoked(records: &dyn Records) -> Result<Vec<String>, EnrollError> {
+    Ok(records
+        .list("revoked")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
+}
+
 /// Marks an agent revoked, so the running controllers refuse it at once.
 pub fn revoke(records: &dyn Records, agent_id: &str) -> Result<(), EnrollError> {
     Ok(records.put("revoked", agent_id, b"")?)

@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use readi_common::config::LogFormat;
+use readi_controller::records::Records;
 use readi_controller::registry::{Principal, Registry, RegistryError};
 use readi_controller::{Config, config::EXAMPLE};
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -138,7 +140,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum VendorCommand {
-    /// Register a vendor and print a token scoped to it.
+    /// Register a new vendor and print a token scoped to it; an id already registered is refused.
     Add {
         /// Config file (TOML); the embedded defaults without it.
         #[arg(long, short)]
@@ -149,12 +151,21 @@ enum VendorCommand {
         /// Its display name.
         #[arg(long)]
         name: String,
+        /// Rename a registered vendor instead (no new token is issued).
+        #[arg(long)]
+        update: bool,
+    },
+    /// List the registered vendors.
+    List {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum AppCommand {
-    /// Register an application to a vendor.
+    /// Register a new application to a vendor; an id already registered is refused.
     Add {
         /// Config file (TOML); the embedded defaults without it.
         #[arg(long, short)]
@@ -168,6 +179,15 @@ enum AppCommand {
         /// Its display name.
         #[arg(long)]
         name: String,
+        /// Rename a registered application instead (it stays with its vendor).
+        #[arg(long)]
+        update: bool,
+    },
+    /// List the registered applications.
+    List {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -185,6 +205,12 @@ enum TokenCommand {
         #[arg(long)]
         vendor: Option<String>,
     },
+    /// List issued tokens: id and whom each speaks for (never a secret).
+    List {
+        /// Config file (TOML); the embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Revoke a token by id (the part after `rdc_`, before the second `_`).
     Revoke {
         /// Config file (TOML); the embedded defaults without it.
@@ -197,7 +223,7 @@ enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 enum AgentsCommand {
-    /// Refuse an agent's reports from now on (works while the controller runs).
+    /// Refuse an enrolled agent's reports from now on (works while the controller runs).
     Revoke {
         /// Config file (TOML); the embedded defaults without it.
         #[arg(long, short)]
@@ -205,7 +231,7 @@ enum AgentsCommand {
         /// The agent id (`agt-...`).
         agent_id: String,
     },
-    /// List enrolled agents (the controller must be stopped).
+    /// List enrolled agents (works while the controller runs).
     List {
         /// Config file (TOML); the embedded defaults without it.
         #[arg(long, short)]
@@ -235,7 +261,26 @@ fn main() -> ExitCode {
         } => list_agents(config.as_deref()),
         Command::Reports { config, json } => reports(config.as_deref(), json),
         Command::Vendor {
-            command: VendorCommand::Add { config, id, name },
+            command:
+                VendorCommand::Add {
+                    config,
+                    id,
+                    name,
+                    update: true,
+                },
+        } => registry_command(config.as_deref(), |r| {
+            r.rename_vendor(&id, &name)?;
+            eprintln!("Vendor {id} renamed; its tokens are unchanged.");
+            Ok(())
+        }),
+        Command::Vendor {
+            command:
+                VendorCommand::Add {
+                    config,
+                    id,
+                    name,
+                    update: false,
+                },
         } => registry_command(config.as_deref(), |r| {
             r.add_vendor(&id, &name)?;
             let token = r.add_token(Principal::Vendor(id.clone()))?;
@@ -245,6 +290,14 @@ fn main() -> ExitCode {
             );
             Ok(())
         }),
+        Command::Vendor {
+            command: VendorCommand::List { config },
+        } => registry_command(config.as_deref(), |r| {
+            for v in r.vendors()? {
+                println!("{}\t{}", v.id, v.name);
+            }
+            Ok(())
+        }),
         Command::App {
             command:
                 AppCommand::Add {
@@ -252,10 +305,36 @@ fn main() -> ExitCode {
                     id,
                     vendor,
                     name,
+                    update,
                 },
         } => registry_command(config.as_deref(), |r| {
-            r.add_app(&id, &vendor, &name)?;
-            eprintln!("Application {id} registered to vendor {vendor}.");
+            if update {
+                r.rename_app(&id, &vendor, &name)?;
+                eprintln!("Application {id} renamed.");
+            } else {
+                r.add_app(&id, &vendor, &name)?;
+                eprintln!("Application {id} registered to vendor {vendor}.");
+            }
+            Ok(())
+        }),
+        Command::App {
+            command: AppCommand::List { config },
+        } => registry_command(config.as_deref(), |r| {
+            for a in r.apps()? {
+                println!("{}\tvendor={}\t{}", a.id, a.vendor_id, a.name);
+            }
+            Ok(())
+        }),
+        Command::Token {
+            command: TokenCommand::List { config },
+        } => registry_command(config.as_deref(), |r| {
+            for t in r.tokens()? {
+                let whose = match t.principal {
+                    Principal::Operator => "operator".to_owned(),
+                    Principal::Vendor(v) => format!("vendor={v}"),
+                };
+                println!("{}\t{whose}", t.id);
+            }
             Ok(())
         }),
         Command::Token {
@@ -309,7 +388,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("readi-controller: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<Refused>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -319,11 +402,17 @@ fn load(path: Option<&Path>) -> anyhow::Result<Config> {
         let config = Config::default();
         config
             .validate()
-            .map_err(|p| anyhow::anyhow!("default config is unusable here:\n{p}"))?;
+            .map_err(|p| Refused(format!("default config is unusable here:\n{p}")))?;
         return Ok(config);
     };
-    Config::load(path).map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", path.display()))
+    Config::load(path)
+        .map_err(|p| Refused(format!("invalid config {}:\n{p}", path.display())).into())
 }
+
+/// Input the command refuses (an invalid config): exit code 2, like a bad argument.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
 
 fn run(path: Option<&Path>, log_json: bool) -> anyhow::Result<ExitCode> {
     let mut config = load(path)?;
@@ -367,6 +456,15 @@ fn enroll_token(path: Option<&Path>, apps: &[String], ttl_hours: u32) -> anyhow:
         return Ok(ExitCode::from(2));
     }
     let records = open_records(&config)?;
+    let registry = Registry::new(Arc::clone(&records));
+    for app in apps {
+        if registry.app(app)?.is_none() {
+            eprintln!(
+                "readi-controller: --app {app:?} is not registered (readi-controller app add --id {app} --vendor ...)"
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
     let token = readi_controller::enrollment::issue(
         records.as_ref(),
         apps,
@@ -389,7 +487,14 @@ fn revoke(path: Option<&Path>, agent_id: &str) -> anyhow::Result<ExitCode> {
         eprintln!("readi-controller: {agent_id:?} is not an agent id (agt- and 16 hex digits)");
         return Ok(ExitCode::from(2));
     }
-    readi_controller::enrollment::revoke(open_records(&config)?.as_ref(), agent_id)?;
+    let records = open_records(&config)?;
+    if !known_agent(&config, records.as_ref(), agent_id)? {
+        eprintln!(
+            "readi-controller: no agent {agent_id} has enrolled with this controller (agents list shows those that have)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    readi_controller::enrollment::revoke(records.as_ref(), agent_id)?;
     eprintln!("Agent {agent_id} revoked: its reports are refused from now on.");
     Ok(ExitCode::SUCCESS)
 }
@@ -504,19 +609,49 @@ fn migrate(path: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `agent_id` enrolled here: the control records say so, or (for agents enrolled by
+/// an earlier version) the report store does, when it can be opened.
+fn known_agent(config: &Config, records: &dyn Records, agent_id: &str) -> anyhow::Result<bool> {
+    use readi_controller::enrollment;
+    if enrollment::enrolled(records)?
+        .iter()
+        .any(|(id, _)| id == agent_id)
+    {
+        return Ok(true);
+    }
+    Ok(match open_store(config) {
+        Ok(store) => store.agents()?.iter().any(|a| a.id == agent_id),
+        Err(_) => false,
+    })
+}
+
 fn list_agents(path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use readi_controller::enrollment;
     let config = load(path)?;
-    let store = open_store(&config)?;
     let records = open_records(&config)?;
-    for a in store.agents()? {
-        let revoked =
-            a.revoked || readi_controller::enrollment::is_revoked(records.as_ref(), &a.id)?;
+    let revoked = enrollment::revoked(records.as_ref())?;
+    let mut agents: std::collections::BTreeMap<String, (i64, Vec<String>, bool)> =
+        enrollment::enrolled(records.as_ref())?
+            .into_iter()
+            .map(|(id, e)| (id, (e.enrolled_at, e.apps, false)))
+            .collect();
+    // Agents enrolled by an earlier version are only in the store, readable while it is free.
+    if let Ok(store) = open_store(&config) {
+        for a in store.agents()? {
+            let entry = agents.entry(a.id).or_insert((a.enrolled_at, a.apps, false));
+            entry.2 |= a.revoked;
+        }
+    }
+    for (id, (at, apps, flagged)) in agents {
+        let state = if flagged || revoked.contains(&id) {
+            "revoked"
+        } else {
+            "active"
+        };
         println!(
-            "{}\tenrolled_at={}\tapps={}\t{}",
-            a.id,
-            a.enrolled_at,
-            a.apps.join(","),
-            if revoked { "revoked" } else { "active" }
+            "{id}\tenrolled_at={}\tapps={}\t{state}",
+            readi_common::date::utc_timestamp(at),
+            apps.join(",")
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,14 @@
 use std::path::{Path, PathBuf};
 
 /// The kinds of record, and what they hold.
-pub const KINDS: &[&str] = &["vendors", "apps", "tokens", "enrollment", "revoked"];
+pub const KINDS: &[&str] = &[
+    "vendors",
+    "apps",
+    "tokens",
+    "enrollment",
+    "revoked",
+    "agents",
+];
 
 /// Why a record could not be read or written.
 #[derive(Debug, thiserror::Error)]

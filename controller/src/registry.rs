@@ -82,6 +82,19 @@ fn check_name(name: &str) -> Result<(), RegistryError> {
     Ok(())
 }
 
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).expect("registry values serialise")
+}
+
+/// An issued access token as listed: its id and whom it speaks for, never its secret or digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The id (the part after `rdc_`, before the second `_`).
+    pub id: String,
+    /// Whom it speaks for.
+    pub principal: Principal,
+}
+
 /// The registry.
 #[derive(Clone, Debug)]
 pub struct Registry {
@@ -100,8 +113,7 @@ impl Registry {
     }
 
     fn write<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<(), RegistryError> {
-        let body = serde_json::to_vec_pretty(value).expect("registry values serialise");
-        Ok(self.records.put(kind, id, &body)?)
+        Ok(self.records.put(kind, id, &to_json(value))?)
     }
 
     fn read<T: for<'de> Deserialize<'de>>(
@@ -127,10 +139,30 @@ impl Registry {
             .collect())
     }
 
-    /// Adds (or renames) a vendor.
+    /// Registers a new vendor; refuses an id already registered (renaming is `rename_vendor`).
     pub fn add_vendor(&self, id: &str, name: &str) -> Result<Vendor, RegistryError> {
         check_id("vendor", id)?;
         check_name(name)?;
+        let v = Vendor {
+            id: id.to_owned(),
+            name: name.to_owned(),
+        };
+        if !self.records.create("vendors", id, &to_json(&v))? {
+            return Err(RegistryError::Invalid(format!(
+                "vendor {id:?} is already registered (vendor add --update renames it)"
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Renames a registered vendor.
+    pub fn rename_vendor(&self, id: &str, name: &str) -> Result<Vendor, RegistryError> {
+        check_name(name)?;
+        if self.vendor(id)?.is_none() {
+            return Err(RegistryError::Invalid(format!(
+                "vendor {id:?} is not registered (vendor add without --update registers it)"
+            )));
+        }
         let v = Vendor {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -139,29 +171,53 @@ impl Registry {
         Ok(v)
     }
 
-    /// Registers an application to an existing vendor.
+    /// Registers a new application to an existing vendor; refuses an id already registered
+    /// (renaming is `rename_app`).
     pub fn add_app(&self, id: &str, vendor_id: &str, name: &str) -> Result<App, RegistryError> {
         check_id("application", id)?;
         check_name(name)?;
-        if self.vendor(vendor_id)?.is_none() {
-            return Err(RegistryError::Invalid(format!(
-                "vendor {vendor_id:?} is not registered (readi-controller vendor add)"
-            )));
-        }
-        if let Some(existing) = self.app(id)?
-            && existing.vendor_id != vendor_id
-        {
-            return Err(RegistryError::Invalid(format!(
-                "application {id:?} belongs to another vendor"
-            )));
-        }
+        self.check_vendor(vendor_id)?;
         let a = App {
             id: id.to_owned(),
             vendor_id: vendor_id.to_owned(),
             name: name.to_owned(),
         };
+        if !self.records.create("apps", id, &to_json(&a))? {
+            return Err(RegistryError::Invalid(format!(
+                "application {id:?} is already registered (app add --update renames it)"
+            )));
+        }
+        Ok(a)
+    }
+
+    /// Renames a registered application; it stays with its vendor.
+    pub fn rename_app(&self, id: &str, vendor_id: &str, name: &str) -> Result<App, RegistryError> {
+        check_name(name)?;
+        let Some(existing) = self.app(id)? else {
+            return Err(RegistryError::Invalid(format!(
+                "application {id:?} is not registered (app add without --update registers it)"
+            )));
+        };
+        if existing.vendor_id != vendor_id {
+            return Err(RegistryError::Invalid(format!(
+                "application {id:?} belongs to another vendor"
+            )));
+        }
+        let a = App {
+            name: name.to_owned(),
+            ..existing
+        };
         self.write("apps", id, &a)?;
         Ok(a)
+    }
+
+    fn check_vendor(&self, vendor_id: &str) -> Result<(), RegistryError> {
+        if self.vendor(vendor_id)?.is_none() {
+            return Err(RegistryError::Invalid(format!(
+                "vendor {vendor_id:?} is not registered (readi-controller vendor add)"
+            )));
+        }
+        Ok(())
     }
 
     /// A vendor by id.
@@ -203,6 +259,22 @@ impl Registry {
             },
         )?;
         Ok(format!("{PREFIX}{id}_{secret}"))
+    }
+
+    /// Every issued token, by id.
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, RegistryError> {
+        Ok(self
+            .records
+            .list("tokens")?
+            .into_iter()
+            .filter_map(|(id, body)| {
+                let rec: TokenRecord = serde_json::from_slice(&body).ok()?;
+                Some(TokenInfo {
+                    id,
+                    principal: rec.principal,
+                })
+            })
+            .collect())
     }
 
     /// Revokes a token by id.
@@ -270,5 +342,37 @@ mod tests {
         assert!(r.add_vendor("Acme Health", "x").is_err());
         assert!(r.add_vendor("acme", "").is_err());
         assert!(r.add_vendor("acme", "line\nbreak").is_err());
+    }
+
+    #[test]
+    fn adding_never_overwrites_and_renaming_needs_the_record() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Registry::in_dir(d.path());
+        r.add_vendor("acme", "Acme Health").unwrap();
+        let again = r.add_vendor("acme", "Renamed").unwrap_err().to_string();
+        assert!(
+            again.contains("already registered") && again.contains("--update"),
+            "{again}"
+        );
+        assert_eq!(r.vendor("acme").unwrap().unwrap().name, "Acme Health");
+        assert!(r.rename_vendor("nobody", "X").is_err());
+        assert_eq!(r.rename_vendor("acme", "Acme").unwrap().name, "Acme");
+
+        r.add_vendor("other", "Other").unwrap();
+        r.add_app("notes", "acme", "Notes").unwrap();
+        assert!(r.add_app("notes", "acme", "Notes 2").is_err());
+        assert!(r.rename_app("notes", "other", "Mine").is_err());
+        assert!(r.rename_app("chat", "acme", "Chat").is_err());
+        assert_eq!(
+            r.rename_app("notes", "acme", "Notes 2").unwrap().name,
+            "Notes 2"
+        );
+        assert_eq!(r.app("notes").unwrap().unwrap().vendor_id, "acme");
+
+        let t = r.add_token(Principal::Vendor("acme".into())).unwrap();
+        let listed = r.tokens().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(t.contains(&listed[0].id));
+        assert_eq!(listed[0].principal, Principal::Vendor("acme".into()));
     }
 }

@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::records::Records;
 use crate::store::ReportStore;
 
 /// What the endpoints read.
@@ -16,16 +17,18 @@ use crate::store::ReportStore;
 pub struct SelfMetrics {
     started: Instant,
     store: Arc<dyn ReportStore>,
+    records: Arc<dyn Records>,
 }
 
 /// The routes: `/metrics` and `/healthz`.
-pub fn router(store: Arc<dyn ReportStore>) -> axum::Router {
+pub fn router(store: Arc<dyn ReportStore>, records: Arc<dyn Records>) -> axum::Router {
     axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(health))
         .with_state(Arc::new(SelfMetrics {
             started: Instant::now(),
             store,
+            records,
         }))
 }
 
@@ -37,10 +40,15 @@ struct Figures {
     counters: Vec<(String, u64)>,
 }
 
-fn figures(store: &dyn ReportStore) -> Option<Figures> {
+fn figures(store: &dyn ReportStore, records: &dyn Records) -> Option<Figures> {
     let agents = store.agents().ok()?;
+    // Revocation is its own record (`agents revoke`), read by every replica.
+    let revoked = crate::enrollment::revoked(records).ok()?;
     Some(Figures {
-        revoked: agents.iter().filter(|a| a.revoked).count(),
+        revoked: agents
+            .iter()
+            .filter(|a| a.revoked || revoked.contains(&a.id))
+            .count(),
         agents: agents.len(),
         reports: store.report_count().ok()?,
         counters: store.counters().ok()?,
@@ -48,8 +56,8 @@ fn figures(store: &dyn ReportStore) -> Option<Figures> {
 }
 
 async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
-    let store = Arc::clone(&m.store);
-    let got = crate::store::spawn_blocking(move || figures(store.as_ref()))
+    let (store, records) = (Arc::clone(&m.store), Arc::clone(&m.records));
+    let got = crate::store::spawn_blocking(move || figures(store.as_ref(), records.as_ref()))
         .await
         .ok()
         .flatten();
@@ -70,7 +78,9 @@ async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
     {
         s.push_str(&format!(
             "# HELP readi_controller_agents Enrolled agents.\n# TYPE readi_controller_agents gauge\n\
-             readi_controller_agents {agents}\nreadi_controller_agents_revoked {revoked}\n\
+             readi_controller_agents {agents}\n\
+             # HELP readi_controller_agents_revoked Enrolled agents whose reports are refused (agents revoke).\n\
+             # TYPE readi_controller_agents_revoked gauge\nreadi_controller_agents_revoked {revoked}\n\
              # HELP readi_controller_reports_stored Reports stored.\n\
              # TYPE readi_controller_reports_stored gauge\nreadi_controller_reports_stored {reports}\n\
              # HELP readi_controller_events_total Refused reports by reason, duplicates and refused enrollments.\n\
@@ -87,8 +97,8 @@ async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
 }
 
 async fn health(State(m): State<Arc<SelfMetrics>>) -> Response {
-    let store = Arc::clone(&m.store);
-    let got = crate::store::spawn_blocking(move || figures(store.as_ref()))
+    let (store, records) = (Arc::clone(&m.store), Arc::clone(&m.records));
+    let got = crate::store::spawn_blocking(move || figures(store.as_ref(), records.as_ref()))
         .await
         .ok()
         .flatten();

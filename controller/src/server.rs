@@ -27,6 +27,16 @@ pub enum Error {
     /// The listener is unusable.
     #[error("listener: {0}")]
     Listener(std::io::Error),
+    /// A configured listener could not be opened.
+    #[error("{key} = {addr:?}: cannot listen there: {source}")]
+    Bind {
+        /// The config key naming the address.
+        key: &'static str,
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The report store could not be opened.
     #[error(transparent)]
     Reports(crate::store::StoreError),
@@ -187,7 +197,7 @@ pub async fn run(
     }
     let service = ControllerService::new(
         reports.clone(),
-        records,
+        Arc::clone(&records),
         ca.clone(),
         Arc::clone(&scoring),
         fatal.clone(),
@@ -195,16 +205,24 @@ pub async fn run(
     if !config.metrics.listen.is_empty() {
         let l = TcpListener::bind(&config.metrics.listen)
             .await
-            .map_err(Error::Listener)?;
+            .map_err(|source| Error::Bind {
+                key: "metrics.listen",
+                addr: config.metrics.listen.clone(),
+                source,
+            })?;
         let metrics_addr = l.local_addr().map_err(Error::Listener)?;
-        let app = crate::selfmetrics::router(reports.clone());
+        let app = crate::selfmetrics::router(reports.clone(), Arc::clone(&records));
         readi_common::http::spawn(l, app, &trigger, "Metrics listener");
         tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
     }
     if !config.dashboard.listen.is_empty() {
         let l = TcpListener::bind(&config.dashboard.listen)
             .await
-            .map_err(Error::Listener)?;
+            .map_err(|source| Error::Bind {
+                key: "dashboard.listen",
+                addr: config.dashboard.listen.clone(),
+                source,
+            })?;
         let dash_addr = l.local_addr().map_err(Error::Listener)?;
         let app = crate::dashboard::router(crate::dashboard::Dashboard::new(
             Arc::clone(&scoring),

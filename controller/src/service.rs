@@ -285,6 +285,23 @@ impl Controller for ControllerService {
         };
         let rec = record.clone();
         self.blocking(move |s| s.put_agent(&rec)).await?;
+        // Also in the control records, so the CLI can list and revoke agents while this process
+        // holds the store; the store stays the authority, so a failure here only costs the listing.
+        let (records, rec) = (Arc::clone(&self.records), record.clone());
+        let listed = crate::store::spawn_blocking(move || {
+            enrollment::record_enrolled(
+                records.as_ref(),
+                &rec.id,
+                &enrollment::Enrolled {
+                    apps: rec.apps.clone(),
+                    enrolled_at: rec.enrolled_at,
+                },
+            )
+        })
+        .await;
+        if !matches!(listed, Ok(Ok(()))) {
+            tracing::error!(agent_id = %id, "Enrolled, but the control records could not list it");
+        }
         tracing::info!(agent_id = %id, apps = ?record.apps, "Agent enrolled");
         Ok(Response::new(pb::EnrollResponse {
             agent_id: id,

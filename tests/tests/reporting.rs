@@ -61,9 +61,33 @@ fn enroll_token(dir: &Path) -> String {
     enroll_token_env(dir, &[])
 }
 
-/// An enrollment token from the controller configured in `dir` (`env` for its database URL).
+/// An enrollment token from the controller configured in `dir` (`env` for its database URL), for
+/// APPS, registered first to vendor `acme` when they are not yet (tokens name registered apps only).
 fn enroll_token_env(dir: &Path, env: &[(&str, &str)]) -> String {
     let cfg = dir.join("controller.toml");
+    let ctl = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["--config", cfg.to_str().unwrap()]);
+        let (code, out, err) =
+            readi_tests::run_to_end_env(&binary("readi-controller"), &full, dir, env);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    let listed = ctl(&["app", "list"]);
+    if !APPS
+        .iter()
+        .all(|a| listed.lines().any(|l| l.starts_with(&format!("{a}\t"))))
+    {
+        if !ctl(&["vendor", "list"])
+            .lines()
+            .any(|l| l.starts_with("acme\t"))
+        {
+            ctl(&["vendor", "add", "--id", "acme", "--name", "Acme"]);
+        }
+        for app in APPS {
+            ctl(&["app", "add", "--id", app, "--vendor", "acme", "--name", app]);
+        }
+    }
     let mut args = vec!["enroll-token", "--config", cfg.to_str().unwrap()];
     for app in APPS {
         args.extend(["--app", app]);
@@ -573,12 +597,14 @@ async fn two_agents_report_aggregates_over_mtls_and_no_canary_leaves() {
         assert_eq!(code, 0, "{args:?}: {err}");
         out
     };
+    // Registered when the tokens were issued; renamed here, which issues no new token.
     ctl(&[
-        "vendor", "add", "--config", cfg, "--id", "acme", "--name", "Acme",
+        "vendor", "add", "--update", "--config", cfg, "--id", "acme", "--name", "Acme",
     ]);
     ctl(&[
         "app",
         "add",
+        "--update",
         "--config",
         cfg,
         "--id",

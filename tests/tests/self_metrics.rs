@@ -94,6 +94,7 @@ async fn health_shows_the_outbox_while_the_controller_is_away() {
     for canary in ["Quackenbush", "617-555-0199", "notes-app"] {
         assert!(!text.contains(canary), "{canary} in /metrics");
     }
+    readi_tests::promtool_check(&text);
     agent.terminate();
     agent.wait_exit(Duration::from_secs(30));
 }

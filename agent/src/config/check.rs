@@ -149,7 +149,33 @@ impl Config {
         {
             p.push("metrics.listen", format!("{addr} is not loopback"));
         }
+        self.check_secrets(&mut p);
         p.into_result()
+    }
+
+    /// Secret files that `run` would refuse (missing, or readable by group or others).
+    fn check_secrets(&self, p: &mut Problems) {
+        if let Some(k) = &self.keys.kek {
+            k.check(p, "keys.kek");
+        }
+        if let Some(tls) = &self.server.tls {
+            tls.key.check(p, "server.tls.key");
+        }
+        if let Some(k) = &self.proxy.upstream_key {
+            k.check(p, "proxy.upstream_key");
+        }
+        if let Some(t) = self
+            .controller
+            .as_ref()
+            .and_then(|c| c.enrollment_token.as_ref())
+        {
+            t.check(p, "controller.enrollment_token");
+        }
+        for (i, w) in self.escalation.webhooks.iter().enumerate() {
+            if let Some(t) = &w.token {
+                t.check(p, &format!("escalation.webhooks[{i}].token"));
+            }
+        }
     }
 }
 
