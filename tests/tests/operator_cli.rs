@@ -355,3 +355,26 @@ fn validate_names_every_misspelt_key_and_loose_secret_files() {
     );
     assert_eq!(code, 2, "an invalid config is refused input: {err}");
 }
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ephemeral_config(dir.path(), "readi-controller.toml");
+    let mut p = Process::start(
+        &binary("readi-controller"),
+        &["run", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        let out = p.output();
+        if out.contains("Serving") {
+            break out;
+        }
+        assert!(std::time::Instant::now() < deadline, "not serving: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!out.contains('\u{1b}'), "ANSI escapes in a piped log: {out:?}");
+    p.terminate();
+    assert!(p.wait_exit(Duration::from_secs(30)).success());
+}
