@@ -33,7 +33,8 @@ pub struct Config {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// `host:port` for `/metrics` and `/healthz`; empty (the default) turns them off. Loopback only.
+    /// `host:port` for `/metrics` and `/healthz`; empty (the default) turns them off. Any address:
+    /// they carry counts about the controller only (a pod address, for probes and scraping).
     pub listen: String,
 }
 
@@ -41,15 +42,18 @@ pub struct MetricsConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DashboardConfig {
-    /// `host:port` for the dashboard; empty turns it off. Loopback only (put it behind a TLS proxy
-    /// to serve vendors elsewhere).
+    /// `host:port` for the dashboard; empty turns it off. Loopback unless `behind_tls_proxy`.
     pub listen: String,
+    /// Vendors reach the listener only through a TLS-terminating proxy or ingress, so it may listen
+    /// on a non-loopback address (a pod's). Session cookies are `Secure` either way.
+    pub behind_tls_proxy: bool,
 }
 
 impl Default for DashboardConfig {
     fn default() -> Self {
         DashboardConfig {
             listen: "127.0.0.1:50062".to_owned(),
+            behind_tls_proxy: false,
         }
     }
 }
@@ -211,19 +215,18 @@ impl Config {
         if !self.dashboard.listen.is_empty()
             && let Some(addr) = check_addr(&mut p, "dashboard.listen", &self.dashboard.listen)
             && !addr.ip().is_loopback()
+            && !self.dashboard.behind_tls_proxy
         {
             p.push(
                 "dashboard.listen",
                 format!(
-                    "{addr} is not loopback: serve the dashboard to vendors through a TLS proxy"
+                    "{addr} is not loopback: serve the dashboard to vendors through a TLS proxy \
+                     (and say so with dashboard.behind_tls_proxy = true)"
                 ),
             );
         }
-        if !self.metrics.listen.is_empty()
-            && let Some(addr) = check_addr(&mut p, "metrics.listen", &self.metrics.listen)
-            && !addr.ip().is_loopback()
-        {
-            p.push("metrics.listen", format!("{addr} is not loopback"));
+        if !self.metrics.listen.is_empty() {
+            check_addr(&mut p, "metrics.listen", &self.metrics.listen);
         }
         let t = &self.thresholds;
         for (key, v) in [

@@ -3,9 +3,8 @@
 //! token and see their own applications; every figure shows its noise and its cohort.
 
 use readi_common::clock;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,6 +18,7 @@ use crate::registry::Principal;
 use crate::render::{criterion_name, evidence_text, status_name};
 use crate::scorecard::{period_days, released_view};
 use crate::service::Scoring;
+use crate::session::Sessions;
 use crate::store::ReportStore;
 
 /// How long a login lasts.
@@ -29,7 +29,7 @@ const COOKIE: &str = "readi_session";
 pub struct Dashboard {
     scoring: Arc<Scoring>,
     store: Arc<dyn ReportStore>,
-    sessions: Mutex<HashMap<String, (Principal, Instant)>>,
+    sessions: Sessions,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -39,34 +39,29 @@ impl std::fmt::Debug for Dashboard {
 }
 
 impl Dashboard {
-    /// A dashboard over the controller's scoring and store.
-    pub fn new(scoring: Arc<Scoring>, store: Arc<dyn ReportStore>) -> Arc<Dashboard> {
+    /// A dashboard over the controller's scoring and store, its logins signed by `sessions`.
+    pub fn new(
+        scoring: Arc<Scoring>,
+        store: Arc<dyn ReportStore>,
+        sessions: Sessions,
+    ) -> Arc<Dashboard> {
         Arc::new(Dashboard {
             scoring,
             store,
-            sessions: Mutex::new(HashMap::new()),
+            sessions,
         })
     }
 
     fn who(&self, headers: &HeaderMap) -> Option<Principal> {
         let cookie = headers.get(header::COOKIE)?.to_str().ok()?;
-        let sid = cookie
+        let value = cookie
             .split(';')
             .filter_map(|c| c.trim().split_once('='))
             .find(|(k, _)| *k == COOKIE)?
             .1;
-        let mut sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match sessions.get(sid) {
-            Some((p, at)) if at.elapsed() < SESSION => Some(p.clone()),
-            Some(_) => {
-                sessions.remove(sid);
-                None
-            }
-            None => None,
-        }
+        let token_id = self.sessions.check(value, clock::unix_secs_i64())?;
+        // A revoked token ends its sessions at once.
+        self.scoring.registry.token_principal(&token_id).ok()?
     }
 }
 
@@ -169,9 +164,9 @@ async fn login_page() -> Response {
 }
 
 async fn login(State(d): State<Arc<Dashboard>>, Form(f): Form<LoginForm>) -> Response {
-    let checked = d.scoring.registry.check(f.token.trim());
-    let who = match checked {
-        Ok(Some(who)) => who,
+    let checked = d.scoring.registry.check_with_id(f.token.trim());
+    let (token_id, _) = match checked {
+        Ok(Some(found)) => found,
         Err(e) => return unavailable(&e),
         Ok(None) => {
             return page(
@@ -182,16 +177,13 @@ async fn login(State(d): State<Arc<Dashboard>>, Form(f): Form<LoginForm>) -> Res
             );
         }
     };
-    let sid = readi_common::token::random_hex(32);
-    d.sessions
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(sid.clone(), (who, Instant::now()));
+    let expires = clock::unix_secs_i64() + SESSION.as_secs() as i64;
+    let value = d.sessions.issue(&token_id, expires);
     let mut r = Redirect::to("/").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(
-            "{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+            "{COOKIE}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
             SESSION.as_secs()
         ))
         .expect("cookie is ASCII"),
@@ -199,19 +191,16 @@ async fn login(State(d): State<Arc<Dashboard>>, Form(f): Form<LoginForm>) -> Res
     r
 }
 
-async fn logout(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
-    if let Some(c) = headers.get(header::COOKIE).and_then(|c| c.to_str().ok())
-        && let Some((_, sid)) = c
-            .split(';')
-            .filter_map(|c| c.trim().split_once('='))
-            .find(|(k, _)| *k == COOKIE)
-    {
-        d.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(sid);
-    }
-    Redirect::to("/login").into_response()
+/// Logging out clears the cookie; a session ends with its expiry or its token's revocation.
+async fn logout() -> Response {
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "readi_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
+        ),
+    );
+    r
 }
 
 fn status_class(s: i32) -> &'static str {

@@ -13,6 +13,7 @@ pub mod scorecard;
 pub mod selfmetrics;
 pub mod server;
 pub mod service;
+pub mod session;
 pub mod store;
 pub mod tls;
 pub mod trend;

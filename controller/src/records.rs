@@ -12,6 +12,7 @@ pub const KINDS: &[&str] = &[
     "enrollment",
     "revoked",
     "agents",
+    "dashboard",
 ];
 
 /// Why a record could not be read or written.

@@ -287,13 +287,25 @@ impl Registry {
 
     /// Who a bearer token speaks for: None when it is not valid.
     pub fn check(&self, token: &str) -> Result<Option<Principal>, RegistryError> {
+        Ok(self.check_with_id(token)?.map(|(_, who)| who))
+    }
+
+    /// A valid bearer token's id and whom it speaks for; None when it is not valid.
+    pub fn check_with_id(&self, token: &str) -> Result<Option<(String, Principal)>, RegistryError> {
         let Some((id, secret)) = token.strip_prefix(PREFIX).and_then(|t| t.split_once('_')) else {
             return Ok(None);
         };
         let Some(rec) = self.read::<TokenRecord>("tokens", id)? else {
             return Ok(None);
         };
-        Ok(same(&digest(secret), &rec.digest).then_some(rec.principal))
+        Ok(same(&digest(secret), &rec.digest).then(|| (id.to_owned(), rec.principal)))
+    }
+
+    /// Whom the token with this id speaks for, while it is not revoked.
+    pub fn token_principal(&self, id: &str) -> Result<Option<Principal>, RegistryError> {
+        Ok(self
+            .read::<TokenRecord>("tokens", id)?
+            .map(|rec| rec.principal))
     }
 
     /// Whether `who` may see the application.

@@ -20,11 +20,13 @@ pub struct SelfMetrics {
     records: Arc<dyn Records>,
 }
 
-/// The routes: `/metrics` and `/healthz`.
+/// The routes: `/metrics`, `/healthz` (ready: 503 while the store is unavailable) and `/livez`
+/// (the process answers; a database outage is not a reason to restart it).
 pub fn router(store: Arc<dyn ReportStore>, records: Arc<dyn Records>) -> axum::Router {
     axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(health))
+        .route("/livez", get(|| async { "ok" }))
         .with_state(Arc::new(SelfMetrics {
             started: Instant::now(),
             store,
@@ -108,7 +110,14 @@ async fn health(State(m): State<Arc<SelfMetrics>>) -> Response {
         "reports_stored": got.as_ref().map(|g| g.reports),
         "uptime_seconds": m.started.elapsed().as_secs(),
     });
+    // Probes read the status code: ready only while the store answers.
+    let code = if got.is_some() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
     (
+        code,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )

@@ -224,9 +224,17 @@ pub async fn run(
                 source,
             })?;
         let dash_addr = l.local_addr().map_err(Error::Listener)?;
+        let sessions = {
+            let records = Arc::clone(&records);
+            crate::store::spawn_blocking(move || crate::session::Sessions::load(records.as_ref()))
+                .await
+                .map_err(|_| Error::Fatal("loading the dashboard session key".into()))?
+                .map_err(|e| Error::Fatal(e.to_string()))?
+        };
         let app = crate::dashboard::router(crate::dashboard::Dashboard::new(
             Arc::clone(&scoring),
             reports.clone(),
+            sessions,
         ));
         readi_common::http::spawn(l, app, &trigger, "Dashboard");
         tracing::info!(dashboard_addr = %dash_addr, "Dashboard");

@@ -374,7 +374,10 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
         assert!(std::time::Instant::now() < deadline, "not serving: {out}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(!out.contains('\u{1b}'), "ANSI escapes in a piped log: {out:?}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "ANSI escapes in a piped log: {out:?}"
+    );
     p.terminate();
     assert!(p.wait_exit(Duration::from_secs(30)).success());
 }

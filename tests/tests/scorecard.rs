@@ -30,7 +30,11 @@ fn cli(dir: &Path, args: &[&str]) -> String {
 }
 
 fn start() -> Controller {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap())
+}
+
+/// Starts a controller on `dir` (a fresh one, or a stopped controller's, to restart it).
+fn start_in(dir: tempfile::TempDir) -> Controller {
     let cfg = dir.path().join("controller.toml");
     std::fs::write(
         &cfg,
@@ -341,7 +345,7 @@ fn login_cookie(addr: SocketAddr, token: &str) -> String {
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .expect("a session cookie");
     assert!(
-        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        line.contains("HttpOnly") && line.contains("Secure") && line.contains("SameSite=Strict"),
         "{line}"
     );
     line.split_once(':')
@@ -531,6 +535,19 @@ async fn vendors_see_scorecards_of_their_own_applications() {
     assert_eq!(code, 303, "{resp}");
 
     browser(c.http, &acme).await;
+
+    // The session is a signed cookie, not one process's memory: it holds after a restart (and on
+    // any replica sharing the records), until its token is revoked.
+    c.process.terminate();
+    assert!(c.process.wait_exit(Duration::from_secs(30)).success());
+    let Controller { dir, .. } = c;
+    let mut c = start_in(dir);
+    let (code, page) = get(c.http, "/apps/notes-app?period=week", &cookie);
+    assert_eq!(code, 200, "the login holds after a restart: {page}");
+    let acme_id = acme["rdc_".len()..].split('_').next().unwrap();
+    cli(c.dir.path(), &["token", "revoke", acme_id]);
+    let (code, _) = get(c.http, "/apps/notes-app?period=week", &cookie);
+    assert_eq!(code, 303, "a revoked token ends its sessions");
 
     c.process.terminate();
     c.process.wait_exit(Duration::from_secs(30));
