@@ -4,8 +4,10 @@
 # Idempotent: a re-run replaces the binary and unit and keeps the config, keys and data.
 #
 #   deploy/install.sh [--binary target/release/readi-agent] [--root /]      install or upgrade
-#   deploy/install.sh --uninstall [--purge] [--root /]                      remove (--purge: config,
-#                                                                           keys and data too)
+#   deploy/install.sh --uninstall [--purge [--yes] [--discard-kek]] [--root /]
+#       remove the binary and unit; --purge also removes config and data, after asking (or with
+#       --yes), and moves the key-encryption key to /var/backups/readi/ unless --discard-kek: backups
+#       of the data are unreadable without it.
 #
 # --root installs into a staging directory (packaging, tests); the system user and systemctl are then
 # skipped and said so.
@@ -16,6 +18,8 @@ root="/"
 binary="$here/../target/release/readi-agent"
 uninstall=0
 purge=0
+yes=0
+discard_kek=0
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,7 +27,9 @@ while [ $# -gt 0 ]; do
     --binary) binary="$2"; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
     --purge) purge=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --yes) yes=1; shift ;;
+    --discard-kek) discard_kek=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +40,8 @@ etc="$root/etc/readi"
 cred="$etc/credentials"
 state="$root/var/lib/readi"
 unit_dir="$root/etc/systemd/system"
+doc_dir="$root/usr/share/doc/readi"
+backups="$root/var/backups/readi"
 real_root=0
 [ -z "$root" ] && real_root=1
 
@@ -45,11 +53,29 @@ owner() {
 }
 
 if [ "$uninstall" = 1 ]; then
+  if [ "$purge" = 1 ] && [ "$yes" = 0 ]; then
+    # Purging is not undoable: ask a person, and refuse a script that did not say --yes.
+    if [ -t 0 ]; then
+      read -r -p "install.sh: remove $etc (config, keys) and $state (all data)? [y/N] " answer
+      case "$answer" in y|Y|yes) ;; *) echo "install.sh: nothing removed" >&2; exit 1 ;; esac
+    else
+      echo "install.sh: --purge removes config, keys and all data: add --yes to confirm" >&2
+      exit 2
+    fi
+  fi
   if [ "$real_root" = 1 ] && command -v systemctl >/dev/null; then
     systemctl disable --now readi-agent.service 2>/dev/null || true
   fi
   rm -f "$bin_dir/readi-agent" "$unit_dir/readi-agent.service"
+  rm -rf "$doc_dir"
   if [ "$purge" = 1 ]; then
+    if [ -e "$cred/kek" ] && [ "$discard_kek" = 0 ]; then
+      install -d -m 0700 "$backups"
+      kept="$backups/kek-$(date -u +%Y%m%dT%H%M%SZ)"
+      mv "$cred/kek" "$kept"
+      chmod 0600 "$kept"
+      say "kept the key-encryption key in $kept (backups of the data need it; --discard-kek drops it)"
+    fi
     rm -rf "$etc" "$state"
     if [ "$real_root" = 1 ] && id readi >/dev/null 2>&1; then userdel readi || true; fi
     say "removed the agent, its config, keys and data"
@@ -80,6 +106,10 @@ owner readi:readi "$state"
 
 install -m 0755 "$binary" "$bin_dir/readi-agent"
 install -m 0644 "$here/systemd/readi-agent.service" "$unit_dir/readi-agent.service"
+# The unit's Documentation= points here.
+install -d -m 0755 "$doc_dir"
+install -m 0644 "$here/../README.md" "$doc_dir/README.md"
+for doc in "$here"/../docs/*.md; do install -m 0644 "$doc" "$doc_dir/"; done
 
 if [ ! -e "$etc/agent.toml" ]; then
   # The shipped example, with the production data directory and the KEK from the credential.
