@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod config;
 pub mod dashboard;
 pub mod enrollment;
+pub mod fhir;
 pub mod ingest;
 pub mod pgstore;
 pub mod records;

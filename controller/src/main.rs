@@ -111,7 +111,7 @@ enum Command {
         /// `day`, `week` or `30d`.
         #[arg(long, default_value = "30d")]
         period: String,
-        /// `text` or `json`.
+        /// `text`, `json`, or `fhir` (a FHIR R4 MeasureReport).
         #[arg(long, default_value = "text")]
         format: String,
         /// The running controller's gRPC address, when it is not `server.listen`.
@@ -720,8 +720,8 @@ fn scorecard(
             return Ok(ExitCode::from(2));
         }
     };
-    if !matches!(format, "text" | "json") {
-        eprintln!("readi-controller: --format must be text or json");
+    if !matches!(format, "text" | "json" | "fhir") {
+        eprintln!("readi-controller: --format must be text, json or fhir");
         return Ok(ExitCode::from(2));
     }
     let config = load(path)?;
@@ -756,6 +756,9 @@ fn scorecard(
             "{}",
             serde_json::to_string_pretty(&readi_controller::render::json(&card))?
         );
+    } else if format == "fhir" {
+        let report = readi_controller::fhir::measure_report(&card, clock::unix_secs_i64());
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", readi_controller::render::text(&card));
     }

@@ -497,3 +497,47 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Validates a FHIR R4 resource (JSON) against the official R4 JSON schema vendored in
+/// `tests/data/fhir` (the definition its `resourceType` names) and fails the test on any error.
+/// Uses Python's `jsonschema` (`.ci/run` installs it); without it, says so as a skip.
+pub fn fhir_check(resource: &str) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    const CHECK: &str = "import json, sys\n\
+try:\n    import jsonschema\nexcept ImportError:\n    sys.exit(3)\n\
+full = json.load(open(sys.argv[1]))\n\
+doc = json.load(sys.stdin)\n\
+schema = {'definitions': full['definitions'], '$ref': '#/definitions/' + doc['resourceType']}\n\
+errors = list(jsonschema.Draft6Validator(schema).iter_errors(doc))\n\
+for e in errors[:20]:\n    print('/'.join(map(str, e.absolute_path)) or '<root>', ':', e.message[:300])\n\
+sys.exit(1 if errors else 0)\n";
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fhir/fhir.schema.json");
+    let mut child = Command::new("python3")
+        .args(["-c", CHECK])
+        .arg(&schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(resource.as_bytes())
+        .expect("writing to python3");
+    let out = child.wait_with_output().expect("python3 runs");
+    if out.status.code() == Some(3) {
+        skipped(
+            "Python's jsonschema is not installed: FHIR output not validated against the R4 schema",
+        );
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "not valid FHIR R4: {}{}\n{resource}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

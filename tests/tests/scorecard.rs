@@ -571,6 +571,45 @@ async fn vendors_see_scorecards_of_their_own_applications() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["clinics"], 6);
     assert_eq!(v["criteria"][2]["status"], "concern");
+
+    // The same as a FHIR R4 MeasureReport, valid against the official schema.
+    let (code, fhir, err) = run_to_end(
+        &binary("readi-controller"),
+        &[
+            "scorecard",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--app",
+            "notes-app",
+            "--period",
+            "week",
+            "--format",
+            "fhir",
+        ],
+        c.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&fhir).unwrap();
+    assert_eq!(r["resourceType"], "MeasureReport");
+    assert_eq!(r["type"], "summary");
+    let groups = r["group"].as_array().unwrap();
+    assert_eq!(groups.len(), 6, "one group per READI criterion");
+    let status = |g: &serde_json::Value| {
+        g["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"].as_str().unwrap().ends_with(":criterion-status"))
+            .unwrap()["valueCode"]
+            .clone()
+    };
+    assert_eq!(groups[2]["code"]["coding"][0]["code"], "equity");
+    assert_eq!(status(&groups[2]), "concern", "as in the JSON scorecard");
+    assert!(
+        groups.iter().any(|g| g.get("stratifier").is_some()),
+        "broken-down figures are stratifiers: {fhir}"
+    );
+    readi_tests::fhir_check(&fhir);
 }
 
 /// Drives headless Chromium through chromedriver's WebDriver API: log in, open the application page,
