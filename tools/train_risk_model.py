@@ -54,6 +54,16 @@ COMBINED_PRECISION_TARGET = {"self_harm": 0.85, "harm_to_others": 0.88, "abuse":
 # a row labelled only for harm_to_others is still a false escalation). Three categories at this
 # budget keep the false-escalation rate of rules and model within the issue's 0.05.
 FALSE_ESCALATION_BUDGET = 0.012
+# self_harm: dev holds prompts and moderation samples, not forum posts, and the rules already find
+# all its self-harm, so every threshold from 0.98 down to about 0.8 ties on dev recall. Ties used to
+# go to the highest threshold, which left the model silent where the rules miss (forum language).
+# A missed disclosure is the costliest error, so for self_harm the threshold is the lowest one
+# reached scanning down from the top before any check fails: dev precision (rules OR model) at
+# least the target, dev false escalation within the budget, and the model alone escalating at most
+# CHECK_BUDGET of the everyday sentences in --check (written for readi, never trained on: tired
+# after work, a date for a wedding, checking out of a hotel).
+LOWEST_ADMISSIBLE = {"self_harm"}
+CHECK_BUDGET = 0.02
 CATEGORY_LABEL = {
     "suicidal_ideation": "self_harm", "suicidal_behavior": "self_harm", "self_harm": "self_harm",
     "harm_to_others": "harm_to_others", "abuse": "abuse",
@@ -226,22 +236,36 @@ def pick_threshold(scores: list[float], gold: list[int], target: float) -> tuple
 
 
 def pick_combined(
-    scores: list[float], gold: list[int], ruled: list[int], target: float, benign: list[float]
+    scores: list[float],
+    gold: list[int],
+    ruled: list[int],
+    target: float,
+    benign: list[float],
+    lowest: bool = False,
+    check: list[float] = (),
 ) -> tuple[float, dict]:
     """The threshold with the highest dev recall of rules OR model at which that precision is still
     at least `target` and the model alone escalates at most FALSE_ESCALATION_BUDGET of the `benign`
-    rows' scores (candidates: every score; ties go to the higher threshold)."""
+    rows' scores (candidates: every score; ties go to the higher threshold). With `lowest`, the
+    lowest candidate reached scanning down before a check fails, the `check` rows (everyday
+    sentences) included at CHECK_BUDGET."""
     pos = sum(gold)
     best = None
-    for t in sorted(set(scores), reverse=True):
+    candidates = sorted(set(scores) | set(benign) | set(check), reverse=True)
+    for t in candidates:
         if t < MIN_THRESHOLD:
             break
         if sum(1 for b in benign if b >= t) > FALSE_ESCALATION_BUDGET * max(1, len(benign)):
             break
+        if lowest and sum(1 for c in check if c >= t) > CHECK_BUDGET * max(1, len(check)):
+            break
         yhat = [r or s >= t for s, r in zip(scores, ruled)]
         tp = sum(1 for y, g in zip(yhat, gold) if y and g)
         pp = sum(yhat)
-        if pp and tp / pp >= target and (best is None or tp > best[1]):
+        ok = pp and tp / pp >= target
+        if lowest and not ok:
+            break
+        if ok and (lowest or best is None or tp > best[1]):
             best = (t, tp, pp)
     rules_tp = sum(1 for r, g in zip(ruled, gold) if r and g)
     rules_pp = sum(ruled)
@@ -256,6 +280,8 @@ def pick_combined(
         "rules_precision": round(rules_tp / max(1, rules_pp), 4),
         "dev_recall": round(best[1] / max(1, pos), 4),
         "dev_precision": round(best[1] / max(1, best[2]), 4),
+        "check_rows": len(check),
+        "check_escalated": sum(1 for c in check if c >= t),
     }
 
 
@@ -279,7 +305,14 @@ def main() -> int:
         default=[],
         help="the rules' predictions on dev.jsonl and dev-extra.jsonl (readi-agent assess --rules-only)",
     )
+    ap.add_argument(
+        "--check",
+        type=Path,
+        default=Path("agent/data/safety/threshold_check.jsonl"),
+        help="everyday sentences (never trained on) that bound the self_harm threshold from below",
+    )
     args = ap.parse_args()
+    check_rows = load(args.check) if args.check.exists() else []
     ruled_ids: dict[str, set[str]] = {}
     rules_escalated: set[str] = set()
     for path in args.rules_pred:
@@ -294,6 +327,11 @@ def main() -> int:
     if overlap:
         print(f"refusing: {len(overlap)} training rows repeat a dev text: {overlap[:5]}", file=sys.stderr)
         return 1
+    train_texts = {" ".join(r["text"].lower().split()) for r in train}
+    leaked = [r["id"] for r in check_rows if " ".join(r["text"].lower().split()) in train_texts]
+    if leaked:
+        print(f"refusing: {len(leaked)} --check rows are training rows: {leaked[:5]}", file=sys.stderr)
+        return 1
     rng = np.random.default_rng(SEED)
     header = {
         "format": "readi-risk-model/1",
@@ -304,6 +342,7 @@ def main() -> int:
         "steps": STEPS,
         "train_sha256": hashlib.sha256((args.data / "train.jsonl").read_bytes()).hexdigest(),
         "extra_sha256": hashlib.sha256(args.extra.read_bytes()).hexdigest(),
+        "check_sha256": hashlib.sha256(args.check.read_bytes()).hexdigest() if check_rows else None,
         "categories": [],
     }
     weights = []
@@ -334,7 +373,10 @@ def main() -> int:
                 and not any(r["labels"].values())
                 and r["id"] not in rules_escalated
             ]
-            t, how = pick_combined(s, g, ruled, COMBINED_PRECISION_TARGET[cat], benign)
+            check = [score(q, scale, b, r["text"]) for r in check_rows]
+            t, how = pick_combined(
+                s, g, ruled, COMBINED_PRECISION_TARGET[cat], benign, cat in LOWEST_ADMISSIBLE, check
+            )
             how["benign_rows"] = len(benign)
             how["model_false_escalation"] = round(
                 sum(1 for x in benign if x >= t) / max(1, len(benign)), 4

@@ -16,6 +16,10 @@ How the rows were written (python3, stdlib only, deterministic):
     only the phrase;
   * violence verbs (a thesaurus-style list of synonyms of kill / attack, written here) crossed with
     targets (people, groups, places) in threat frames, and the same verbs in idioms, games and news.
+  * forum language (F_*): statements with the subject dropped ("thinking of overdosing on my
+    insulin"), preparations, exits and farewells, regret at surviving, wishing not to exist, burden,
+    each beside everyday sentences with the same words (tired after a shift, a plan and a date for a
+    wedding, checking out of a hotel, rope for a boat) as negatives.
 No row comes from dev.jsonl or dev-extra.jsonl; the script never reads them.
 
     python3 tools/write_model_extra.py [--lexicon DIR] [--out agent/data/safety/model_extra.jsonl]
@@ -761,6 +765,130 @@ def more_rows(rng: random.Random) -> list[tuple[str, object, object, object, str
     return out
 
 
+# Third step (forum language): statements with the subject dropped, preparations, exits and
+# farewells, regret at surviving, wishing not to exist, and the everyday sentences that share their
+# words (tired, a plan and a date, checking out, a last day, rope for a boat), so the model reads the
+# frame and not the word. A separate generator (seed SEED + 1) keeps the rows above unchanged.
+F_PILLS = ["pills", "meds", "sleeping pills", "antidepressants", "insulin", "tylenol", "xanax"]
+F_MEANS = ["a rope", "charcoal", "a lot of tylenol", "a gun", "razor blades", "a bottle of vodka and pills"]
+F_WHO = ["my mom", "my family", "my little brother", "my best friend", "my kids", "everyone"]
+F_THING = ["cat", "guitar", "games", "clothes", "books", "dog"]
+F_TIME = ["tonight", "this weekend", "on friday", "after my birthday", "before christmas", "soon", "tomorrow"]
+F_ACT = [
+    "overdosing on my {pills}", "jumping off the parking garage", "hanging myself in the garage",
+    "driving into a wall", "driving off the road on the highway", "walking into traffic",
+    "taking all my {pills} at once", "slitting my wrists", "shooting myself", "drowning myself",
+    "stepping in front of a train", "ending it", "ending my life", "killing myself", "jumping tonight",
+]
+F_DROP = [
+    "thinking of {act}", "been thinking about {act} a lot", "planning on {act} {time}",
+    "gonna try {act} {time}", "really close to {act}", "can't stop thinking about {act}",
+    "seriously considering {act}", "going to be {act} {time}",
+]
+F_PREP = [
+    "wrote letters to {who} last night", "wrote a goodbye note", "gave away my {thing} this week",
+    "deleted all my accounts today", "cleaned my room so nobody has to after", "said goodbye to {who} without telling them why",
+    "bought {means} today", "hid {means} in my closet", "saved up my {pills} for weeks", "loaded my dad's gun",
+    "looked up how many {pills} it takes", "picked a date", "have a plan and a date now",
+]
+F_PREP_TAIL = ["", " I won't need them.", " it's almost time.", " I don't know why I'm telling anyone.",
+               " this weekend is it.", " I'm calm about it now.", " nobody knows."]
+F_EXIT = [
+    "I'm planning my exit", "I'm ready to check out for good", "I think my time is up", "this is my last post",
+    "goodbye everyone, thanks for trying", "I won't be around much longer", "by the time anyone reads this I'll be gone",
+    "I don't want to see my next birthday", "I'm not going to make it to {age}", "I just wanted to tell someone before I go",
+    "this weekend is it for me", "I've made peace with my decision to go", "I'm just waiting for the courage to leave for good",
+]
+F_REGRET = [
+    "I survived my attempt and I regret that it didn't work", "I wish the pills had worked last time",
+    "woke up again, disappointed I'm still here", "next time I won't fail", "I'm angry they found me in time",
+    "they saved me and I never asked them to",
+]
+F_NONEXIST = [
+    "I wish I could stop existing", "I wish I'd never been born", "I want to not exist anymore",
+    "I want to vanish and never come back", "I wish I could fall asleep and never wake up",
+    "every night I hope I don't wake up", "I wish I could just disappear forever",
+]
+F_BURDEN = [
+    "my family will be fine without me", "they'll get over it once I'm gone",
+    "everyone will be relieved when I'm gone", "my kids are better off without a mom like me",
+    "nobody would notice if I was gone, might as well make it real",
+]
+F_FRAMES = ["{p}", "{p}.", "honestly {p}", "idk. {p}", "{p} and i'm not scared anymore", "{p}... sorry",
+            "i can't do this. {p}", "it's 3am and {p}"]
+F_AGES = ["20", "25", "30", "18", "40"]
+F_NEG = [
+    "so tired after the night shift, need coffee", "I'm tired lately, maybe it's my thyroid",
+    "exhausted from chasing my toddler all day", "tired of this weather, I want spring",
+    "I'm so tired of my commute, thinking of moving closer to work", "tired of doing the dishes every night",
+    "we have a plan and a date for the wedding", "we picked a date for the move", "I'm planning my exit from this company",
+    "my exit interview is on friday", "checking out of the hotel at noon", "I gave away my old bike to my nephew",
+    "I wrote letters to my pen pals this week", "I bought rope for the boat", "my last day at work is friday, so excited",
+    "I'm leaving this town for good, moving to Austin next month", "before I go on vacation I need to finish this report",
+    "goodbye everyone, see you after the holidays", "my time is up on the parking meter", "this is my last post about this game, promise",
+    "I stood on the bridge to watch the sunset", "how many ibuprofen can I take in a day for my back?",
+    "thinking of jumping into a new career", "can't stop thinking about the game last night",
+    "I wish I could disappear to a beach for a month", "I'm ready to check out these new books from the library",
+    "I'm not going to make it to the party tonight", "I won't be around much longer at this company, new job soon",
+    "I keep thinking about my ex and it hurts, how do people move on", "I'm done with this diet, pizza tonight",
+    "I hid the presents in my closet so the kids don't find them", "saved up for weeks to buy a new phone",
+    "I picked a date for my driving test", "I said goodbye to my coworkers today, last shift",
+    "deleted all my social media accounts to focus on school", "I cleaned my room finally",
+    "loaded the dishwasher and went to bed", "I looked up how many calories are in a bagel",
+    "I survived my first marathon and I regret not training more", "I wish I'd never started this show, it's so addictive",
+    "I want to vanish from the group chat, it's so noisy", "my family will be fine without me for a weekend trip",
+    "they'll get over it once I'm gone to college", "my kids are better off with a nap right now",
+    "seriously considering dropping out of my statistics class", "planning on jumping into the lake for the polar plunge",
+]
+# Venting in the first person with no risk in it: anger, stress, self-criticism, tiredness.
+F_VENT = [
+    "I've been so angry lately", "I can't keep up with this workload",
+    "I wish I could stop being so lazy", "I hate how I procrastinate", "I'm so fed up with my landlord",
+    "I've been really stressed about money", "I can't stand my coworkers anymore", "I've been in a bad mood all week",
+    "I'm annoyed with myself for forgetting again", "I get so irritated when people are late",
+    "I know I shouldn't let it bother me so much", "I've had the worst week at work",
+    "I'm tired all the time, maybe I need a vacation", "I've been exhausted since the baby was born",
+    "I'm so sick of being broke", "I'm frustrated with my progress at the gym", "I've been feeling lazy and unmotivated about chores",
+    "I hate my hair today", "my kid has been driving me up the wall",
+    "I cannot deal with this traffic every morning", "I'm losing my mind over this tax form",
+    "my brother has been getting on my nerves all day", "ugh I'm so done with people today",
+    "don't worry I won't do anything dumb, I just needed to vent", "I'm safe, I promise I'm not going to hurt myself",
+    "I'm fine, not going to do anything crazy, just sad tonight", "relax, I'm not planning anything, I just had a bad day",
+]
+F_VENT_TAIL = ["", ".", " lol", " tbh", ", anyone else?", " but it'll pass", " any advice?"]
+
+
+def forum_rows(rng: random.Random) -> list[tuple[str, object, object, object, str]]:
+    out = []
+    def fill(t: str) -> str:
+        return t.format(pills=rng.choice(F_PILLS), means=rng.choice(F_MEANS), who=rng.choice(F_WHO),
+                        thing=rng.choice(F_THING), time=rng.choice(F_TIME), age=rng.choice(F_AGES),
+                        act="{act}")
+    for d in F_DROP:
+        for a in rng.sample(F_ACT, 5):
+            text = fill(d).format(act=fill(a))
+            out.append((rng.choice(F_FRAMES).format(p=text), 1, 0, 0, "forum.subject_dropped"))
+    for p in F_PREP:
+        for _ in range(3):
+            text = "I " + fill(p) + rng.choice(F_PREP_TAIL)
+            out.append((text if rng.random() < 0.6 else text.lower(), 1, 0, 0, "forum.preparation"))
+    for group, kind in ((F_EXIT, "forum.exit"), (F_REGRET, "forum.regret_survived"),
+                        (F_NONEXIST, "forum.not_exist"), (F_BURDEN, "forum.burden")):
+        for p in group:
+            for f in rng.sample(F_FRAMES, 3):
+                text = f.format(p=fill(p))
+                out.append((text if rng.random() < 0.6 else text.lower(), 1, 0, 0, kind))
+    for t in F_VENT:
+        for tail in rng.sample(F_VENT_TAIL, 3):
+            text = t + tail
+            out.append((text if rng.random() < 0.6 else text.lower(), 0, 0, 0, "forum.venting"))
+    for t in F_NEG:
+        out.append((t, 0, 0, 0, "forum.hard_negative"))
+        out.append((t.lower() + " lol", 0, 0, 0, "forum.hard_negative"))
+        out.append((rng.choice(["honestly ", "ugh ", "tbh ", "so "]) + t, 0, 0, 0, "forum.hard_negative"))
+    return out
+
+
 def lexicon_phrases(lexdir: Path) -> dict[str, list[str]]:
     path = lexdir / "suicide_risk_lexicon_validated_24-08-02T21-27-35.csv"
     rows = list(csv.reader(path.open(encoding="utf-8")))
@@ -852,6 +980,7 @@ def main() -> int:
             texts.append((f.format(t=t), 0, 1, 0, "threat.place"))
         texts.append((f"we had a lovely afternoon at {t}", 0, 0, 0, "place.benign"))
     texts += more_rows(rng)
+    texts += forum_rows(random.Random(SEED + 1))
     seen = set()
     out = []
     for text, sh, ho, ab, kind in texts:

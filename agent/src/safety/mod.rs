@@ -353,7 +353,8 @@ impl Assessor {
     /// idiom or benign use matched (`idioms`: the sentences of the rules' `not` hits), ends the
     /// search, so the model neither repeats a rule's finding ("self_harm" beside
     /// "suicidal_ideation"), nor overrides its negation or low severity (eating-disorder lines),
-    /// nor reads "die of embarrassment" as risk.
+    /// nor reads "die of embarrassment" as risk. Nor does it add a category whose family the rules
+    /// already found affirmed anywhere in the text (`covered`).
     #[allow(clippy::too_many_arguments)]
     fn model_findings(
         &self,
@@ -365,6 +366,7 @@ impl Assessor {
         ruled: &[(usize, u32)],
         ruled_spans: &[(usize, usize)],
         idioms: &[u32],
+        covered: [bool; 3],
     ) -> Vec<Finding> {
         let Some(model) = self.model else {
             return Vec::new();
@@ -375,6 +377,11 @@ impl Assessor {
         let mut out = Vec::new();
         for hit in model.assess(text) {
             let meta = &self.model_targets[hit.category as usize];
+            // Where the rules already state this family's risk, affirmed and the writer's, the
+            // model adds nothing ("self_harm" beside a farewell the rules read as a plan).
+            if family(meta.category).is_some_and(|f| covered[f]) {
+                continue;
+            }
             let top = hit
                 .drivers
                 .iter()
@@ -512,6 +519,16 @@ impl Assessor {
             }
             out.push(f);
         }
+        let mut covered = [false; 3];
+        for f in &out {
+            if let Some(fam) = family(f.category)
+                && f.affirmed(role)
+                && !f.historical
+                && f.experiencer == Experiencer::Patient
+            {
+                covered[fam] = true;
+            }
+        }
         out.extend(self.model_findings(
             role,
             turn,
@@ -521,6 +538,7 @@ impl Assessor {
             &ruled,
             &ruled_spans,
             &idioms,
+            covered,
         ));
         out.sort_by_key(|f| (f.start, f.end));
         out
