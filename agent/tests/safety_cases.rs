@@ -127,3 +127,45 @@ fn every_case_in_the_suite_passes() {
         failures.join("\n")
     );
 }
+
+/// Forum-style disclosures written for readi and never trained on (subject dropped, preparations,
+/// farewells, methods in plain words), beside everyday lines with the same words: a floor on recall
+/// where the dev sets hold no forum posts, and no everyday line flagged.
+#[test]
+fn forum_language_is_read_as_risk_and_everyday_lines_are_not() {
+    #[derive(Deserialize)]
+    struct Probe {
+        text: String,
+        risk: bool,
+    }
+    let assessor = Assessor::global();
+    let (mut caught, mut risky, mut flagged) = (0, 0, Vec::new());
+    let mut missed = Vec::new();
+    for line in include_str!("data/forum_probe.jsonl").lines() {
+        let p: Probe = serde_json::from_str(line).unwrap();
+        let a = assessor.assess_text(Role::User, &p.text);
+        let self_harm = a.categories.iter().any(|c| {
+            matches!(
+                c.as_str(),
+                "suicidal_ideation" | "suicidal_behavior" | "self_harm"
+            )
+        });
+        if p.risk {
+            risky += 1;
+            if self_harm {
+                caught += 1;
+            } else {
+                missed.push(p.text);
+            }
+        } else if self_harm || a.escalates() {
+            flagged.push(p.text);
+        }
+    }
+    assert!(risky >= 40, "{risky}");
+    // 32 of 40 when written; the floor leaves room for a rule change, not for a regression.
+    assert!(
+        caught >= 30,
+        "{caught} of {risky} caught; missed: {missed:#?}"
+    );
+    assert!(flagged.is_empty(), "everyday lines flagged: {flagged:#?}");
+}
