@@ -87,6 +87,7 @@ REVIEWED_ONE = {
     'norco': 'hydrocodone/paracetamol brand; Norco, CA is a small city',
     'candida': 'the yeast (Candida albicans, candidaemia); Candida is an uncommon given name',
     'progress': 'progress note heading; the place (Progress, PA) is a small community',
+    'non': 'written apart in notes ("non smoker", "non tender", "non verbal"); Non is a rare surname',
 }
 REVIEWED = {}
 

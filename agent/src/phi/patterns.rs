@@ -494,6 +494,15 @@ impl Patterns {
             if label.len() < 2 || label.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
+            // "checked temp.No obvious trigger": a sentence run on after a period, not a domain.
+            // Domains are written in one case; a capitalised word after a lower-case one is prose.
+            let last = s.rsplit('.').next().unwrap_or("");
+            let capitalised = last.len() >= 2
+                && last.as_bytes()[0].is_ascii_uppercase()
+                && last.bytes().skip(1).all(|b| b.is_ascii_lowercase());
+            if capitalised && label.bytes().all(|b| b.is_ascii_lowercase()) {
+                continue;
+            }
             out.push(Candidate::new(
                 m.start(),
                 m.start() + s.len(),
@@ -941,6 +950,40 @@ impl Patterns {
         let grade = matches!(b, 4..=6) && a <= b;
         let pre = before(text, start, 20);
         let post = after(text, end, 16);
+        // British shorthand for a duration: "abx for 3/7" (days), "over the past 2/7", "review
+        // 5/7", "cough 1/7 previously", "3/12 hx" (months). A count of days out of 7 or months
+        // out of 12 beside a word of duration is not a date.
+        if b == 7 && a <= 6 || b == 12 && a <= 11 {
+            let pre_l = pre.trim_end().to_ascii_lowercase();
+            let word_before = pre_l.rsplit([' ', '\t', '\n', '(']).next().unwrap_or("");
+            let post_l = post.trim_start().to_ascii_lowercase();
+            if matches!(
+                word_before,
+                "for"
+                    | "past"
+                    | "last"
+                    | "over"
+                    | "within"
+                    | "x"
+                    | "review"
+                    | "next"
+                    | "approx"
+                    | "~"
+            ) || [
+                "ago",
+                "previously",
+                "prev",
+                "hx",
+                "history",
+                "of ",
+                "duration",
+            ]
+            .iter()
+            .any(|w| post_l.starts_with(w))
+            {
+                return false;
+            }
+        }
         let cue_before = [
             "on ",
             "since ",

@@ -257,6 +257,38 @@ fn clinical_vocabulary_survives() {
     );
 }
 
+/// UK primary-care shorthand, products and run-on sentences are not identifiers; the dates,
+/// names and domains beside them still are.
+#[test]
+fn shorthand_products_and_run_on_sentences_survive() {
+    let t = "SOB worsening over the past 2/7. Nitrofurantoin for 3/7. Review 5/7 if no better. \
+             Cough 1/7 previously. Seen on 3/7 by Dr. Grace Okafor.";
+    for word in ["2/7", "for 3/7", "5/7", "1/7"] {
+        untouched(t, word);
+    }
+    let on = t.rfind("3/7").unwrap();
+    assert!(
+        Detector::global()
+            .detect(t)
+            .iter()
+            .any(|s| s.start == on && s.kind == PhiType::Date),
+        "{:?}",
+        found(t)
+    );
+    covered(t, "Grace Okafor", PhiType::Name);
+    let t = "PMH: asthma. DHx: nil. FMHx: Mum has migraine. SHx: lives with wife, non smoker.";
+    for word in ["DHx", "FMHx", "SHx", "non"] {
+        untouched(t, word);
+    }
+    let t = "Send readings via MyChart; Fibroscan booked. DeShawn Tillery called about it.";
+    untouched(t, "MyChart");
+    covered(t, "DeShawn Tillery", PhiType::Name);
+    let t =
+        "Not feverish, not checked temp.No obvious trigger. Leaflet at www.patient.co.uk today.";
+    untouched(t, "temp.No");
+    covered(t, "www.patient.co.uk", PhiType::Url);
+}
+
 #[test]
 fn spans_are_sorted_disjoint_and_on_char_boundaries() {
     let t = "Ünïcödé: José Núñez (MRN 12345678) visited 東京 on 3/4; email josé@example.com — Dr. Zoë Ågren.";

@@ -116,10 +116,36 @@ fn classify_entry(lex: &Lexicon, w: &str, entry: Entry) -> Class {
             }
         }
     }
-    if medical_shape(w) {
+    if medical_shape(w) || history_shorthand(w) {
         return Class::Safe;
     }
     Class::Unknown
+}
+
+/// Section shorthand of clinical histories no list can hold in every spelling: "DHx", "FMHx",
+/// "PMHx", "ObsHx" (drug, family, past medical, obstetric history). No name ends in "hx".
+fn history_shorthand(w: &str) -> bool {
+    (3..=6).contains(&w.len()) && w.ends_with("hx") && w.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// A product written with a capital inside ("MyChart", "FibroScan"): the part after the inner
+/// capital is an ordinary word that is no given name. Names written so ("DeShawn", "LaRose",
+/// "McDonald") end in a given name, so they stay names.
+fn product_shape(lex: &Lexicon, s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(k) = (1..b.len())
+        .rev()
+        .find(|&k| b[k].is_ascii_uppercase() && b[k - 1].is_ascii_lowercase())
+    else {
+        return false;
+    };
+    let tail = s[k..].to_ascii_lowercase();
+    if tail.len() < 3 || !tail.bytes().all(|c| c.is_ascii_lowercase()) {
+        return false;
+    }
+    // Surname lists hold most English words ("chart"), so only a given name makes it a name.
+    let e = lex.entry(&tail);
+    e.word() && e.first < 100
 }
 
 /// Word parts that mark a medical term no list holds ("subretinal", "macromastia", "cholangitis").
@@ -485,7 +511,10 @@ impl Ctx<'_, '_> {
     pub(super) fn class(&self, i: usize) -> Class {
         let t = &self.toks[i];
         *t.class
-            .get_or_init(|| classify_entry(self.lex, &t.lower, self.entry(i)))
+            .get_or_init(|| match classify_entry(self.lex, &t.lower, self.entry(i)) {
+                Class::Unknown if product_shape(self.lex, t.s) => Class::Safe,
+                c => c,
+            })
     }
 
     /// What the lists say of token `i`'s word without a clitic ("you're" is read as "you").
