@@ -74,7 +74,11 @@ pub enum Error {
     /// The egress ledger could not be opened.
     #[error(transparent)]
     Egress(#[from] EgressError),
+    /// The high-water mark is missing, forged, or ahead of the store.
+    #[error(transparent)]
+    Mark(#[from] crate::mark::MarkError),
 }
+
 
 /// Serves the agent's gRPC API and health service on `listener` until `shutdown` resolves, then lets
 /// in-flight calls finish within the configured grace period and flushes the store.
@@ -97,11 +101,16 @@ pub async fn run(
     let ttl = std::time::Duration::from_secs(config.redaction.vault_ttl_secs);
     let vault = Arc::new(Vault::open(store.db(), Arc::clone(&keys), ttl)?);
     let audit = Arc::new(Audit::open(store.db(), &keys, AUDIT_CHECKPOINT_EVERY)?);
-    record_config_change(store.db(), &audit, &config)?;
     let fatal = Fatal::default();
     let trigger = Trigger::spawn_or_fatal(shutdown, &fatal);
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
+    // Nothing is written before the store is known to hold everything acknowledged before.
+    let mark = crate::mark::Mark::open_checked(&config.storage.data_dir, &keys, store.db(), &audit)?;
+    audit.attach(Arc::clone(&mark));
+    vault.attach(Arc::clone(&mark));
+    escalations.attach(mark);
+    record_config_change(store.db(), &audit, &config)?;
     let adverse =
         Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys)).map_err(Error::Adverse)?);
     let feedback = Arc::new(

@@ -3,12 +3,14 @@
 //! pipeline's (`pipeline::redact`).
 
 use readi_common::clock;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Keys;
+use crate::mark::{Advance, Mark, MarkError};
 use crate::redact::TagMap;
 use crate::seal::SealError;
 
@@ -32,6 +34,9 @@ pub enum VaultError {
     /// A map did not decode.
     #[error("vault record does not decode")]
     Decode,
+    /// The high-water mark could not be advanced: the map is not acknowledged.
+    #[error(transparent)]
+    Mark(#[from] MarkError),
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -48,6 +53,34 @@ pub struct Vault {
     keys: Arc<Keys>,
     ttl: Duration,
     locks: Vec<Mutex<()>>,
+    /// Covers the newest flushed map before `flush` returns, when attached.
+    mark: OnceLock<Arc<Mark>>,
+    /// Ordinal of the newest map written, and that write (not yet covered by the mark).
+    writes: AtomicU64,
+    newest: Mutex<Option<(u64, [u8; 32], u64)>>,
+}
+
+/// Whether the store holds the map under `key_hex` with an expiry at least `expires` (Unix
+/// seconds): false when it is missing, older, or does not open.
+pub(crate) fn holds(
+    db: &sled::Db,
+    keys: &Keys,
+    key_hex: &str,
+    expires: u64,
+) -> Result<bool, sled::Error> {
+    let Some(key) = readi_common::identity::unhex(key_hex) else {
+        return Ok(false);
+    };
+    let Some(sealed) = db.open_tree(TREE)?.get(&key)? else {
+        return Ok(false);
+    };
+    Ok(match keys.sealer.open(TREE, &key, &sealed) {
+        Ok(plain) => serde_json::from_slice::<SessionMap>(&plain)
+            .is_ok_and(|m| m.expires_at >= expires),
+        // Shredded under retention: gone on purpose.
+        Err(SealError::Shredded) => true,
+        Err(_) => false,
+    })
 }
 
 /// The record key: a hash of (app, session), so ids are not stored in the clear.
@@ -69,7 +102,17 @@ impl Vault {
             keys,
             ttl,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            mark: OnceLock::new(),
+            writes: AtomicU64::new(0),
+            newest: Mutex::new(None),
         })
+    }
+
+    /// From now on `flush` covers the maps it made durable with `mark` before returning.
+    pub fn attach(&self, mark: Arc<Mark>) {
+        self.writes
+            .store(mark.covered().session_writes, Ordering::SeqCst);
+        let _ = self.mark.set(mark);
     }
 
     fn lock(&self, key: &[u8; 32]) -> std::sync::MutexGuard<'_, ()> {
@@ -108,12 +151,23 @@ impl Vault {
         let plain = serde_json::to_vec(&map).map_err(|_| VaultError::Decode)?;
         self.tree
             .insert(key, self.keys.sealer.seal(TREE, &key, &plain)?)?;
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        if newest.is_none_or(|(m, _, _)| m < n) {
+            *newest = Some((n, key, map.expires_at));
+        }
         Ok((Some(out), map.expires_at))
     }
 
-    /// Makes every map written so far durable (blocking: call it off the async workers).
+    /// Makes every map written so far durable and covers the newest with the high-water mark
+    /// (blocking: call it off the async workers).
     pub fn flush(&self) -> Result<(), VaultError> {
+        // Taken before the flush, so the mark never names a map the flush may not have included.
+        let newest = *self.newest.lock().unwrap_or_else(|p| p.into_inner());
         self.tree.flush()?;
+        if let (Some(mark), Some((n, key, expires))) = (self.mark.get(), newest) {
+            mark.advance(Advance::Session { n, key, expires })?;
+        }
         Ok(())
     }
 
