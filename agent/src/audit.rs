@@ -231,12 +231,32 @@ impl Audit {
             return Ok(None);
         }
         let last = self.tree.last()?.map_or(0, |(k, _)| seq_of(&k));
+        let pruned = self.pruned_through()?;
+        // Sequence numbers are dense: every one up to the mark must be there, not only the newest.
+        if seq > pruned {
+            let mut held = 0u64;
+            for k in self
+                .tree
+                .range((pruned + 1).to_be_bytes()..=seq.to_be_bytes())
+                .keys()
+            {
+                k?;
+                held += 1;
+            }
+            if held < seq - pruned && last >= seq {
+                return Ok(Some(format!(
+                    "{} of the acknowledged audit records #{} to #{seq} are missing",
+                    seq - pruned - held,
+                    pruned + 1
+                )));
+            }
+        }
         match self.tree.get(seq.to_be_bytes())? {
             Some(v) if hex(&sha256(&v)) == hash_hex => Ok(None),
             Some(_) => Ok(Some(format!(
                 "audit record #{seq} differs from the one acknowledged"
             ))),
-            None if self.pruned_through()? >= seq => Ok(None),
+            None if pruned >= seq => Ok(None),
             None if last < seq => Ok(Some(format!(
                 "audit records #{} to #{seq} are missing (the log ends at #{last})",
                 last + 1

@@ -41,11 +41,38 @@ pub enum EscalationError {
     Mark(#[from] MarkError),
 }
 
+/// How many escalations raised at or before ordinal `upto` the tree holds (those from before marks
+/// and those shredded under retention count; ones that do not open do not), and the highest
+/// ordinal seen.
+fn held(tree: &sled::Tree, keys: &Keys, upto: u64) -> Result<(u64, u64), sled::Error> {
+    let (mut held, mut highest) = (0, 0);
+    for item in tree.iter() {
+        let (k, v) = item?;
+        let ordinal = match keys.sealer.open(TREE, &k, &v) {
+            Ok(plain) => match serde_json::from_slice::<Record>(&plain) {
+                Ok(r) => r.ordinal,
+                Err(_) => continue,
+            },
+            Err(SealError::Shredded) => 0,
+            Err(_) => continue,
+        };
+        highest = highest.max(ordinal);
+        if ordinal <= upto {
+            held += 1;
+        }
+    }
+    Ok((held, highest))
+}
+
 /// What of the escalations the mark covers the store no longer holds, named by id (random, not
 /// PHI); `None` when it holds all of it.
-pub(crate) fn holds(db: &sled::Db, keys: &Keys, c: &Covered) -> Result<Option<String>, sled::Error> {
+pub(crate) fn holds(
+    db: &sled::Db,
+    keys: &Keys,
+    c: &Covered,
+) -> Result<Option<String>, sled::Error> {
     let tree = db.open_tree(TREE)?;
-    let held = tree.len() as u64;
+    let (held, _) = held(&tree, keys, c.escalations)?;
     if held < c.escalations {
         return Ok(Some(format!(
             "{} acknowledged escalations were recorded but the store holds {held}",
@@ -88,6 +115,10 @@ struct Record {
     clinician_id: Option<String>,
     disposition: i32,
     last_sent_ms: u64,
+    /// Ordinal of the raise (dense, from 1; 0 before marks), so the high-water mark can check that
+    /// every escalation raised up to its count is still held.
+    #[serde(default)]
+    ordinal: u64,
 }
 
 fn timestamp(ms: u64) -> prost_types::Timestamp {
@@ -123,6 +154,9 @@ pub struct Escalations {
     mark: OnceLock<Arc<Mark>>,
     raised: AtomicU64,
     acked: AtomicU64,
+    /// Held while an ordinal is taken and its escalation inserted, so every lower ordinal is in
+    /// the tree before a flush that covers this one.
+    raising: Mutex<()>,
 }
 
 impl Escalations {
@@ -141,6 +175,7 @@ impl Escalations {
             mark: OnceLock::new(),
             raised: AtomicU64::new(0),
             acked: AtomicU64::new(0),
+            raising: Mutex::new(()),
         })
     }
 
@@ -148,8 +183,10 @@ impl Escalations {
     /// after the store was found to cover the mark (`Mark::behind`).
     pub fn attach(&self, mark: Arc<Mark>) {
         let c = mark.covered();
+        // Past any ordinal in the store: it may be ahead of the mark by unacknowledged raises.
+        let highest = held(&self.tree, &self.keys, 0).map_or(0, |(_, h)| h);
         self.raised
-            .store((self.tree.len() as u64).max(c.escalations), Ordering::SeqCst);
+            .store(highest.max(c.escalations), Ordering::SeqCst);
         self.acked.store(c.acks, Ordering::SeqCst);
         let _ = self.mark.set(mark);
     }
@@ -185,14 +222,18 @@ impl Escalations {
         e.id = new_id("esc-");
         e.raised_at = Some(timestamp(now));
         e.acknowledged_at = None;
+        let raising = self.raising.lock().unwrap_or_else(|p| p.into_inner());
+        let n = self.raised.load(Ordering::SeqCst) + 1;
         let rec = Record {
             escalation: e.encode_to_vec(),
             clinician_id: None,
             disposition: 0,
             last_sent_ms: now,
+            ordinal: n,
         };
         self.put(&e.id, &rec)?;
-        let n = self.raised.fetch_add(1, Ordering::SeqCst) + 1;
+        self.raised.store(n, Ordering::SeqCst);
+        drop(raising);
         self.tree.flush()?;
         if let Some(mark) = self.mark.get() {
             mark.advance(Advance::Raised {
@@ -240,7 +281,10 @@ impl Escalations {
         let n = self.acked.fetch_add(1, Ordering::SeqCst) + 1;
         self.tree.flush()?;
         if let Some(mark) = self.mark.get() {
-            mark.advance(Advance::Acked { n, id: id.to_owned() })?;
+            mark.advance(Advance::Acked {
+                n,
+                id: id.to_owned(),
+            })?;
         }
         Ok((e, now.saturating_sub(raised) / 1000))
     }

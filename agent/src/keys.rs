@@ -150,7 +150,10 @@ impl Keys {
         Ok(Keys {
             sealer: keyring,
             source: described,
-            mark: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derive(&kek, b"high-water mark v1")),
+            mark: ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                &derive(&kek, b"high-water mark v1"),
+            ),
         })
     }
 }

@@ -65,6 +65,12 @@ pub struct Covered {
     pub session_key: String,
     /// Unix seconds at which that map expires; a map past it may be swept on purpose.
     pub session_expires: u64,
+    /// Session maps created and removed (expired) so far: the store holds at least the difference.
+    #[serde(default)]
+    pub sessions_created: u64,
+    /// See `sessions_created`; advanced before the maps are removed.
+    #[serde(default)]
+    pub sessions_removed: u64,
     /// Escalations raised and acknowledged to the caller; the tree never holds fewer.
     pub escalations: u64,
     /// The id (random) of the newest one.
@@ -93,6 +99,13 @@ pub enum Advance {
         key: [u8; 32],
         /// Its expiry, Unix seconds.
         expires: u64,
+        /// Maps created so far, this one included.
+        created: u64,
+    },
+    /// Expired maps about to be removed.
+    SessionsRemoved {
+        /// Maps removed so far, these included.
+        removed: u64,
     },
     /// A raised escalation.
     Raised {
@@ -117,10 +130,21 @@ impl Covered {
                 self.audit_seq = seq;
                 self.audit_hash = hex(&hash);
             }
-            Advance::Session { n, key, expires } if n > self.session_writes => {
-                self.session_writes = n;
-                self.session_key = hex(&key);
-                self.session_expires = expires;
+            Advance::Session {
+                n,
+                key,
+                expires,
+                created,
+            } => {
+                if n > self.session_writes {
+                    self.session_writes = n;
+                    self.session_key = hex(&key);
+                    self.session_expires = expires;
+                }
+                self.sessions_created = self.sessions_created.max(created);
+            }
+            Advance::SessionsRemoved { removed } => {
+                self.sessions_removed = self.sessions_removed.max(removed);
             }
             Advance::Raised { n, id } if n > self.escalations => {
                 self.escalations = n;
@@ -187,6 +211,12 @@ impl Mark {
             db: db.clone(),
         };
         if meta.get(IN_USE)?.is_none() {
+            // A store from before marks: what it holds now is the floor from here on.
+            {
+                let mut s = mark.lock_state();
+                s.covered.sessions_created = db.open_tree("vault")?.len() as u64;
+                s.covered.escalations = db.open_tree("escalations")?.len() as u64;
+            }
             mark.write(&mark.covered())?;
             meta.insert(IN_USE, b"1".as_slice())?;
             meta.flush()?;
@@ -290,6 +320,13 @@ impl Mark {
             })?
         {
             return Err(MarkError::Behind(missing));
+        }
+        let expected = c.sessions_created.saturating_sub(c.sessions_removed);
+        let (held, _) = crate::vault::held(&self.db, keys, c.sessions_created)?;
+        if held < expected {
+            return Err(MarkError::Behind(format!(
+                "{expected} acknowledged session maps should be held but the store holds {held}"
+            )));
         }
         let now = readi_common::clock::unix_secs();
         if !c.session_key.is_empty()

@@ -191,7 +191,12 @@ fn egress_chain(db: &sled::Db, r: &mut Report) {
                     return;
                 }
                 Err(e) => {
-                    unreadable(r, "egress", None, format!("the ledger could not be read: {e}"));
+                    unreadable(
+                        r,
+                        "egress",
+                        None,
+                        format!("the ledger could not be read: {e}"),
+                    );
                     return;
                 }
             }
@@ -218,7 +223,8 @@ mod tests {
         let db = sled::open(dir.path().join("db")).unwrap();
         let keys = Arc::new(Keys::load(None, dir.path(), &db).unwrap());
         let audit = Audit::open(&db, &keys, 8).unwrap();
-        let vault = crate::vault::Vault::open(&db, Arc::clone(&keys), Duration::from_secs(60)).unwrap();
+        let vault =
+            crate::vault::Vault::open(&db, Arc::clone(&keys), Duration::from_secs(60)).unwrap();
         for i in 0..20 {
             vault
                 .update("app", &format!("s{i}"), |t| {

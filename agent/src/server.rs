@@ -79,7 +79,6 @@ pub enum Error {
     Mark(#[from] crate::mark::MarkError),
 }
 
-
 /// Serves the agent's gRPC API and health service on `listener` until `shutdown` resolves, then lets
 /// in-flight calls finish within the configured grace period and flushes the store.
 pub async fn run(
@@ -106,7 +105,8 @@ pub async fn run(
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
     // Nothing is written before the store is known to hold everything acknowledged before.
-    let mark = crate::mark::Mark::open_checked(&config.storage.data_dir, &keys, store.db(), &audit)?;
+    let mark =
+        crate::mark::Mark::open_checked(&config.storage.data_dir, &keys, store.db(), &audit)?;
     audit.attach(Arc::clone(&mark));
     vault.attach(Arc::clone(&mark));
     escalations.attach(mark);

@@ -44,12 +44,21 @@ struct SessionMap {
     /// Unix seconds after which the map is gone.
     expires_at: u64,
     tags: TagMap,
+    /// Ordinal of the map's creation (dense, from 1; 0 before marks), so the high-water mark can
+    /// check that every map created up to its count is still held.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    created: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Sealed per-session tag maps with a time to live.
 #[derive(Debug)]
 pub struct Vault {
     tree: sled::Tree,
+    db: sled::Db,
     keys: Arc<Keys>,
     ttl: Duration,
     locks: Vec<Mutex<()>>,
@@ -57,7 +66,45 @@ pub struct Vault {
     mark: OnceLock<Arc<Mark>>,
     /// Ordinal of the newest map written, and that write (not yet covered by the mark).
     writes: AtomicU64,
-    newest: Mutex<Option<(u64, [u8; 32], u64)>>,
+    newest: Mutex<Option<Newest>>,
+    /// Maps created and removed so far: the tree never holds fewer than their difference.
+    created: AtomicU64,
+    removed: AtomicU64,
+    /// Held while a creation ordinal is taken and its map inserted, so every map with a lower
+    /// ordinal is in the tree before a flush that covers this one.
+    creating: Mutex<()>,
+}
+
+/// The newest map written, to be covered by the mark at the next flush.
+#[derive(Debug, Clone, Copy)]
+struct Newest {
+    n: u64,
+    key: [u8; 32],
+    expires: u64,
+    created: u64,
+}
+
+/// Of the maps the store holds, how many were created at or before ordinal `upto` (maps from
+/// before marks and maps shredded under retention count too; maps that do not open do not), and
+/// the highest creation ordinal seen. Opens every map: call it at start.
+pub(crate) fn held(db: &sled::Db, keys: &Keys, upto: u64) -> Result<(u64, u64), sled::Error> {
+    let (mut held, mut highest) = (0, 0);
+    for item in db.open_tree(TREE)?.iter() {
+        let (k, v) = item?;
+        let created = match keys.sealer.open(TREE, &k, &v) {
+            Ok(plain) => match serde_json::from_slice::<SessionMap>(&plain) {
+                Ok(m) => m.created,
+                Err(_) => continue,
+            },
+            Err(SealError::Shredded) => 0,
+            Err(_) => continue,
+        };
+        highest = highest.max(created);
+        if created <= upto {
+            held += 1;
+        }
+    }
+    Ok((held, highest))
 }
 
 /// Whether the store holds the map under `key_hex` with an expiry at least `expires` (Unix
@@ -75,8 +122,9 @@ pub(crate) fn holds(
         return Ok(false);
     };
     Ok(match keys.sealer.open(TREE, &key, &sealed) {
-        Ok(plain) => serde_json::from_slice::<SessionMap>(&plain)
-            .is_ok_and(|m| m.expires_at >= expires),
+        Ok(plain) => {
+            serde_json::from_slice::<SessionMap>(&plain).is_ok_and(|m| m.expires_at >= expires)
+        }
         // Shredded under retention: gone on purpose.
         Err(SealError::Shredded) => true,
         Err(_) => false,
@@ -99,19 +147,29 @@ impl Vault {
     pub fn open(db: &sled::Db, keys: Arc<Keys>, ttl: Duration) -> Result<Vault, VaultError> {
         Ok(Vault {
             tree: db.open_tree(TREE)?,
+            db: db.clone(),
             keys,
             ttl,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             mark: OnceLock::new(),
             writes: AtomicU64::new(0),
             newest: Mutex::new(None),
+            created: AtomicU64::new(0),
+            removed: AtomicU64::new(0),
+            creating: Mutex::new(()),
         })
     }
 
     /// From now on `flush` covers the maps it made durable with `mark` before returning.
     pub fn attach(&self, mark: Arc<Mark>) {
-        self.writes
-            .store(mark.covered().session_writes, Ordering::SeqCst);
+        let c = mark.covered();
+        self.writes.store(c.session_writes, Ordering::SeqCst);
+        // Past any ordinal in the store: it may be ahead of the mark by unacknowledged maps, whose
+        // ordinals must not be handed out again.
+        let highest = held(&self.db, &self.keys, 0).map_or(0, |(_, h)| h);
+        self.removed.store(c.sessions_removed, Ordering::SeqCst);
+        self.created
+            .store(highest.max(c.sessions_created), Ordering::SeqCst);
         let _ = self.mark.set(mark);
     }
 
@@ -143,18 +201,35 @@ impl Vault {
         let key = record_key(app, session);
         let _guard = self.lock(&key);
         let now = clock::unix_secs();
+        let fresh = !self.tree.contains_key(key)?;
         let mut map = self.load(&key, now)?.unwrap_or_default();
         let Some(out) = f(&mut map.tags) else {
             return Ok((None, map.expires_at));
         };
         map.expires_at = now + self.ttl.as_secs();
+        let creating = fresh.then(|| self.creating.lock().unwrap_or_else(|p| p.into_inner()));
+        let created = if fresh {
+            map.created = self.created.load(Ordering::SeqCst) + 1;
+            map.created
+        } else {
+            self.created.load(Ordering::SeqCst)
+        };
         let plain = serde_json::to_vec(&map).map_err(|_| VaultError::Decode)?;
         self.tree
             .insert(key, self.keys.sealer.seal(TREE, &key, &plain)?)?;
+        if fresh {
+            self.created.store(created, Ordering::SeqCst);
+        }
+        drop(creating);
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
         let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
-        if newest.is_none_or(|(m, _, _)| m < n) {
-            *newest = Some((n, key, map.expires_at));
+        if newest.is_none_or(|w| w.n < n) {
+            *newest = Some(Newest {
+                n,
+                key,
+                expires: map.expires_at,
+                created,
+            });
         }
         Ok((Some(out), map.expires_at))
     }
@@ -165,8 +240,13 @@ impl Vault {
         // Taken before the flush, so the mark never names a map the flush may not have included.
         let newest = *self.newest.lock().unwrap_or_else(|p| p.into_inner());
         self.tree.flush()?;
-        if let (Some(mark), Some((n, key, expires))) = (self.mark.get(), newest) {
-            mark.advance(Advance::Session { n, key, expires })?;
+        if let (Some(mark), Some(w)) = (self.mark.get(), newest) {
+            mark.advance(Advance::Session {
+                n: w.n,
+                key: w.key,
+                expires: w.expires,
+                created: w.created,
+            })?;
         }
         Ok(())
     }
@@ -188,7 +268,7 @@ impl Vault {
     /// Deletes every expired map; returns how many.
     pub fn sweep(&self) -> Result<usize, VaultError> {
         let now = clock::unix_secs();
-        let mut removed = 0;
+        let mut expired_keys = Vec::new();
         for item in self.tree.iter() {
             let (k, v) = item?;
             let Ok(key) = <[u8; 32]>::try_from(k.as_ref()) else {
@@ -202,11 +282,25 @@ impl Vault {
                 Err(_) => false,
             };
             if expired {
-                let _guard = self.lock(&key);
-                self.tree.remove(k)?;
-                removed += 1;
+                expired_keys.push(key);
             }
         }
-        Ok(removed)
+        if expired_keys.is_empty() {
+            return Ok(0);
+        }
+        // The mark lowers its count first: a crash before the removals leaves the store ahead.
+        let removed = self
+            .removed
+            .fetch_add(expired_keys.len() as u64, Ordering::SeqCst)
+            + expired_keys.len() as u64;
+        if let Some(mark) = self.mark.get() {
+            mark.advance(Advance::SessionsRemoved { removed })?;
+        }
+        for key in &expired_keys {
+            let _guard = self.lock(key);
+            self.tree.remove(key)?;
+        }
+        self.tree.flush()?;
+        Ok(expired_keys.len())
     }
 }

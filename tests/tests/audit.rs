@@ -195,6 +195,9 @@ async fn a_tail_cut_with_its_checkpoints_is_named_from_the_high_water_mark() {
         dir.path(),
     );
     assert_ne!(code, 0);
-    assert!(err.contains("high-water mark") && err.contains("backup"), "{err}");
+    assert!(
+        err.contains("high-water mark") && err.contains("backup"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }

@@ -107,7 +107,8 @@ struct ScrubOut {
 
 pub(crate) fn scrub(path: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let o = offline_unchecked(&config).context("the store is in use or missing: stop the agent first")?;
+    let o = offline_unchecked(&config)
+        .context("the store is in use or missing: stop the agent first")?;
     let mut r = {
         let mark = readi_agent::mark::Mark::open(&config.storage.data_dir, &o.keys, o.store.db());
         let mark_problem = match &mark {
