@@ -422,6 +422,9 @@ impl Audit {
             public_key: self.public_key(),
             ..Verification::default()
         };
+        // Read before the walk: the mark only covers records already in the tree, so appends
+        // while verifying never look like a cut tail.
+        let covered = self.mark.get().map(|m| m.covered());
         let key = UnparsedPublicKey::new(&ED25519, self.signer.public_key().as_ref().to_vec());
         let mut signed: Vec<Checkpoint> = Vec::new();
         for item in self.checkpoints.iter() {
@@ -534,8 +537,7 @@ impl Audit {
                 }
             }
         }
-        if let Some(mark) = self.mark.get() {
-            let c = mark.covered();
+        if let Some(c) = covered {
             if c.audit_seq > last && c.audit_seq > pruned_through {
                 v.fail(
                     last + 1,

@@ -52,6 +52,21 @@ pub enum MarkError {
     Store(#[from] sled::Error),
 }
 
+impl MarkError {
+    /// A failed write of the mark as the store error it amounts to (a full disk, a failing device),
+    /// so callers treat both alike.
+    pub fn as_store_error(&self) -> Option<sled::Error> {
+        match self {
+            MarkError::Io { source, .. } => Some(sled::Error::Io(match source.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::from(source.kind()),
+            })),
+            MarkError::Store(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// What the mark covers: the newest acknowledged write of each kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Covered {

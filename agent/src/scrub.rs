@@ -1,6 +1,7 @@
 //! Scrub: opens every sealed value and walks every chain, naming each damaged record by tree and
 //! key (never its content), so damage is found before the record is next needed.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use readi_common::identity::hex;
@@ -46,6 +47,22 @@ impl Report {
     /// True when nothing is damaged.
     pub fn ok(&self) -> bool {
         self.damaged.is_empty()
+    }
+}
+
+/// The latest background scrub's result, for `/healthz`, `/metrics` and the safeguards report.
+#[derive(Debug, Default)]
+pub struct Last(Mutex<Option<Report>>);
+
+impl Last {
+    /// Keeps `r` as the latest result.
+    pub fn record(&self, r: Report) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    }
+
+    /// The latest result, if a scrub has finished.
+    pub fn latest(&self) -> Option<Report> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

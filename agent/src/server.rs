@@ -131,6 +131,14 @@ pub async fn run(
         }
         None => None,
     };
+    let last_scrub = Arc::new(crate::scrub::Last::default());
+    spawn_scrub(
+        store.db().clone(),
+        Arc::clone(&keys),
+        Arc::clone(&audit),
+        Arc::clone(&last_scrub),
+        &trigger,
+    );
     spawn_maintenance(
         &config,
         Arc::clone(&vault),
@@ -198,6 +206,7 @@ pub async fn run(
         let app = crate::selfmetrics::router(crate::selfmetrics::SelfMetrics::new(
             reporter.clone(),
             pending,
+            Arc::clone(&last_scrub),
         ));
         readi_common::http::spawn(l, app, &trigger, "Metrics listener");
         tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
@@ -215,6 +224,7 @@ pub async fn run(
             listen: addr.to_string(),
             tokens: tokens.clone(),
             db: store.db().clone(),
+            scrub: Arc::clone(&last_scrub),
         },
     ))
     .max_decoding_message_size(max)
@@ -432,6 +442,34 @@ fn spawn_maintenance(
             tracing::info!(resent = n, "Unacknowledged escalations re-sent");
         }
         Ok::<_, EscalationError>(())
+    });
+}
+
+/// How often the background scrub runs (once at start, then at this period).
+const SCRUB_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// The background scrub: one pass at a time on a blocking thread, never overlapping the next, its
+/// result kept for `/healthz`, `/metrics` and the safeguards report.
+fn spawn_scrub(
+    db: sled::Db,
+    keys: Arc<Keys>,
+    audit: Arc<Audit>,
+    last: Arc<crate::scrub::Last>,
+    trigger: &Trigger,
+) {
+    spawn_every(SCRUB_EVERY, trigger.clone(), "Scrub", move || {
+        let r = crate::scrub::scrub(&db, &keys, &audit);
+        for d in r.damaged.iter().take(100) {
+            tracing::error!(tree = %d.tree, key = %d.key, why = %d.why, "Damaged record");
+        }
+        tracing::info!(
+            records = r.records,
+            damaged = r.damaged.len(),
+            millis = r.elapsed.as_millis() as u64,
+            "Scrub finished"
+        );
+        last.record(r);
+        Ok::<_, std::convert::Infallible>(())
     });
 }
 

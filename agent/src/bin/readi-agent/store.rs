@@ -268,6 +268,8 @@ pub(crate) fn safeguards(
     let local = || -> anyhow::Result<_> {
         let o = offline(&config)?;
         let tokens = readi_agent::tokens::Tokens::open(o.store.db(), config.auth.required)?;
+        // Stopped, the store is scrubbed here: the evidence is from now.
+        let scrubbed = readi_agent::scrub::scrub(o.store.db(), &o.keys, &o.audit);
         Ok(readi_agent::safeguards::report(
             &config,
             &o.keys,
@@ -275,6 +277,7 @@ pub(crate) fn safeguards(
             &tokens,
             &config.server.listen,
             o.store.db(),
+            Some(&scrubbed),
         ))
     };
     let report = match local() {
