@@ -14,7 +14,7 @@ use readi_agent::vault::Vault;
 
 const RECORDS: usize = 100_000;
 const AUDIT_SHARE: usize = 10;
-const WRITES: usize = 400;
+const WRITES: usize = 800;
 
 fn store() -> (tempfile::TempDir, sled::Db, Arc<Keys>) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -24,9 +24,11 @@ fn store() -> (tempfile::TempDir, sled::Db, Arc<Keys>) {
 }
 
 fn scrub_100k() {
-    let (_dir, db, keys) = store();
+    let (dir, db, keys) = store();
     let audit = Audit::open(&db, &keys, 64).expect("audit");
     let vault = Vault::open(&db, Arc::clone(&keys), Duration::from_secs(3600)).expect("vault");
+    let mark = Arc::new(Mark::open(dir.path(), &keys, &db).expect("mark"));
+    vault.attach(Arc::clone(&mark));
     let audits = RECORDS / AUDIT_SHARE;
     for i in 0..RECORDS - audits {
         vault
@@ -44,6 +46,14 @@ fn scrub_100k() {
     }
     audit.checkpoint().expect("checkpoint");
     vault.flush().expect("flush");
+    let started = Instant::now();
+    mark.behind(&keys, &audit)
+        .expect("the store covers its mark");
+    println!(
+        "start-up check against the high-water mark, {} maps and {audits} audit records: {:.2} s",
+        RECORDS - audits,
+        started.elapsed().as_secs_f64()
+    );
     let tree = db.open_tree("vault").expect("tree");
     let (k, v) = tree
         .iter()
@@ -74,8 +84,9 @@ fn scrub_100k() {
     );
 }
 
-/// Median time of one acknowledged map write (update + flush) per writer, over `threads` writers.
-fn write_cost(threads: usize, marked: bool) -> Duration {
+/// Median time of one acknowledged map write (update + flush) per writer over `threads` writers,
+/// and writes per second overall.
+fn write_cost(threads: usize, marked: bool) -> (Duration, f64) {
     let (dir, db, keys) = store();
     let vault =
         Arc::new(Vault::open(&db, Arc::clone(&keys), Duration::from_secs(3600)).expect("vault"));
@@ -83,6 +94,7 @@ fn write_cost(threads: usize, marked: bool) -> Duration {
         vault.attach(Arc::new(Mark::open(dir.path(), &keys, &db).expect("mark")));
     }
     let per = WRITES / threads;
+    let started = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|w| {
             let vault = Arc::clone(&vault);
@@ -107,8 +119,9 @@ fn write_cost(threads: usize, marked: bool) -> Duration {
         .into_iter()
         .flat_map(|h| h.join().expect("writer"))
         .collect();
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
     all.sort();
-    all[all.len() / 2]
+    (all[all.len() / 2], rate)
 }
 
 fn main() {
@@ -117,11 +130,11 @@ fn main() {
         return;
     }
     scrub_100k();
-    for threads in [1, 4] {
-        let plain = write_cost(threads, false);
-        let marked = write_cost(threads, true);
+    for threads in [1, 4, 8] {
+        let (plain, plain_rate) = write_cost(threads, false);
+        let (marked, marked_rate) = write_cost(threads, true);
         println!(
-            "acknowledged map write, {threads} writer(s): median {:.2} ms without the mark, {:.2} ms with it",
+            "acknowledged map write, {threads} writer(s): median {:.2} ms, {plain_rate:.0}/s without the mark; {:.2} ms, {marked_rate:.0}/s with it",
             plain.as_secs_f64() * 1e3,
             marked.as_secs_f64() * 1e3
         );
