@@ -27,6 +27,8 @@ pub struct Reporter {
     params: Params,
     /// Woken when a report is queued.
     pub queued: Arc<Notify>,
+    /// The audit log whose chain head rides in every report, when attached.
+    audit: std::sync::OnceLock<Arc<crate::audit::Audit>>,
 }
 
 /// Seconds since the epoch: the one clock.
@@ -58,7 +60,13 @@ impl Reporter {
             egress,
             params: config.privacy(),
             queued: Arc::new(Notify::new()),
+            audit: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on every report carries the head of `audit`'s chain.
+    pub fn anchor(&self, audit: Arc<crate::audit::Audit>) {
+        let _ = self.audit.set(audit);
     }
 
     /// The live metric windows.
@@ -115,6 +123,13 @@ impl Reporter {
             window_end: Some(timestamp(window.end)),
             apps,
             privacy: Some(self.params.describe()),
+            audit_head: self.audit.get().map(|a| {
+                let (sequence, hash) = a.head();
+                pb::ChainHead {
+                    sequence,
+                    hash: hash.to_vec(),
+                }
+            }),
         };
         let seq = self.egress.append(report, &self.metrics.snapshot())?;
         tracing::info!(
@@ -347,5 +362,38 @@ mod tests {
         }
         let draws: std::collections::BTreeSet<_> = (0..50).map(|_| backoff(30, min, max)).collect();
         assert!(draws.len() > 10, "jitter spreads retries");
+    }
+
+    #[test]
+    fn every_report_carries_the_audit_chain_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let keys = Arc::new(crate::keys::Keys::load(None, dir.path(), &db).unwrap());
+        let audit = Arc::new(crate::audit::Audit::open(&db, &keys, 64).unwrap());
+        for i in 0..3 {
+            audit.record("x", "app", &format!("y{i}")).unwrap();
+        }
+        let config = ReportingConfig {
+            window_secs: 3600,
+            apps: vec!["app".into()],
+            ..Default::default()
+        };
+        let egress = Arc::new(Egress::open(&db, Arc::clone(&keys), "https://c.test").unwrap());
+        let r = Reporter::open(egress, &config).unwrap();
+        r.anchor(Arc::clone(&audit));
+        let now = unix_now();
+        r.metrics().redact("app", "s", &[], 10, now);
+        r.tick(now + 2 * 3600).unwrap().expect("a report");
+        let (entries, _) = crate::egress::list(&db, 1, 10).unwrap();
+        let head = entries[0]
+            .report
+            .as_ref()
+            .unwrap()
+            .audit_head
+            .clone()
+            .unwrap();
+        let (seq, hash) = audit.head();
+        assert_eq!((head.sequence, head.hash), (seq, hash.to_vec()));
+        assert_eq!(seq, 3);
     }
 }

@@ -120,6 +120,7 @@ pub async fn run(
         Some(link) => {
             let egress = Arc::new(Egress::open(store.db(), Arc::clone(&keys), &link.url)?);
             let reporter = Arc::new(Reporter::open(egress, &config.reporting)?);
+            reporter.anchor(Arc::clone(&audit));
             spawn_reporting(link.clone(), Arc::clone(&reporter), &trigger);
             tracing::info!(
                 agent_id = %reporter.egress().agent_id(),

@@ -134,6 +134,87 @@ pub fn verify(
     Ok(())
 }
 
+/// The kind under which the latest audit chain head of each agent is kept in the records store.
+pub const AUDIT_HEAD: &str = "audit_head";
+
+/// The audit chain head the controller holds for an agent: from the report with the highest
+/// sequence number seen, so a duplicate or older report is never compared against a newer head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldHead {
+    /// The report it came from.
+    pub report_sequence: u64,
+    /// The audit record's sequence number.
+    pub audit_sequence: u64,
+    /// SHA-256 of that record.
+    pub hash: Vec<u8>,
+}
+
+impl HeldHead {
+    /// As stored: report sequence, audit sequence (big-endian), then the hash.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.report_sequence.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.audit_sequence.to_be_bytes());
+        out.extend_from_slice(&self.hash);
+        out
+    }
+
+    /// Reads what `encode` wrote; `None` when damaged.
+    pub fn decode(b: &[u8]) -> Option<HeldHead> {
+        if b.len() != 48 {
+            return None;
+        }
+        Some(HeldHead {
+            report_sequence: u64::from_be_bytes(b[..8].try_into().ok()?),
+            audit_sequence: u64::from_be_bytes(b[8..16].try_into().ok()?),
+            hash: b[16..].to_vec(),
+        })
+    }
+}
+
+/// Checks a report's audit chain head against the one held for its agent: a later report whose
+/// head is behind it (or at the same record with another hash) means the agent's audit log was cut
+/// or rolled back, and is refused. Returns the head to hold from now on, if it changes.
+pub fn audit_head(
+    report: &pb::Report,
+    held: Option<&HeldHead>,
+) -> Result<Option<HeldHead>, Rejection> {
+    let Some(head) = &report.audit_head else {
+        return Ok(None);
+    };
+    if head.hash.len() != 32 {
+        return Err(reject(
+            tonic::Code::InvalidArgument,
+            "rejected.schema",
+            "audit_head.hash must be 32 bytes (SHA-256)",
+        ));
+    }
+    let new = HeldHead {
+        report_sequence: report.sequence,
+        audit_sequence: head.sequence,
+        hash: head.hash.clone(),
+    };
+    let Some(held) = held else {
+        return Ok(Some(new));
+    };
+    if report.sequence <= held.report_sequence {
+        return Ok(None);
+    }
+    if head.sequence < held.audit_sequence
+        || (head.sequence == held.audit_sequence && head.hash != held.hash)
+    {
+        return Err(reject(
+            tonic::Code::FailedPrecondition,
+            "rejected.audit_rollback",
+            format!(
+                "the report's audit chain head #{} is behind #{} held from this agent's report {}: \
+                 the agent's audit log was cut or rolled back; run `readi-agent audit verify` on it",
+                head.sequence, held.audit_sequence, held.report_sequence
+            ),
+        ));
+    }
+    Ok(Some(new))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +235,7 @@ mod tests {
             revoked: false,
         };
         let report = pb::Report {
+            audit_head: None,
             schema_version: 1,
             agent_id: "agt-x".into(),
             sequence: 1,
@@ -241,5 +323,42 @@ mod tests {
             verify(&signed, &report, &agent, -1000).unwrap_err().counter,
             "rejected.window"
         );
+    }
+
+    #[test]
+    fn an_audit_head_that_goes_backwards_is_refused() {
+        let (_, _, mut report) = fixture();
+        let head = |seq: u64, byte: u8| pb::ChainHead {
+            sequence: seq,
+            hash: vec![byte; 32],
+        };
+        report.sequence = 5;
+        report.audit_head = Some(head(100, 1));
+        let held = audit_head(&report, None).unwrap().unwrap();
+        assert_eq!(HeldHead::decode(&held.encode()), Some(held.clone()));
+        // A later report further along the chain moves the anchor.
+        report.sequence = 6;
+        report.audit_head = Some(head(120, 2));
+        let newer = audit_head(&report, Some(&held)).unwrap().unwrap();
+        assert_eq!(newer.audit_sequence, 120);
+        // A later report behind it, or at the same record with another hash: refused.
+        report.sequence = 7;
+        report.audit_head = Some(head(110, 3));
+        let r = audit_head(&report, Some(&newer)).unwrap_err();
+        assert_eq!(r.counter, "rejected.audit_rollback");
+        assert!(r.message.contains("#110 is behind #120"), "{}", r.message);
+        report.audit_head = Some(head(120, 9));
+        assert!(audit_head(&report, Some(&newer)).is_err());
+        // A duplicate or older report is not compared with a newer anchor.
+        report.sequence = 6;
+        report.audit_head = Some(head(120, 2));
+        assert_eq!(audit_head(&report, Some(&newer)).unwrap(), None);
+        // A hash of the wrong length is not a head.
+        report.sequence = 8;
+        report.audit_head = Some(pb::ChainHead {
+            sequence: 130,
+            hash: vec![0; 5],
+        });
+        assert!(audit_head(&report, Some(&newer)).is_err());
     }
 }

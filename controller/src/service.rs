@@ -362,6 +362,25 @@ impl Controller for ControllerService {
         if let Err(r) = ingest::verify(&signed, &report, &agent, clock::unix_secs_i64()) {
             return rejected(r).await;
         }
+        let held = {
+            let (records, id) = (Arc::clone(&self.records), agent.id.clone());
+            crate::store::spawn_blocking(move || records.get(ingest::AUDIT_HEAD, &id))
+                .await
+                .map_err(|_| Status::internal("the audit head lookup failed"))?
+        };
+        let held = match held {
+            Ok(h) => h.as_deref().and_then(ingest::HeldHead::decode),
+            Err(e) => {
+                tracing::error!(error = %e, "Audit heads unavailable");
+                return Err(Status::unavailable(
+                    "the controller cannot check the audit anchor just now; retry later",
+                ));
+            }
+        };
+        let new_head = match ingest::audit_head(&report, held.as_ref()) {
+            Ok(h) => h,
+            Err(r) => return rejected(r).await,
+        };
         let sequence = report.sequence;
         let stored = StoredReport {
             agent_id: id.clone(),
@@ -372,6 +391,16 @@ impl Controller for ControllerService {
         let outcome = self.blocking(move |s| s.insert_report(&stored)).await?;
         match outcome {
             Stored::New => {
+                if let Some(head) = new_head {
+                    let (records, agent) = (Arc::clone(&self.records), id.clone());
+                    let put = crate::store::spawn_blocking(move || {
+                        records.put(ingest::AUDIT_HEAD, &agent, &head.encode())
+                    })
+                    .await;
+                    if !matches!(put, Ok(Ok(()))) {
+                        tracing::error!(agent_id = %id, "The agent's audit head could not be kept");
+                    }
+                }
                 self.scoring.ingested(self.store.as_ref(), &report);
                 tracing::info!(agent_id = %id, sequence, "Report stored");
             }

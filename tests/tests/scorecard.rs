@@ -162,6 +162,7 @@ async fn seed(c: &Controller) {
             .agent_id;
         for (seq, day) in (today - 10..today).enumerate() {
             let report = pb::Report {
+                audit_head: None,
                 schema_version: 1,
                 agent_id: agent.clone(),
                 sequence: seq as u64 + 1,
