@@ -232,6 +232,7 @@ async fn after_kill_9_a_damaged_byte_is_refused_or_loses_nothing() {
     let total: usize = files.iter().map(|(_, n)| n).sum();
     assert!(total > 0);
     let (mut refused, mut opened) = (0, 0);
+    let mut reasons = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
     let spawn_every = POSITIONS / SPAWNED;
     for i in 0..POSITIONS {
@@ -266,7 +267,19 @@ async fn after_kill_9_a_damaged_byte_is_refused_or_loses_nothing() {
             Ok(Ok(Outcome::Refused(m))) if !says_what_to_do(&m) => {
                 failures.push(format!("{place}: refused without saying what to do: {m}"))
             }
-            Ok(Ok(Outcome::Refused(_))) => refused += 1,
+            Ok(Ok(Outcome::Refused(m))) => {
+                refused += 1;
+                let why = if m.contains("high-water mark") {
+                    "behind the high-water mark"
+                } else if m.contains("failed while") {
+                    "sled panicked"
+                } else if m.contains("orrupt") || m.contains("damaged") {
+                    "damaged or corrupt"
+                } else {
+                    "other"
+                };
+                *reasons.entry(why).or_insert(0usize) += 1;
+            }
             Ok(Ok(Outcome::Opened)) => opened += 1,
         }
         if i % spawn_every == 0 {
@@ -281,7 +294,9 @@ async fn after_kill_9_a_damaged_byte_is_refused_or_loses_nothing() {
             }
         }
     }
-    eprintln!("{POSITIONS} positions over {total} bytes: {refused} refused, {opened} opened whole");
+    eprintln!(
+        "{POSITIONS} positions over {total} bytes: {refused} refused ({reasons:?}), {opened} opened whole"
+    );
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
