@@ -234,6 +234,26 @@ pub async fn upload(link: ControllerLink, egress: Arc<Egress>, queued: Arc<Notif
     }
 }
 
+/// The audit chain head the controller holds for this agent, as (report sequence, audit sequence,
+/// hash); `None` when it holds none yet. Over the same channel (mTLS identity) as the uploader.
+pub async fn audit_anchor(
+    link: &ControllerLink,
+    egress: &Egress,
+) -> Result<Option<(u64, u64, Vec<u8>)>, String> {
+    let mut client = connect(link, egress).map_err(|e| e.to_string())?;
+    let a = client
+        .get_audit_anchor(readi_proto::controller::v1::GetAuditAnchorRequest {
+            agent_id: egress.agent_id().to_owned(),
+        })
+        .await
+        .map_err(|s| format!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    Ok(match (a.held, a.head) {
+        (true, Some(h)) => Some((a.report_sequence, h.sequence, h.hash)),
+        _ => None,
+    })
+}
+
 fn connect(
     link: &ControllerLink,
     egress: &Egress,

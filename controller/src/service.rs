@@ -297,6 +297,46 @@ impl Controller for ControllerService {
         }))
     }
 
+    async fn get_audit_anchor(
+        &self,
+        req: Request<pb::GetAuditAnchorRequest>,
+    ) -> Result<Response<pb::AuditAnchor>, Status> {
+        let peer = peer_certificate_sha256(&req);
+        let id = req.into_inner().agent_id;
+        let agent = {
+            let id = id.clone();
+            self.blocking(move |s| s.agent(&id)).await?
+        };
+        let Some(agent) = agent else {
+            return Err(Status::not_found("no agent with that id is enrolled"));
+        };
+        if self.ca.is_some() && peer.as_deref() != Some(agent.certificate_sha256.as_str()) {
+            return Err(Status::permission_denied(
+                "only the agent itself may read its audit anchor",
+            ));
+        }
+        let records = Arc::clone(&self.records);
+        let held = crate::store::spawn_blocking(move || records.get(ingest::AUDIT_HEAD, &id))
+            .await
+            .map_err(|_| Status::internal("the audit head lookup failed"))?
+            .map_err(|_| {
+                Status::unavailable("the controller cannot read audit anchors just now")
+            })?;
+        Ok(Response::new(
+            match held.as_deref().and_then(ingest::HeldHead::decode) {
+                Some(h) => pb::AuditAnchor {
+                    held: true,
+                    report_sequence: h.report_sequence,
+                    head: Some(readi_proto::report::v1::ChainHead {
+                        sequence: h.audit_sequence,
+                        hash: h.hash,
+                    }),
+                },
+                None => pb::AuditAnchor::default(),
+            },
+        ))
+    }
+
     async fn submit_report(
         &self,
         req: Request<pb::SubmitReportRequest>,

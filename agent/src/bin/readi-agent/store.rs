@@ -14,6 +14,9 @@ struct AuditReport {
     problems: Vec<String>,
     public_key: Option<String>,
     source: &'static str,
+    /// What the check against the controller's anchor found, or why it was not made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    controller_anchor: Option<String>,
 }
 
 pub(crate) fn audit_verify(
@@ -47,6 +50,9 @@ pub(crate) fn audit_verify(
         );
         if let Some(k) = &report.public_key {
             println!("checkpoint key (Ed25519): {k}");
+        }
+        if let Some(a) = &report.controller_anchor {
+            println!("controller anchor: {a}");
         }
         if report.ok {
             println!("OK: every record and checkpoint verifies");
@@ -84,6 +90,16 @@ fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
     {
         problems.push((0, p));
     }
+    let controller_anchor = match against_anchor(config, &o) {
+        Ok((said, problem)) => {
+            if let Some(p) = problem {
+                problems.push(p);
+            }
+            Some(said)
+        }
+        Err(why) => Some(format!("not checked: {why}")),
+    };
+    problems.sort_by_key(|p| p.0);
     Ok(AuditReport {
         ok: problems.is_empty(),
         records: v.records,
@@ -93,6 +109,45 @@ fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
         problems: problems.into_iter().map(|p| p.1).collect(),
         public_key: Some(v.public_key),
         source: "store",
+        controller_anchor,
+    })
+}
+
+/// Checks the local log against the audit chain head the controller holds for this agent, which
+/// no one on the clinic host can roll back: what was found, and a problem when the log lacks it.
+fn against_anchor(config: &Config, o: &Offline) -> Result<(String, Option<(u64, String)>), String> {
+    let Some(link) = &config.controller else {
+        return Err("no controller configured ([controller])".into());
+    };
+    if readi_agent::egress::existing_agent_id(o.store.db(), &o.keys).is_none() {
+        return Err("this agent has no reporting identity yet".into());
+    }
+    let egress = readi_agent::egress::Egress::open(o.store.db(), o.keys.clone(), &link.url)
+        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let anchor = runtime
+        .block_on(readi_agent::reporting::audit_anchor(link, &egress))
+        .map_err(|e| format!("the controller at {} did not answer ({e})", link.url))?;
+    let Some((report, seq, hash)) = anchor else {
+        return Ok(("the controller holds none yet".into(), None));
+    };
+    let hash = readi_common::identity::hex(&hash);
+    let said = format!("#{seq} from report {report} (controller {})", link.url);
+    let missing = o.audit.holds(seq, &hash).map_err(|e| e.to_string())?;
+    Ok(match missing {
+        None => (format!("{said}: the log holds it"), None),
+        Some(m) => {
+            let last = o.audit.head().0;
+            let what = if last < seq {
+                format!(
+                    "records #{} to #{seq} are missing: the controller's anchor says #{seq} was in the log (report {report}), but the log ends at #{last}",
+                    last + 1
+                )
+            } else {
+                format!("{m} (the controller's anchor, report {report})")
+            };
+            (format!("{said}: FAILED"), Some((last + 1, what)))
+        }
     })
 }
 
@@ -175,6 +230,7 @@ fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
             problems: if r.ok { Vec::new() } else { vec![r.problem] },
             public_key: None,
             source: "running agent",
+            controller_anchor: None,
         })
     })
 }
