@@ -123,6 +123,10 @@ impl Reporter {
             window_end: Some(timestamp(window.end)),
             apps,
             privacy: Some(self.params.describe()),
+            egress_head: self
+                .egress
+                .head()?
+                .map(|(sequence, hash)| pb::ChainHead { sequence, hash }),
             audit_head: self.audit.get().map(|a| {
                 let (sequence, hash) = a.head();
                 pb::ChainHead {
@@ -415,5 +419,21 @@ mod tests {
         let (seq, hash) = audit.head();
         assert_eq!((head.sequence, head.hash), (seq, hash.to_vec()));
         assert_eq!(seq, 3);
+        // And the egress ledger's head before each report: none before the first.
+        assert!(entries[0].report.as_ref().unwrap().egress_head.is_none());
+        r.metrics().redact("app", "s", &[], 10, now + 2 * 3600);
+        r.tick(now + 4 * 3600).unwrap().expect("a second report");
+        let (entries, _) = crate::egress::list(&db, 1, 10).unwrap();
+        let egress = entries[1]
+            .report
+            .as_ref()
+            .unwrap()
+            .egress_head
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (egress.sequence, egress.hash),
+            (1, entries[0].entry_hash.clone())
+        );
     }
 }

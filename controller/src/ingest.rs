@@ -136,15 +136,18 @@ pub fn verify(
 
 /// The kind under which the latest audit chain head of each agent is kept in the records store.
 pub const AUDIT_HEAD: &str = "audit_head";
+/// The same for the head of each agent's egress ledger.
+pub const EGRESS_HEAD: &str = "egress_head";
 
-/// The audit chain head the controller holds for an agent: from the report with the highest
-/// sequence number seen, so a duplicate or older report is never compared against a newer head.
+/// A chain head (audit log or egress ledger) the controller holds for an agent: from the report
+/// with the highest sequence number seen, so a duplicate or older report is never compared against
+/// a newer head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldHead {
     /// The report it came from.
     pub report_sequence: u64,
-    /// The audit record's sequence number.
-    pub audit_sequence: u64,
+    /// The chain record's sequence number.
+    pub chain_sequence: u64,
     /// SHA-256 of that record.
     pub hash: Vec<u8>,
 }
@@ -153,7 +156,7 @@ impl HeldHead {
     /// As stored: report sequence, audit sequence (big-endian), then the hash.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.report_sequence.to_be_bytes().to_vec();
-        out.extend_from_slice(&self.audit_sequence.to_be_bytes());
+        out.extend_from_slice(&self.chain_sequence.to_be_bytes());
         out.extend_from_slice(&self.hash);
         out
     }
@@ -165,7 +168,7 @@ impl HeldHead {
         }
         Some(HeldHead {
             report_sequence: u64::from_be_bytes(b[..8].try_into().ok()?),
-            audit_sequence: u64::from_be_bytes(b[8..16].try_into().ok()?),
+            chain_sequence: u64::from_be_bytes(b[8..16].try_into().ok()?),
             hash: b[16..].to_vec(),
         })
     }
@@ -178,19 +181,49 @@ pub fn audit_head(
     report: &pb::Report,
     held: Option<&HeldHead>,
 ) -> Result<Option<HeldHead>, Rejection> {
-    let Some(head) = &report.audit_head else {
+    chain_head(
+        report,
+        report.audit_head.as_ref(),
+        held,
+        "audit log",
+        "rejected.audit_rollback",
+    )
+}
+
+/// As `audit_head`, for the head of the agent's egress ledger.
+pub fn egress_head(
+    report: &pb::Report,
+    held: Option<&HeldHead>,
+) -> Result<Option<HeldHead>, Rejection> {
+    chain_head(
+        report,
+        report.egress_head.as_ref(),
+        held,
+        "egress ledger",
+        "rejected.egress_rollback",
+    )
+}
+
+fn chain_head(
+    report: &pb::Report,
+    head: Option<&pb::ChainHead>,
+    held: Option<&HeldHead>,
+    chain: &str,
+    counter: &'static str,
+) -> Result<Option<HeldHead>, Rejection> {
+    let Some(head) = head else {
         return Ok(None);
     };
     if head.hash.len() != 32 {
         return Err(reject(
             tonic::Code::InvalidArgument,
             "rejected.schema",
-            "audit_head.hash must be 32 bytes (SHA-256)",
+            format!("the {chain} head's hash must be 32 bytes (SHA-256)"),
         ));
     }
     let new = HeldHead {
         report_sequence: report.sequence,
-        audit_sequence: head.sequence,
+        chain_sequence: head.sequence,
         hash: head.hash.clone(),
     };
     let Some(held) = held else {
@@ -199,16 +232,17 @@ pub fn audit_head(
     if report.sequence <= held.report_sequence {
         return Ok(None);
     }
-    if head.sequence < held.audit_sequence
-        || (head.sequence == held.audit_sequence && head.hash != held.hash)
+    if head.sequence < held.chain_sequence
+        || (head.sequence == held.chain_sequence && head.hash != held.hash)
     {
         return Err(reject(
             tonic::Code::FailedPrecondition,
-            "rejected.audit_rollback",
+            counter,
             format!(
-                "the report's audit chain head #{} is behind #{} held from this agent's report {}: \
-                 the agent's audit log was cut or rolled back; run `readi-agent audit verify` on it",
-                head.sequence, held.audit_sequence, held.report_sequence
+                "the report's {chain} head #{} is behind #{} held from this agent's report {}: \
+                 the agent's {chain} was cut or rolled back; run `readi-agent audit verify` and \
+                 `readi-agent egress` on it",
+                head.sequence, held.chain_sequence, held.report_sequence
             ),
         ));
     }
@@ -235,6 +269,7 @@ mod tests {
             revoked: false,
         };
         let report = pb::Report {
+            egress_head: None,
             audit_head: None,
             schema_version: 1,
             agent_id: "agt-x".into(),
@@ -340,7 +375,7 @@ mod tests {
         report.sequence = 6;
         report.audit_head = Some(head(120, 2));
         let newer = audit_head(&report, Some(&held)).unwrap().unwrap();
-        assert_eq!(newer.audit_sequence, 120);
+        assert_eq!(newer.chain_sequence, 120);
         // A later report behind it, or at the same record with another hash: refused.
         report.sequence = 7;
         report.audit_head = Some(head(110, 3));
@@ -353,6 +388,15 @@ mod tests {
         report.sequence = 6;
         report.audit_head = Some(head(120, 2));
         assert_eq!(audit_head(&report, Some(&newer)).unwrap(), None);
+        // The egress ledger's head is held and checked the same way, under its own counter.
+        report.sequence = 9;
+        report.egress_head = Some(head(8, 4));
+        let egress = egress_head(&report, None).unwrap().unwrap();
+        report.sequence = 10;
+        report.egress_head = Some(head(3, 4));
+        let r = egress_head(&report, Some(&egress)).unwrap_err();
+        assert_eq!(r.counter, "rejected.egress_rollback");
+        assert!(r.message.contains("egress ledger"), "{}", r.message);
         // A hash of the wrong length is not a head.
         report.sequence = 8;
         report.audit_head = Some(pb::ChainHead {

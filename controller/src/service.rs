@@ -328,7 +328,7 @@ impl Controller for ControllerService {
                     held: true,
                     report_sequence: h.report_sequence,
                     head: Some(readi_proto::report::v1::ChainHead {
-                        sequence: h.audit_sequence,
+                        sequence: h.chain_sequence,
                         hash: h.hash,
                     }),
                 },
@@ -421,6 +421,22 @@ impl Controller for ControllerService {
             Ok(h) => h,
             Err(r) => return rejected(r).await,
         };
+        let held_egress = {
+            let (records, id) = (Arc::clone(&self.records), agent.id.clone());
+            crate::store::spawn_blocking(move || records.get(ingest::EGRESS_HEAD, &id))
+                .await
+                .map_err(|_| Status::internal("the egress head lookup failed"))?
+                .map_err(|_| {
+                    Status::unavailable(
+                        "the controller cannot check the egress anchor just now; retry later",
+                    )
+                })?
+        };
+        let held_egress = held_egress.as_deref().and_then(ingest::HeldHead::decode);
+        let new_egress = match ingest::egress_head(&report, held_egress.as_ref()) {
+            Ok(h) => h,
+            Err(r) => return rejected(r).await,
+        };
         let sequence = report.sequence;
         let stored = StoredReport {
             agent_id: id.clone(),
@@ -431,14 +447,18 @@ impl Controller for ControllerService {
         let outcome = self.blocking(move |s| s.insert_report(&stored)).await?;
         match outcome {
             Stored::New => {
-                if let Some(head) = new_head {
+                for (kind, head) in [
+                    (ingest::AUDIT_HEAD, new_head),
+                    (ingest::EGRESS_HEAD, new_egress),
+                ] {
+                    let Some(head) = head else { continue };
                     let (records, agent) = (Arc::clone(&self.records), id.clone());
                     let put = crate::store::spawn_blocking(move || {
-                        records.put(ingest::AUDIT_HEAD, &agent, &head.encode())
+                        records.put(kind, &agent, &head.encode())
                     })
                     .await;
                     if !matches!(put, Ok(Ok(()))) {
-                        tracing::error!(agent_id = %id, "The agent's audit head could not be kept");
+                        tracing::error!(agent_id = %id, kind, "The agent's chain head could not be kept");
                     }
                 }
                 self.scoring.ingested(self.store.as_ref(), &report);

@@ -791,6 +791,7 @@ async fn wire_bytes_hold_no_canary_and_tampered_replayed_or_revoked_reports_are_
         .as_secs() as i64;
     let own = |start: i64| {
         let report = pb::Report {
+            egress_head: None,
             audit_head: None,
             schema_version: 1,
             agent_id: enrolled.agent_id.clone(),

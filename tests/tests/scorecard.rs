@@ -162,6 +162,7 @@ async fn seed(c: &Controller) {
             .agent_id;
         for (seq, day) in (today - 10..today).enumerate() {
             let report = pb::Report {
+                egress_head: None,
                 audit_head: None,
                 schema_version: 1,
                 agent_id: agent.clone(),
