@@ -5,12 +5,13 @@
 use readi_common::clock;
 use readi_common::identity::{hex, unhex};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Keys;
+use crate::mark::{Advance, Mark, MarkError};
 use crate::seal::SealError;
 
 const TREE: &str = "audit";
@@ -41,6 +42,9 @@ pub enum AuditError {
     /// The last record does not parse, so the chain cannot be extended.
     #[error("the last audit record is damaged; run `readi-agent audit verify`")]
     HeadDamaged,
+    /// The high-water mark could not be advanced: the record is not acknowledged.
+    #[error(transparent)]
+    Mark(#[from] MarkError),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -126,6 +130,8 @@ pub struct Audit {
     signer: Ed25519KeyPair,
     head: Mutex<Head>,
     every: u64,
+    /// Advanced after each record is durable, when attached (`attach`).
+    mark: OnceLock<Arc<Mark>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -202,7 +208,77 @@ impl Audit {
             signer,
             head: Mutex::new(head),
             every: checkpoint_every.max(1),
+            mark: OnceLock::new(),
         })
+    }
+
+    /// From now on every record is covered by `mark` before it is acknowledged, and `verify`
+    /// checks the log against it.
+    pub fn attach(&self, mark: Arc<Mark>) {
+        let _ = self.mark.set(mark);
+    }
+
+    /// The newest record: sequence number and SHA-256 of its stored bytes.
+    pub fn head(&self) -> (u64, [u8; 32]) {
+        let head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        (head.seq, head.hash)
+    }
+
+    /// Whether the log still holds record `seq` with stored-bytes hash `hash_hex` (or removed it
+    /// under retention, by a prune marker that verifies); `Some(what is missing)` when not.
+    pub fn holds(&self, seq: u64, hash_hex: &str) -> Result<Option<String>, AuditError> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        let last = self.tree.last()?.map_or(0, |(k, _)| seq_of(&k));
+        let pruned = self.pruned_through()?;
+        // Sequence numbers are dense: every one up to the mark must be there, not only the newest.
+        if seq > pruned {
+            let mut held = 0u64;
+            for k in self
+                .tree
+                .range((pruned + 1).to_be_bytes()..=seq.to_be_bytes())
+                .keys()
+            {
+                k?;
+                held += 1;
+            }
+            if held < seq - pruned && last >= seq {
+                return Ok(Some(format!(
+                    "{} of the acknowledged audit records #{} to #{seq} are missing",
+                    seq - pruned - held,
+                    pruned + 1
+                )));
+            }
+        }
+        match self.tree.get(seq.to_be_bytes())? {
+            Some(v) if hex(&sha256(&v)) == hash_hex => Ok(None),
+            Some(_) => Ok(Some(format!(
+                "audit record #{seq} differs from the one acknowledged"
+            ))),
+            None if pruned >= seq => Ok(None),
+            None if last < seq => Ok(Some(format!(
+                "audit records #{} to #{seq} are missing (the log ends at #{last})",
+                last + 1
+            ))),
+            None => Ok(Some(format!("audit record #{seq} is missing"))),
+        }
+    }
+
+    /// Through which sequence number records were removed by a verified retention prune.
+    fn pruned_through(&self) -> Result<u64, AuditError> {
+        let key = UnparsedPublicKey::new(&ED25519, self.signer.public_key().as_ref().to_vec());
+        let Some(bytes) = self.meta.get(PRUNED)? else {
+            return Ok(0);
+        };
+        Ok(serde_json::from_slice::<Pruned>(&bytes)
+            .ok()
+            .filter(|p| {
+                unhex(&p.hash)
+                    .zip(unhex(&p.signature))
+                    .is_some_and(|(h, s)| key.verify(&prune_message(p.through, &h), &s).is_ok())
+            })
+            .map_or(0, |p| p.through))
     }
 
     /// Appends a record and makes it durable before returning.
@@ -239,6 +315,11 @@ impl Audit {
             self.sign(&mut head)?;
         }
         self.tree.flush()?;
+        let (seq, hash) = (head.seq, head.hash);
+        drop(head);
+        if let Some(mark) = self.mark.get() {
+            mark.advance(Advance::Audit { seq, hash })?;
+        }
         Ok(())
     }
 
@@ -341,6 +422,9 @@ impl Audit {
             public_key: self.public_key(),
             ..Verification::default()
         };
+        // Read before the walk: the mark only covers records already in the tree, so appends
+        // while verifying never look like a cut tail.
+        let covered = self.mark.get().map(|m| m.covered());
         let key = UnparsedPublicKey::new(&ED25519, self.signer.public_key().as_ref().to_vec());
         let mut signed: Vec<Checkpoint> = Vec::new();
         for item in self.checkpoints.iter() {
@@ -451,6 +535,21 @@ impl Audit {
                     v.checkpoints += 1;
                     v.signed_through = v.signed_through.max(cp.seq);
                 }
+            }
+        }
+        if let Some(c) = covered {
+            if c.audit_seq > last && c.audit_seq > pruned_through {
+                v.fail(
+                    last + 1,
+                    format!(
+                        "records #{} to #{} are missing: the high-water mark says #{} was acknowledged, but the log ends at #{last}",
+                        last + 1,
+                        c.audit_seq,
+                        c.audit_seq
+                    ),
+                );
+            } else if let Some(missing) = self.holds(c.audit_seq, &c.audit_hash)? {
+                v.fail(c.audit_seq, format!("{missing} (high-water mark)"));
             }
         }
         v.problems.sort_by_key(|p| p.0);
@@ -604,5 +703,25 @@ mod tests {
             Audit::open(&db, &keys, 100),
             Err(AuditError::KeyMissing)
         ));
+    }
+
+    #[test]
+    fn a_tail_cut_with_its_checkpoints_fails_against_the_high_water_mark() {
+        let (dir, db, a) = open(4);
+        let keys = Arc::new(Keys::load(None, dir.path(), &db).unwrap());
+        let mark = Arc::new(Mark::open(dir.path(), &keys, &db).unwrap());
+        a.attach(Arc::clone(&mark));
+        fill(&a, 10);
+        assert!(a.verify().unwrap().ok());
+        for seq in 7..=10 {
+            a.tree.remove(key(seq)).unwrap();
+            a.checkpoints.remove(key(seq)).unwrap();
+        }
+        assert!(a.checkpoints.remove(key(8)).unwrap().is_none());
+        let v = a.verify().unwrap();
+        let (seq, msg) = v.problem.clone().unwrap();
+        assert_eq!(seq, 7, "{:?}", v.problems);
+        assert!(msg.contains("records #7 to #10 are missing"), "{msg}");
+        assert!(mark.behind(&keys, &a).is_err());
     }
 }

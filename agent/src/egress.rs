@@ -286,6 +286,16 @@ impl Egress {
         Ok((outbox.len(), oldest))
     }
 
+    /// The newest ledger entry: its sequence number and entry hash; `None` while the ledger is empty.
+    pub fn head(&self) -> Result<Option<(u64, Vec<u8>)>, EgressError> {
+        let Some((k, v)) = self.db.open_tree(LEDGER)?.last()? else {
+            return Ok(None);
+        };
+        let seq = be_u64(&k);
+        let e = apb::EgressEntry::decode(v.as_ref()).map_err(|_| EgressError::Damaged(seq))?;
+        Ok(Some((seq, e.entry_hash)))
+    }
+
     /// The sequence number of the newest report written.
     pub fn last_sequence(&self) -> Result<u64, EgressError> {
         Ok(self

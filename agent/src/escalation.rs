@@ -2,7 +2,8 @@
 //! on-call watchers and webhooks, re-sent until someone acknowledges it, and acknowledged once.
 
 use readi_common::clock;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use prost::Message;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::keys::Keys;
+use crate::mark::{Advance, Covered, Mark, MarkError};
 use crate::seal::SealError;
 use crate::webhook::Dispatcher;
 
@@ -34,6 +36,76 @@ pub enum EscalationError {
     /// A record opened but does not decode.
     #[error("escalation record is damaged")]
     Corrupt,
+    /// The high-water mark could not be advanced: the write is not acknowledged.
+    #[error(transparent)]
+    Mark(#[from] MarkError),
+}
+
+/// How many escalations raised at or before ordinal `upto` the tree holds (those from before marks
+/// and those shredded under retention count; ones that do not open do not), and the highest
+/// ordinal seen.
+fn held(tree: &sled::Tree, keys: &Keys, upto: u64) -> Result<(u64, u64), sled::Error> {
+    let (mut held, mut highest) = (0, 0);
+    for item in tree.iter() {
+        let (k, v) = item?;
+        let ordinal = match keys.sealer.open(TREE, &k, &v) {
+            Ok(plain) => match serde_json::from_slice::<Record>(&plain) {
+                Ok(r) => r.ordinal,
+                Err(_) => continue,
+            },
+            Err(SealError::Shredded) => 0,
+            Err(_) => continue,
+        };
+        highest = highest.max(ordinal);
+        if ordinal <= upto {
+            held += 1;
+        }
+    }
+    Ok((held, highest))
+}
+
+/// What of the escalations the mark covers the store no longer holds, named by id (random, not
+/// PHI); `None` when it holds all of it.
+pub(crate) fn holds(
+    db: &sled::Db,
+    keys: &Keys,
+    c: &Covered,
+) -> Result<Option<String>, sled::Error> {
+    let tree = db.open_tree(TREE)?;
+    let (held, _) = held(&tree, keys, c.escalations)?;
+    if held < c.escalations {
+        return Ok(Some(format!(
+            "{} acknowledged escalations were recorded but the store holds {held}",
+            c.escalations
+        )));
+    }
+    let opens = |id: &str| -> Result<Option<Record>, sled::Error> {
+        let Some(sealed) = tree.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(match keys.sealer.open(TREE, id.as_bytes(), &sealed) {
+            Ok(plain) => serde_json::from_slice(&plain).ok(),
+            Err(_) => None,
+        })
+    };
+    if !c.escalation_last.is_empty() && opens(&c.escalation_last)?.is_none() {
+        return Ok(Some(format!(
+            "escalation {} (the newest acknowledged) is missing or damaged",
+            c.escalation_last
+        )));
+    }
+    if !c.ack_last.is_empty() {
+        let acked = opens(&c.ack_last)?
+            .and_then(|r| Escalations::decode(&r).ok())
+            .is_some_and(|e| e.acknowledged_at.is_some());
+        if !acked {
+            return Ok(Some(format!(
+                "the acknowledgement of escalation {} is missing",
+                c.ack_last
+            )));
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -43,6 +115,10 @@ struct Record {
     clinician_id: Option<String>,
     disposition: i32,
     last_sent_ms: u64,
+    /// Ordinal of the raise (dense, from 1; 0 before marks), so the high-water mark can check that
+    /// every escalation raised up to its count is still held.
+    #[serde(default)]
+    ordinal: u64,
 }
 
 fn timestamp(ms: u64) -> prost_types::Timestamp {
@@ -74,6 +150,13 @@ pub struct Escalations {
     hooks: Option<Dispatcher>,
     // Acknowledgement is read-modify-write; one at a time keeps "acknowledged once" true.
     ack: Mutex<()>,
+    /// Covers each raise and acknowledgement before it is returned, when attached.
+    mark: OnceLock<Arc<Mark>>,
+    raised: AtomicU64,
+    acked: AtomicU64,
+    /// Held while an ordinal is taken and its escalation inserted, so every lower ordinal is in
+    /// the tree before a flush that covers this one.
+    raising: Mutex<()>,
 }
 
 impl Escalations {
@@ -89,7 +172,23 @@ impl Escalations {
             tx: broadcast::channel(1024).0,
             hooks,
             ack: Mutex::new(()),
+            mark: OnceLock::new(),
+            raised: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            raising: Mutex::new(()),
         })
+    }
+
+    /// From now on each raise and acknowledgement is covered by `mark` before it returns. Call it
+    /// after the store was found to cover the mark (`Mark::behind`).
+    pub fn attach(&self, mark: Arc<Mark>) {
+        let c = mark.covered();
+        // Past any ordinal in the store: it may be ahead of the mark by unacknowledged raises.
+        let highest = held(&self.tree, &self.keys, 0).map_or(0, |(_, h)| h);
+        self.raised
+            .store(highest.max(c.escalations), Ordering::SeqCst);
+        self.acked.store(c.acks, Ordering::SeqCst);
+        let _ = self.mark.set(mark);
     }
 
     /// A receiver of every escalation published from now on.
@@ -123,14 +222,25 @@ impl Escalations {
         e.id = new_id("esc-");
         e.raised_at = Some(timestamp(now));
         e.acknowledged_at = None;
+        let raising = self.raising.lock().unwrap_or_else(|p| p.into_inner());
+        let n = self.raised.load(Ordering::SeqCst) + 1;
         let rec = Record {
             escalation: e.encode_to_vec(),
             clinician_id: None,
             disposition: 0,
             last_sent_ms: now,
+            ordinal: n,
         };
         self.put(&e.id, &rec)?;
+        self.raised.store(n, Ordering::SeqCst);
+        drop(raising);
         self.tree.flush()?;
+        if let Some(mark) = self.mark.get() {
+            mark.advance(Advance::Raised {
+                n,
+                id: e.id.clone(),
+            })?;
+        }
         self.publish(&e, false);
         Ok(e)
     }
@@ -168,7 +278,14 @@ impl Escalations {
         rec.clinician_id = Some(clinician_id.to_owned());
         rec.disposition = disposition as i32;
         self.put(id, &rec)?;
+        let n = self.acked.fetch_add(1, Ordering::SeqCst) + 1;
         self.tree.flush()?;
+        if let Some(mark) = self.mark.get() {
+            mark.advance(Advance::Acked {
+                n,
+                id: id.to_owned(),
+            })?;
+        }
         Ok((e, now.saturating_sub(raised) / 1000))
     }
 

@@ -60,6 +60,9 @@ pub struct Keys {
     pub sealer: Keyring,
     /// Where the KEK came from (for the safeguards report; never the key).
     pub source: String,
+    /// MACs the high-water mark beside the store; derived from the KEK, so it lives outside the
+    /// database and a mark cannot be forged without the key (ring's `Debug` shows no key bytes).
+    pub(crate) mark: ring::hmac::Key,
 }
 
 const CHECK_TREE: &str = "meta";
@@ -147,6 +150,10 @@ impl Keys {
         Ok(Keys {
             sealer: keyring,
             source: described,
+            mark: ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                &derive(&kek, b"high-water mark v1"),
+            ),
         })
     }
 }

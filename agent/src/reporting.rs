@@ -27,6 +27,8 @@ pub struct Reporter {
     params: Params,
     /// Woken when a report is queued.
     pub queued: Arc<Notify>,
+    /// The audit log whose chain head rides in every report, when attached.
+    audit: std::sync::OnceLock<Arc<crate::audit::Audit>>,
 }
 
 /// Seconds since the epoch: the one clock.
@@ -58,7 +60,13 @@ impl Reporter {
             egress,
             params: config.privacy(),
             queued: Arc::new(Notify::new()),
+            audit: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on every report carries the head of `audit`'s chain.
+    pub fn anchor(&self, audit: Arc<crate::audit::Audit>) {
+        let _ = self.audit.set(audit);
     }
 
     /// The live metric windows.
@@ -115,6 +123,17 @@ impl Reporter {
             window_end: Some(timestamp(window.end)),
             apps,
             privacy: Some(self.params.describe()),
+            egress_head: self
+                .egress
+                .head()?
+                .map(|(sequence, hash)| pb::ChainHead { sequence, hash }),
+            audit_head: self.audit.get().map(|a| {
+                let (sequence, hash) = a.head();
+                pb::ChainHead {
+                    sequence,
+                    hash: hash.to_vec(),
+                }
+            }),
         };
         let seq = self.egress.append(report, &self.metrics.snapshot())?;
         tracing::info!(
@@ -217,6 +236,26 @@ pub async fn upload(link: ControllerLink, egress: Arc<Egress>, queued: Arc<Notif
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// The audit chain head the controller holds for this agent, as (report sequence, audit sequence,
+/// hash); `None` when it holds none yet. Over the same channel (mTLS identity) as the uploader.
+pub async fn audit_anchor(
+    link: &ControllerLink,
+    egress: &Egress,
+) -> Result<Option<(u64, u64, Vec<u8>)>, String> {
+    let mut client = connect(link, egress).map_err(|e| e.to_string())?;
+    let a = client
+        .get_audit_anchor(readi_proto::controller::v1::GetAuditAnchorRequest {
+            agent_id: egress.agent_id().to_owned(),
+        })
+        .await
+        .map_err(|s| format!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    Ok(match (a.held, a.head) {
+        (true, Some(h)) => Some((a.report_sequence, h.sequence, h.hash)),
+        _ => None,
+    })
 }
 
 fn connect(
@@ -347,5 +386,54 @@ mod tests {
         }
         let draws: std::collections::BTreeSet<_> = (0..50).map(|_| backoff(30, min, max)).collect();
         assert!(draws.len() > 10, "jitter spreads retries");
+    }
+
+    #[test]
+    fn every_report_carries_the_audit_chain_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let keys = Arc::new(crate::keys::Keys::load(None, dir.path(), &db).unwrap());
+        let audit = Arc::new(crate::audit::Audit::open(&db, &keys, 64).unwrap());
+        for i in 0..3 {
+            audit.record("x", "app", &format!("y{i}")).unwrap();
+        }
+        let config = ReportingConfig {
+            window_secs: 3600,
+            apps: vec!["app".into()],
+            ..Default::default()
+        };
+        let egress = Arc::new(Egress::open(&db, Arc::clone(&keys), "https://c.test").unwrap());
+        let r = Reporter::open(egress, &config).unwrap();
+        r.anchor(Arc::clone(&audit));
+        let now = unix_now();
+        r.metrics().redact("app", "s", &[], 10, now);
+        r.tick(now + 2 * 3600).unwrap().expect("a report");
+        let (entries, _) = crate::egress::list(&db, 1, 10).unwrap();
+        let head = entries[0]
+            .report
+            .as_ref()
+            .unwrap()
+            .audit_head
+            .clone()
+            .unwrap();
+        let (seq, hash) = audit.head();
+        assert_eq!((head.sequence, head.hash), (seq, hash.to_vec()));
+        assert_eq!(seq, 3);
+        // And the egress ledger's head before each report: none before the first.
+        assert!(entries[0].report.as_ref().unwrap().egress_head.is_none());
+        r.metrics().redact("app", "s", &[], 10, now + 2 * 3600);
+        r.tick(now + 4 * 3600).unwrap().expect("a second report");
+        let (entries, _) = crate::egress::list(&db, 1, 10).unwrap();
+        let egress = entries[1]
+            .report
+            .as_ref()
+            .unwrap()
+            .egress_head
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (egress.sequence, egress.hash),
+            (1, entries[0].entry_hash.clone())
+        );
     }
 }

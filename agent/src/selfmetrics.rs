@@ -18,6 +18,7 @@ pub(crate) struct SelfMetrics {
     started: Instant,
     reporter: Option<Arc<Reporter>>,
     escalations: Arc<Escalations>,
+    scrub: Arc<crate::scrub::Last>,
 }
 
 impl SelfMetrics {
@@ -25,11 +26,13 @@ impl SelfMetrics {
     pub(crate) fn new(
         reporter: Option<Arc<Reporter>>,
         escalations: Arc<Escalations>,
+        scrub: Arc<crate::scrub::Last>,
     ) -> Arc<SelfMetrics> {
         Arc::new(SelfMetrics {
             started: Instant::now(),
             reporter,
             escalations,
+            scrub,
         })
     }
 
@@ -95,6 +98,26 @@ async fn metrics(State(m): State<Arc<SelfMetrics>>) -> Response {
         "gauge",
         u8::from(m.reporter.is_some()).to_string(),
     );
+    if let Some(r) = m.scrub.latest() {
+        gauge(
+            "readi_agent_scrub_records",
+            "Records the last background scrub opened and checked.",
+            "gauge",
+            r.records.to_string(),
+        );
+        gauge(
+            "readi_agent_scrub_damaged_records",
+            "Damaged records the last background scrub found (restore from backup when not 0).",
+            "gauge",
+            r.damaged.len().to_string(),
+        );
+        gauge(
+            "readi_agent_scrub_last_finished_unix",
+            "When the last background scrub finished, Unix seconds.",
+            "gauge",
+            r.finished_unix.to_string(),
+        );
+    }
     if let Some((depth, age)) = outbox {
         gauge(
             "readi_agent_outbox_reports",
@@ -141,6 +164,12 @@ async fn health(State(m): State<Arc<SelfMetrics>>) -> Response {
         "outbox_reports": outbox.map(|o| o.0),
         "outbox_oldest_age_seconds": outbox.map(|o| o.1),
         "uptime_seconds": m.started.elapsed().as_secs(),
+        "scrub": m.scrub.latest().map(|r| serde_json::json!({
+            "ok": r.ok(),
+            "records": r.records,
+            "damaged": r.damaged,
+            "finished_unix": r.finished_unix,
+        })),
     });
     (
         StatusCode::OK,

@@ -74,6 +74,9 @@ pub enum Error {
     /// The egress ledger could not be opened.
     #[error(transparent)]
     Egress(#[from] EgressError),
+    /// The high-water mark is missing, forged, or ahead of the store.
+    #[error(transparent)]
+    Mark(#[from] crate::mark::MarkError),
 }
 
 /// Serves the agent's gRPC API and health service on `listener` until `shutdown` resolves, then lets
@@ -97,11 +100,17 @@ pub async fn run(
     let ttl = std::time::Duration::from_secs(config.redaction.vault_ttl_secs);
     let vault = Arc::new(Vault::open(store.db(), Arc::clone(&keys), ttl)?);
     let audit = Arc::new(Audit::open(store.db(), &keys, AUDIT_CHECKPOINT_EVERY)?);
-    record_config_change(store.db(), &audit, &config)?;
     let fatal = Fatal::default();
     let trigger = Trigger::spawn_or_fatal(shutdown, &fatal);
     let hooks = Dispatcher::start(&config.escalation.webhooks, Arc::clone(&audit))?;
     let escalations = Arc::new(Escalations::open(store.db(), Arc::clone(&keys), hooks)?);
+    // Nothing is written before the store is known to hold everything acknowledged before.
+    let mark =
+        crate::mark::Mark::open_checked(&config.storage.data_dir, &keys, store.db(), &audit)?;
+    audit.attach(Arc::clone(&mark));
+    vault.attach(Arc::clone(&mark));
+    escalations.attach(mark);
+    record_config_change(store.db(), &audit, &config)?;
     let adverse =
         Arc::new(AdverseEvents::open(store.db(), Arc::clone(&keys)).map_err(Error::Adverse)?);
     let feedback = Arc::new(
@@ -111,6 +120,7 @@ pub async fn run(
         Some(link) => {
             let egress = Arc::new(Egress::open(store.db(), Arc::clone(&keys), &link.url)?);
             let reporter = Arc::new(Reporter::open(egress, &config.reporting)?);
+            reporter.anchor(Arc::clone(&audit));
             spawn_reporting(link.clone(), Arc::clone(&reporter), &trigger);
             tracing::info!(
                 agent_id = %reporter.egress().agent_id(),
@@ -122,6 +132,14 @@ pub async fn run(
         }
         None => None,
     };
+    let last_scrub = Arc::new(crate::scrub::Last::default());
+    spawn_scrub(
+        store.db().clone(),
+        Arc::clone(&keys),
+        Arc::clone(&audit),
+        Arc::clone(&last_scrub),
+        &trigger,
+    );
     spawn_maintenance(
         &config,
         Arc::clone(&vault),
@@ -189,6 +207,7 @@ pub async fn run(
         let app = crate::selfmetrics::router(crate::selfmetrics::SelfMetrics::new(
             reporter.clone(),
             pending,
+            Arc::clone(&last_scrub),
         ));
         readi_common::http::spawn(l, app, &trigger, "Metrics listener");
         tracing::info!(metrics_addr = %metrics_addr, "Self-metrics");
@@ -206,6 +225,7 @@ pub async fn run(
             listen: addr.to_string(),
             tokens: tokens.clone(),
             db: store.db().clone(),
+            scrub: Arc::clone(&last_scrub),
         },
     ))
     .max_decoding_message_size(max)
@@ -423,6 +443,34 @@ fn spawn_maintenance(
             tracing::info!(resent = n, "Unacknowledged escalations re-sent");
         }
         Ok::<_, EscalationError>(())
+    });
+}
+
+/// How often the background scrub runs (once at start, then at this period).
+const SCRUB_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// The background scrub: one pass at a time on a blocking thread, never overlapping the next, its
+/// result kept for `/healthz`, `/metrics` and the safeguards report.
+fn spawn_scrub(
+    db: sled::Db,
+    keys: Arc<Keys>,
+    audit: Arc<Audit>,
+    last: Arc<crate::scrub::Last>,
+    trigger: &Trigger,
+) {
+    spawn_every(SCRUB_EVERY, trigger.clone(), "Scrub", move || {
+        let r = crate::scrub::scrub(&db, &keys, &audit);
+        for d in r.damaged.iter().take(100) {
+            tracing::error!(tree = %d.tree, key = %d.key, why = %d.why, "Damaged record");
+        }
+        tracing::info!(
+            records = r.records,
+            damaged = r.damaged.len(),
+            millis = r.elapsed.as_millis() as u64,
+            "Scrub finished"
+        );
+        last.record(r);
+        Ok::<_, std::convert::Infallible>(())
     });
 }
 

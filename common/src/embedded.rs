@@ -104,6 +104,18 @@ fn random_hex() -> Option<String> {
     Some(raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Runs `f`, turning a panic inside it into `None` without printing it: sled 0.34 panics on some
+/// damaged files (while recovering or reading pages) where it should return `Corruption`, and a
+/// damaged store must be refused with a message, not crash. Meant for opening and checking a store
+/// at start, while one thread uses it: the panic hook is swapped for the duration.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    std::panic::set_hook(hook);
+    out
+}
+
 /// The page cache when the config does not say (storage.cache_mib).
 pub const DEFAULT_CACHE_MIB: u64 = 128;
 
@@ -166,10 +178,14 @@ impl Store {
                 why: "the database directory is missing",
             });
         }
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&path)
-            .cache_capacity(cache_mib.saturating_mul(1024 * 1024))
-            .open()
+            .cache_capacity(cache_mib.saturating_mul(1024 * 1024));
+        let db = quietly(|| config.open())
+            .ok_or_else(|| StoreError::Damaged {
+                path: path.clone(),
+                why: "the embedded database failed while reading its files",
+            })?
             .map_err(|source| StoreError::Db {
                 path: path.clone(),
                 source,
@@ -180,7 +196,10 @@ impl Store {
             identity,
             checked: false,
         };
-        inner.check_identity(existed)?;
+        quietly(|| inner.check_identity(existed)).ok_or_else(|| StoreError::Damaged {
+            path: inner.path.clone(),
+            why: "the embedded database failed while reading its records",
+        })??;
         inner.checked = true;
         Ok(Store {
             inner: std::sync::Arc::new(inner),

@@ -68,6 +68,8 @@ struct Agent {
 fn signed(agent: &Agent, a: usize, h: i64, start: i64) -> pb::SignedReport {
     let window_start = start + h * 3600;
     let report = pb::Report {
+        egress_head: None,
+        audit_head: None,
         schema_version: 1,
         agent_id: agent.id.clone(),
         sequence: h as u64 + 1,

@@ -22,6 +22,8 @@ fn bench(c: &mut Criterion) {
     let today = now / 86_400;
     let aggregates = Aggregates::default();
     let template = pb::Report {
+        egress_head: None,
+        audit_head: None,
         schema_version: 1,
         agent_id: String::new(),
         sequence: 0,

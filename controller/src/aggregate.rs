@@ -472,6 +472,8 @@ mod tests {
             });
         }
         pb::Report {
+            egress_head: None,
+            audit_head: None,
             schema_version: 1,
             agent_id: agent.into(),
             sequence: 1,

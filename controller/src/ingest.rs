@@ -134,6 +134,121 @@ pub fn verify(
     Ok(())
 }
 
+/// The kind under which the latest audit chain head of each agent is kept in the records store.
+pub const AUDIT_HEAD: &str = "audit_head";
+/// The same for the head of each agent's egress ledger.
+pub const EGRESS_HEAD: &str = "egress_head";
+
+/// A chain head (audit log or egress ledger) the controller holds for an agent: from the report
+/// with the highest sequence number seen, so a duplicate or older report is never compared against
+/// a newer head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldHead {
+    /// The report it came from.
+    pub report_sequence: u64,
+    /// The chain record's sequence number.
+    pub chain_sequence: u64,
+    /// SHA-256 of that record.
+    pub hash: Vec<u8>,
+}
+
+impl HeldHead {
+    /// As stored: report sequence, audit sequence (big-endian), then the hash.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.report_sequence.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.chain_sequence.to_be_bytes());
+        out.extend_from_slice(&self.hash);
+        out
+    }
+
+    /// Reads what `encode` wrote; `None` when damaged.
+    pub fn decode(b: &[u8]) -> Option<HeldHead> {
+        if b.len() != 48 {
+            return None;
+        }
+        Some(HeldHead {
+            report_sequence: u64::from_be_bytes(b[..8].try_into().ok()?),
+            chain_sequence: u64::from_be_bytes(b[8..16].try_into().ok()?),
+            hash: b[16..].to_vec(),
+        })
+    }
+}
+
+/// Checks a report's audit chain head against the one held for its agent: a later report whose
+/// head is behind it (or at the same record with another hash) means the agent's audit log was cut
+/// or rolled back, and is refused. Returns the head to hold from now on, if it changes.
+pub fn audit_head(
+    report: &pb::Report,
+    held: Option<&HeldHead>,
+) -> Result<Option<HeldHead>, Rejection> {
+    chain_head(
+        report,
+        report.audit_head.as_ref(),
+        held,
+        "audit log",
+        "rejected.audit_rollback",
+    )
+}
+
+/// As `audit_head`, for the head of the agent's egress ledger.
+pub fn egress_head(
+    report: &pb::Report,
+    held: Option<&HeldHead>,
+) -> Result<Option<HeldHead>, Rejection> {
+    chain_head(
+        report,
+        report.egress_head.as_ref(),
+        held,
+        "egress ledger",
+        "rejected.egress_rollback",
+    )
+}
+
+fn chain_head(
+    report: &pb::Report,
+    head: Option<&pb::ChainHead>,
+    held: Option<&HeldHead>,
+    chain: &str,
+    counter: &'static str,
+) -> Result<Option<HeldHead>, Rejection> {
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    if head.hash.len() != 32 {
+        return Err(reject(
+            tonic::Code::InvalidArgument,
+            "rejected.schema",
+            format!("the {chain} head's hash must be 32 bytes (SHA-256)"),
+        ));
+    }
+    let new = HeldHead {
+        report_sequence: report.sequence,
+        chain_sequence: head.sequence,
+        hash: head.hash.clone(),
+    };
+    let Some(held) = held else {
+        return Ok(Some(new));
+    };
+    if report.sequence <= held.report_sequence {
+        return Ok(None);
+    }
+    if head.sequence < held.chain_sequence
+        || (head.sequence == held.chain_sequence && head.hash != held.hash)
+    {
+        return Err(reject(
+            tonic::Code::FailedPrecondition,
+            counter,
+            format!(
+                "the report's {chain} head #{} is behind #{} held from this agent's report {}: \
+                 the agent's {chain} was cut or rolled back; run `readi-agent audit verify` and \
+                 `readi-agent egress` on it",
+                head.sequence, held.chain_sequence, held.report_sequence
+            ),
+        ));
+    }
+    Ok(Some(new))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +269,8 @@ mod tests {
             revoked: false,
         };
         let report = pb::Report {
+            egress_head: None,
+            audit_head: None,
             schema_version: 1,
             agent_id: "agt-x".into(),
             sequence: 1,
@@ -241,5 +358,51 @@ mod tests {
             verify(&signed, &report, &agent, -1000).unwrap_err().counter,
             "rejected.window"
         );
+    }
+
+    #[test]
+    fn an_audit_head_that_goes_backwards_is_refused() {
+        let (_, _, mut report) = fixture();
+        let head = |seq: u64, byte: u8| pb::ChainHead {
+            sequence: seq,
+            hash: vec![byte; 32],
+        };
+        report.sequence = 5;
+        report.audit_head = Some(head(100, 1));
+        let held = audit_head(&report, None).unwrap().unwrap();
+        assert_eq!(HeldHead::decode(&held.encode()), Some(held.clone()));
+        // A later report further along the chain moves the anchor.
+        report.sequence = 6;
+        report.audit_head = Some(head(120, 2));
+        let newer = audit_head(&report, Some(&held)).unwrap().unwrap();
+        assert_eq!(newer.chain_sequence, 120);
+        // A later report behind it, or at the same record with another hash: refused.
+        report.sequence = 7;
+        report.audit_head = Some(head(110, 3));
+        let r = audit_head(&report, Some(&newer)).unwrap_err();
+        assert_eq!(r.counter, "rejected.audit_rollback");
+        assert!(r.message.contains("#110 is behind #120"), "{}", r.message);
+        report.audit_head = Some(head(120, 9));
+        assert!(audit_head(&report, Some(&newer)).is_err());
+        // A duplicate or older report is not compared with a newer anchor.
+        report.sequence = 6;
+        report.audit_head = Some(head(120, 2));
+        assert_eq!(audit_head(&report, Some(&newer)).unwrap(), None);
+        // The egress ledger's head is held and checked the same way, under its own counter.
+        report.sequence = 9;
+        report.egress_head = Some(head(8, 4));
+        let egress = egress_head(&report, None).unwrap().unwrap();
+        report.sequence = 10;
+        report.egress_head = Some(head(3, 4));
+        let r = egress_head(&report, Some(&egress)).unwrap_err();
+        assert_eq!(r.counter, "rejected.egress_rollback");
+        assert!(r.message.contains("egress ledger"), "{}", r.message);
+        // A hash of the wrong length is not a head.
+        report.sequence = 8;
+        report.audit_head = Some(pb::ChainHead {
+            sequence: 130,
+            hash: vec![0; 5],
+        });
+        assert!(audit_head(&report, Some(&newer)).is_err());
     }
 }

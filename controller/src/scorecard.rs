@@ -875,6 +875,8 @@ mod tests {
 
     fn report(agent: &str, day: i64, cells: &[(Metric, Labels, Val)]) -> rpb::Report {
         rpb::Report {
+            egress_head: None,
+            audit_head: None,
             schema_version: 1,
             agent_id: agent.into(),
             sequence: 1,

@@ -314,6 +314,46 @@ impl Controller for ControllerService {
         }))
     }
 
+    async fn get_audit_anchor(
+        &self,
+        req: Request<pb::GetAuditAnchorRequest>,
+    ) -> Result<Response<pb::AuditAnchor>, Status> {
+        let peer = peer_certificate_sha256(&req);
+        let id = req.into_inner().agent_id;
+        let agent = {
+            let id = id.clone();
+            self.blocking(move |s| s.agent(&id)).await?
+        };
+        let Some(agent) = agent else {
+            return Err(Status::not_found("no agent with that id is enrolled"));
+        };
+        if self.ca.is_some() && peer.as_deref() != Some(agent.certificate_sha256.as_str()) {
+            return Err(Status::permission_denied(
+                "only the agent itself may read its audit anchor",
+            ));
+        }
+        let records = Arc::clone(&self.records);
+        let held = crate::store::spawn_blocking(move || records.get(ingest::AUDIT_HEAD, &id))
+            .await
+            .map_err(|_| Status::internal("the audit head lookup failed"))?
+            .map_err(|_| {
+                Status::unavailable("the controller cannot read audit anchors just now")
+            })?;
+        Ok(Response::new(
+            match held.as_deref().and_then(ingest::HeldHead::decode) {
+                Some(h) => pb::AuditAnchor {
+                    held: true,
+                    report_sequence: h.report_sequence,
+                    head: Some(readi_proto::report::v1::ChainHead {
+                        sequence: h.chain_sequence,
+                        hash: h.hash,
+                    }),
+                },
+                None => pb::AuditAnchor::default(),
+            },
+        ))
+    }
+
     async fn submit_report(
         &self,
         req: Request<pb::SubmitReportRequest>,
@@ -379,6 +419,41 @@ impl Controller for ControllerService {
         if let Err(r) = ingest::verify(&signed, &report, &agent, clock::unix_secs_i64()) {
             return rejected(r).await;
         }
+        let held = {
+            let (records, id) = (Arc::clone(&self.records), agent.id.clone());
+            crate::store::spawn_blocking(move || records.get(ingest::AUDIT_HEAD, &id))
+                .await
+                .map_err(|_| Status::internal("the audit head lookup failed"))?
+        };
+        let held = match held {
+            Ok(h) => h.as_deref().and_then(ingest::HeldHead::decode),
+            Err(e) => {
+                tracing::error!(error = %e, "Audit heads unavailable");
+                return Err(Status::unavailable(
+                    "the controller cannot check the audit anchor just now; retry later",
+                ));
+            }
+        };
+        let new_head = match ingest::audit_head(&report, held.as_ref()) {
+            Ok(h) => h,
+            Err(r) => return rejected(r).await,
+        };
+        let held_egress = {
+            let (records, id) = (Arc::clone(&self.records), agent.id.clone());
+            crate::store::spawn_blocking(move || records.get(ingest::EGRESS_HEAD, &id))
+                .await
+                .map_err(|_| Status::internal("the egress head lookup failed"))?
+                .map_err(|_| {
+                    Status::unavailable(
+                        "the controller cannot check the egress anchor just now; retry later",
+                    )
+                })?
+        };
+        let held_egress = held_egress.as_deref().and_then(ingest::HeldHead::decode);
+        let new_egress = match ingest::egress_head(&report, held_egress.as_ref()) {
+            Ok(h) => h,
+            Err(r) => return rejected(r).await,
+        };
         let sequence = report.sequence;
         let stored = StoredReport {
             agent_id: id.clone(),
@@ -389,6 +464,20 @@ impl Controller for ControllerService {
         let outcome = self.blocking(move |s| s.insert_report(&stored)).await?;
         match outcome {
             Stored::New => {
+                for (kind, head) in [
+                    (ingest::AUDIT_HEAD, new_head),
+                    (ingest::EGRESS_HEAD, new_egress),
+                ] {
+                    let Some(head) = head else { continue };
+                    let (records, agent) = (Arc::clone(&self.records), id.clone());
+                    let put = crate::store::spawn_blocking(move || {
+                        records.put(kind, &agent, &head.encode())
+                    })
+                    .await;
+                    if !matches!(put, Ok(Ok(()))) {
+                        tracing::error!(agent_id = %id, kind, "The agent's chain head could not be kept");
+                    }
+                }
                 self.scoring.ingested(self.store.as_ref(), &report);
                 tracing::info!(agent_id = %id, sequence, "Report stored");
             }

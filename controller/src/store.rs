@@ -496,6 +496,8 @@ pub(crate) fn test_report(agent: &str, sequence: u64, day: i64, requests: i64) -
     use readi_proto::report::v1 as pb;
     let window_start = day * 86_400 + 3_600 * (sequence as i64 % 24);
     let report = pb::Report {
+        egress_head: None,
+        audit_head: None,
         schema_version: 1,
         agent_id: agent.into(),
         sequence,

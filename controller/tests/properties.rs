@@ -20,6 +20,8 @@ const NOW: i64 = 1_790_000_000;
 
 fn report() -> pb::Report {
     pb::Report {
+        egress_head: None,
+        audit_head: None,
         schema_version: 1,
         agent_id: "agt-1".into(),
         sequence: 7,

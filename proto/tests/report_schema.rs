@@ -18,6 +18,8 @@ const ALLOWED: &[(&str, &str)] = &[
     // A normalised BCP-47 tag and a registered segment id; both checked by shape on both ends.
     (".readi.report.v1.Labels", "language"),
     (".readi.report.v1.Labels", "segment_id"),
+    // A SHA-256 digest of an audit record (never its content), 32 bytes, checked at ingest.
+    (".readi.report.v1.ChainHead", "hash"),
 ];
 
 fn messages() -> HashMap<String, DescriptorProto> {

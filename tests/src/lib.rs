@@ -257,6 +257,11 @@ impl Process {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// The exit status if the process has exited, without waiting.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Kills the process with SIGKILL (no chance to flush) and reaps it.
     pub fn kill_hard(&mut self) {
         self.child.kill().expect("SIGKILL");

@@ -124,3 +124,80 @@ async fn audit_verify_passes_untouched_and_names_a_tampered_record() {
     assert!(out.contains("record #2 was edited"), "{out}");
     assert!(out.contains("truncated"), "{out}");
 }
+
+/// The newest audit records removed together with their signed checkpoints, through sled itself
+/// (so its checksums stay valid): the chain alone looks whole, the high-water mark does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_cut_with_its_checkpoints_is_named_from_the_high_water_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut agent, addr) = start_served("readi-agent", dir.path());
+    let cfg = dir.path().join("readi-agent.toml");
+    let cfg = cfg.to_str().unwrap();
+    let mut gw = GatewayClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let red = gw
+        .redact(RedactRequest {
+            text: "Pt Zebulon Quackenbush called.".into(),
+            app_id: "scribe".into(),
+            session_id: "s1".into(),
+            style: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..12 {
+        gw.reidentify(ReidentifyRequest {
+            text: red.redacted_text.clone(),
+            app_id: "scribe".into(),
+            session_id: "s1".into(),
+        })
+        .await
+        .unwrap();
+    }
+    agent.terminate();
+    assert!(agent.wait_exit(Duration::from_secs(15)).success());
+
+    let (last, cut_from) = {
+        let db = sled::open(dir.path().join("data/agent.db")).unwrap();
+        let tree = db.open_tree("audit").unwrap();
+        let checkpoints = db.open_tree("audit_checkpoints").unwrap();
+        let last = u64::from_be_bytes(tree.last().unwrap().unwrap().0.as_ref().try_into().unwrap());
+        let cut_from = last - 4;
+        for seq in cut_from..=last {
+            tree.remove(seq.to_be_bytes()).unwrap();
+            checkpoints.remove(seq.to_be_bytes()).unwrap();
+        }
+        // Any checkpoint past the new end would give the cut away by itself; remove those too.
+        for k in checkpoints.range(cut_from.to_be_bytes()..).keys() {
+            checkpoints.remove(k.unwrap()).unwrap();
+        }
+        // Re-sign nothing: the chain that is left is whole up to #cut_from - 1.
+        db.flush().unwrap();
+        (last, cut_from)
+    };
+    let (code, out, err) = run_to_end(
+        &binary("readi-agent"),
+        &["audit", "verify", "--config", cfg],
+        dir.path(),
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains(&format!("records #{cut_from} to #{last} are missing")),
+        "{out}"
+    );
+    assert!(out.contains("high-water mark"), "{out}");
+
+    // And the agent refuses to start on it, saying what to do.
+    let (code, _, err) = run_to_end(
+        &binary("readi-agent"),
+        &["run", "--config", cfg],
+        dir.path(),
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("high-water mark") && err.contains("backup"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

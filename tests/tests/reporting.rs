@@ -817,6 +817,8 @@ async fn wire_bytes_hold_no_canary_and_tampered_replayed_or_revoked_reports_are_
         .as_secs() as i64;
     let own = |start: i64| {
         let report = pb::Report {
+            egress_head: None,
+            audit_head: None,
             schema_version: 1,
             agent_id: enrolled.agent_id.clone(),
             sequence: 1,
@@ -1460,4 +1462,88 @@ async fn replicas_survive_a_killed_replica_and_agree_on_scorecards() {
             "every report of {id} stored exactly once"
         );
     }
+}
+
+/// The newest audit records cut with their checkpoints and the high-water mark file rolled back
+/// with them: nothing on the clinic host shows the cut any more, but the audit chain head that
+/// rode in a delivered report does, and `audit verify` names the missing range from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_a_cut_tail_from_the_controllers_anchor() {
+    let (cdir, adir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut controller, _, mut agent, aaddr, _) =
+        reporting_pair(cdir.path(), adir.path(), 2).await;
+    let token = enroll_token(cdir.path());
+    // The mark as it stood before the records to be cut.
+    let old_mark = std::fs::read(adir.path().join("data/hwm")).unwrap();
+    let old_seq: u64 = {
+        let text = String::from_utf8(old_mark.clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        v["audit_seq"].as_u64().unwrap()
+    };
+    let mut gw = GatewayClient::connect(format!("http://{aaddr}"))
+        .await
+        .unwrap();
+    let red = gw
+        .redact(apb::RedactRequest {
+            text: "Pt Zebulon Quackenbush called.".into(),
+            app_id: "notes-app".into(),
+            session_id: "s-anchor".into(),
+            style: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..6 {
+        gw.reidentify(apb::ReidentifyRequest {
+            text: red.redacted_text.clone(),
+            app_id: "notes-app".into(),
+            session_id: "s-anchor".into(),
+        })
+        .await
+        .unwrap();
+    }
+    // A report written after those records carries a head past them (a window with traffic).
+    let written = ledger(aaddr).await.len();
+    traffic(aaddr, "notes-app", 2).await;
+    wait_delivered(aaddr, written + 1, Duration::from_secs(30)).await;
+    stop(&mut agent);
+
+    let last = {
+        let db = sled::open(adir.path().join("data/agent.db")).unwrap();
+        let tree = db.open_tree("audit").unwrap();
+        let checkpoints = db.open_tree("audit_checkpoints").unwrap();
+        for k in tree.range((old_seq + 1).to_be_bytes()..).keys() {
+            tree.remove(k.unwrap()).unwrap();
+        }
+        for k in checkpoints.range((old_seq + 1).to_be_bytes()..).keys() {
+            checkpoints.remove(k.unwrap()).unwrap();
+        }
+        db.flush().unwrap();
+        old_seq
+    };
+    std::fs::write(adir.path().join("data/hwm"), &old_mark).unwrap();
+    let cfg = adir.path().join("readi-agent.toml");
+    let verify = || {
+        readi_tests::run_to_end_env(
+            &binary("readi-agent"),
+            &["audit", "verify", "--config", cfg.to_str().unwrap()],
+            adir.path(),
+            &[("READI_ENROLL_TOKEN", token.as_str())],
+        )
+    };
+    let (code, out, err) = verify();
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains(&format!("records #{} to #", last + 1))
+            && out.contains("the controller's anchor says"),
+        "{out}"
+    );
+    assert!(!out.contains("Quackenbush"), "{out}");
+
+    // With the controller away, the local checks pass and the output says the anchor was not
+    // checked rather than claiming more than it knows.
+    stop(&mut controller);
+    let (code, out, err) = verify();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("controller anchor: not checked"), "{out}");
 }

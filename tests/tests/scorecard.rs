@@ -166,6 +166,8 @@ async fn seed(c: &Controller) {
             .agent_id;
         for (seq, day) in (today - 10..today).enumerate() {
             let report = pb::Report {
+                egress_head: None,
+                audit_head: None,
                 schema_version: 1,
                 agent_id: agent.clone(),
                 sequence: seq as u64 + 1,

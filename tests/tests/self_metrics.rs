@@ -79,6 +79,9 @@ async fn health_shows_the_outbox_while_the_controller_is_away() {
     };
     assert_eq!(health["status"], "serving");
     assert_eq!(health["reporting"], true);
+    // The background scrub runs once at start; an undamaged store shows no damage.
+    assert_eq!(health["scrub"]["ok"], true, "{health}");
+    assert!(health["scrub"]["finished_unix"].as_u64().unwrap() > 0);
     let text = tokio::task::spawn_blocking(move || get(metrics, "/metrics"))
         .await
         .unwrap();
@@ -88,6 +91,7 @@ async fn health_shows_the_outbox_while_the_controller_is_away() {
         "readi_agent_outbox_oldest_age_seconds",
         "readi_agent_egress_reports_total",
         "readi_agent_escalations_pending 0",
+        "readi_agent_scrub_damaged_records 0",
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }

@@ -222,6 +222,9 @@ fn vault_error(e: VaultError, fatal: &Fatal) -> Error {
     match e {
         VaultError::NotFound => Error::NotFound(e.to_string()),
         VaultError::Db(ref db) => store_error(&e, Some(db), fatal, VAULT_FAILED),
+        VaultError::Mark(ref m) => {
+            store_error(&e, m.as_store_error().as_ref(), fatal, VAULT_FAILED)
+        }
         other => store_error(&other, None, fatal, VAULT_FAILED),
     }
 }
@@ -235,6 +238,7 @@ fn escalation_error(e: EscalationError, fatal: &Fatal) -> Error {
         EscalationError::NotFound => Error::NotFound(e.to_string()),
         EscalationError::AlreadyAcknowledged(_) => Error::Precondition(e.to_string().into()),
         EscalationError::Store(ref db) => store_error(&e, Some(db), fatal, FAILED),
+        EscalationError::Mark(ref m) => store_error(&e, m.as_store_error().as_ref(), fatal, FAILED),
         other => store_error(&other, None, fatal, FAILED),
     }
 }

@@ -37,6 +37,8 @@ pub(crate) struct Evidence {
     pub tokens: crate::tokens::Tokens,
     /// The database the egress ledger lives in.
     pub db: sled::Db,
+    /// The latest background scrub.
+    pub scrub: Arc<crate::scrub::Last>,
 }
 
 /// The most egress entries one ListEgress call returns.
@@ -68,7 +70,15 @@ impl Compliance for ComplianceService {
         authorize(&req, "Safeguards", &[Role::Compliance], None, &self.audit)?;
         let (ev, audit) = (Arc::clone(&self.evidence), Arc::clone(&self.audit));
         let report = tokio::task::spawn_blocking(move || {
-            crate::safeguards::report(&ev.config, &ev.keys, &audit, &ev.tokens, &ev.listen, &ev.db)
+            crate::safeguards::report(
+                &ev.config,
+                &ev.keys,
+                &audit,
+                &ev.tokens,
+                &ev.listen,
+                &ev.db,
+                ev.scrub.latest().as_ref(),
+            )
         })
         .await
         .map_err(|_| Status::internal("the safeguards checks failed"))?;

@@ -7,7 +7,7 @@ mod store;
 
 use batch::{assess, detect};
 use ledger::{egress, feedback_export};
-use store::{audit_verify, keys_command, safeguards, tokens_command};
+use store::{audit_verify, keys_command, safeguards, scrub, tokens_command};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -120,6 +120,17 @@ enum Command {
         #[command(subcommand)]
         action: FeedbackAction,
     },
+    /// Open every sealed value and check every chain (audit, egress) and the high-water mark; name
+    /// each damaged record by tree and key, never its content. Exit code 3 on damage. Run it with
+    /// the agent stopped.
+    Scrub {
+        /// Config file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config file and name every problem.
     Validate {
         /// Config file (TOML).
@@ -219,6 +230,7 @@ fn main() -> ExitCode {
         Command::Run { config, log_json } => run(config.as_deref(), log_json),
         Command::Init { output, force } => init(&output, force),
         Command::Validate { config } => validate(&config),
+        Command::Scrub { config, json } => scrub(config.as_deref(), json),
         Command::Detect { input, output } => detect(&input, &output),
         Command::Assess {
             input,

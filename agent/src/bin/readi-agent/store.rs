@@ -1,5 +1,5 @@
 //! Subcommands over the agent's store, offline or through the running agent: `audit verify`,
-//! `keys`, `safeguards` and `tokens`.
+//! `scrub`, `keys`, `safeguards` and `tokens`.
 
 use super::*;
 
@@ -14,6 +14,9 @@ struct AuditReport {
     problems: Vec<String>,
     public_key: Option<String>,
     source: &'static str,
+    /// What the check against the controller's anchor found, or why it was not made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    controller_anchor: Option<String>,
 }
 
 pub(crate) fn audit_verify(
@@ -48,6 +51,9 @@ pub(crate) fn audit_verify(
         if let Some(k) = &report.public_key {
             println!("checkpoint key (Ed25519): {k}");
         }
+        if let Some(a) = &report.controller_anchor {
+            println!("controller anchor: {a}");
+        }
         if report.ok {
             println!("OK: every record and checkpoint verifies");
         } else {
@@ -64,16 +70,145 @@ pub(crate) fn audit_verify(
 }
 
 fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
-    let v = offline(config)?.audit.verify()?;
+    let o = offline_unchecked(config)?;
+    // Always against the high-water mark: a log cut together with its checkpoints still fails.
+    let mut mark_problem = None;
+    match readi_agent::mark::Mark::open(&config.storage.data_dir, &o.keys, o.store.db()) {
+        Ok(mark) => {
+            let mark = std::sync::Arc::new(mark);
+            if let Err(e) = mark.behind(&o.keys, &o.audit) {
+                mark_problem = Some(e.to_string());
+            }
+            o.audit.attach(mark);
+        }
+        Err(e) => mark_problem = Some(e.to_string()),
+    }
+    let v = o.audit.verify()?;
+    let mut problems: Vec<(u64, String)> = v.problems;
+    if let Some(p) = mark_problem
+        && !problems.iter().any(|(_, q)| q.contains("high-water mark"))
+    {
+        problems.push((0, p));
+    }
+    let controller_anchor = match against_anchor(config, &o) {
+        Ok((said, problem)) => {
+            if let Some(p) = problem {
+                problems.push(p);
+            }
+            Some(said)
+        }
+        Err(why) => Some(format!("not checked: {why}")),
+    };
+    problems.sort_by_key(|p| p.0);
     Ok(AuditReport {
-        ok: v.ok(),
+        ok: problems.is_empty(),
         records: v.records,
         checkpoints: v.checkpoints,
         signed_through: (v.signed_through > 0).then_some(v.signed_through),
-        first_bad_sequence: v.problem.as_ref().map(|p| p.0),
-        problems: v.problems.into_iter().map(|p| p.1).collect(),
+        first_bad_sequence: problems.first().map(|p| p.0),
+        problems: problems.into_iter().map(|p| p.1).collect(),
         public_key: Some(v.public_key),
         source: "store",
+        controller_anchor,
+    })
+}
+
+/// Checks the local log against the audit chain head the controller holds for this agent, which
+/// no one on the clinic host can roll back: what was found, and a problem when the log lacks it.
+fn against_anchor(config: &Config, o: &Offline) -> Result<(String, Option<(u64, String)>), String> {
+    let Some(link) = &config.controller else {
+        return Err("no controller configured ([controller])".into());
+    };
+    if readi_agent::egress::existing_agent_id(o.store.db(), &o.keys).is_none() {
+        return Err("this agent has no reporting identity yet".into());
+    }
+    let egress = readi_agent::egress::Egress::open(o.store.db(), o.keys.clone(), &link.url)
+        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let anchor = runtime
+        .block_on(readi_agent::reporting::audit_anchor(link, &egress))
+        .map_err(|e| format!("the controller at {} did not answer ({e})", link.url))?;
+    let Some((report, seq, hash)) = anchor else {
+        return Ok(("the controller holds none yet".into(), None));
+    };
+    let hash = readi_common::identity::hex(&hash);
+    let said = format!("#{seq} from report {report} (controller {})", link.url);
+    let missing = o.audit.holds(seq, &hash).map_err(|e| e.to_string())?;
+    Ok(match missing {
+        None => (format!("{said}: the log holds it"), None),
+        Some(m) => {
+            let last = o.audit.head().0;
+            let what = if last < seq {
+                format!(
+                    "records #{} to #{seq} are missing: the controller's anchor says #{seq} was in the log (report {report}), but the log ends at #{last}",
+                    last + 1
+                )
+            } else {
+                format!("{m} (the controller's anchor, report {report})")
+            };
+            (format!("{said}: FAILED"), Some((last + 1, what)))
+        }
+    })
+}
+
+/// What `scrub` prints as JSON.
+#[derive(serde::Serialize)]
+struct ScrubOut {
+    ok: bool,
+    records: u64,
+    seconds: f64,
+    damaged: Vec<readi_agent::scrub::Damage>,
+}
+
+pub(crate) fn scrub(path: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let o = offline_unchecked(&config)
+        .context("the store is in use or missing: stop the agent first")?;
+    let mut r = {
+        let mark = readi_agent::mark::Mark::open(&config.storage.data_dir, &o.keys, o.store.db());
+        let mark_problem = match &mark {
+            Ok(m) => m.behind(&o.keys, &o.audit).err().map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Ok(m) = mark {
+            o.audit.attach(std::sync::Arc::new(m));
+        }
+        let mut r = readi_agent::scrub::scrub(o.store.db(), &o.keys, &o.audit);
+        if let Some(why) = mark_problem {
+            r.damaged.push(readi_agent::scrub::Damage {
+                tree: "hwm".into(),
+                key: "(file)".into(),
+                why,
+            });
+        }
+        r
+    };
+    r.damaged.dedup();
+    if json {
+        let out = ScrubOut {
+            ok: r.ok(),
+            records: r.records,
+            seconds: r.elapsed.as_secs_f64(),
+            damaged: r.damaged.clone(),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "scrub: {} records checked in {:.1} s",
+            r.records,
+            r.elapsed.as_secs_f64()
+        );
+        for d in &r.damaged {
+            println!("DAMAGED: {} {}: {}", d.tree, d.key, d.why);
+        }
+        if r.ok() {
+            println!("OK: every sealed value opens and every chain verifies");
+        }
+    }
+    Ok(if r.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
     })
 }
 
@@ -95,6 +230,7 @@ fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
             problems: if r.ok { Vec::new() } else { vec![r.problem] },
             public_key: None,
             source: "running agent",
+            controller_anchor: None,
         })
     })
 }
@@ -106,7 +242,22 @@ pub(crate) struct Offline {
     pub(crate) audit: readi_agent::audit::Audit,
 }
 
+/// Opens the store for a command that may write: refused when it ends before its high-water mark,
+/// which then covers what the command writes.
 pub(crate) fn offline(config: &Config) -> anyhow::Result<Offline> {
+    let o = offline_unchecked(config)?;
+    let mark = readi_agent::mark::Mark::open_checked(
+        &config.storage.data_dir,
+        &o.keys,
+        o.store.db(),
+        &o.audit,
+    )?;
+    o.audit.attach(mark);
+    Ok(o)
+}
+
+/// Opens the store without comparing it with its high-water mark, for the commands that report.
+fn offline_unchecked(config: &Config) -> anyhow::Result<Offline> {
     let store = open_existing(config)?;
     let keys = std::sync::Arc::new(readi_agent::keys::Keys::load(
         config.keys.kek.as_ref(),
@@ -173,6 +324,8 @@ pub(crate) fn safeguards(
     let local = || -> anyhow::Result<_> {
         let o = offline(&config)?;
         let tokens = readi_agent::tokens::Tokens::open(o.store.db(), config.auth.required)?;
+        // Stopped, the store is scrubbed here: the evidence is from now.
+        let scrubbed = readi_agent::scrub::scrub(o.store.db(), &o.keys, &o.audit);
         Ok(readi_agent::safeguards::report(
             &config,
             &o.keys,
@@ -180,6 +333,7 @@ pub(crate) fn safeguards(
             &tokens,
             &config.server.listen,
             o.store.db(),
+            Some(&scrubbed),
         ))
     };
     let report = match local() {
