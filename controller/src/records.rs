@@ -13,6 +13,8 @@ pub const KINDS: &[&str] = &[
     "revoked",
     "agents",
     "dashboard",
+    crate::ingest::AUDIT_HEAD,
+    crate::ingest::EGRESS_HEAD,
 ];
 
 /// Why a record could not be read or written.
