@@ -118,7 +118,7 @@ pub fn report(
         .filter(|k| k.current)
         .map(|k| {
             format!(
-                "{} epoch {} ({} days old, {} seals)",
+                "{} epoch {} ({} days old, at most {} seals)",
                 k.class,
                 k.epoch,
                 now.saturating_sub(k.created_unix) / 86_400,

@@ -381,3 +381,70 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
     p.terminate();
     assert!(p.wait_exit(Duration::from_secs(30)).success());
 }
+
+/// `--addr` always asks that agent, even from a directory holding another agent's store, accepts
+/// the URL form, and every report says where it came from; commands that need the store say a
+/// running agent holds it rather than printing a lock error.
+#[test]
+fn addr_always_wins_and_the_source_is_named() {
+    // Agent A runs with its data in its own directory.
+    let a = tempfile::tempdir().unwrap();
+    let (mut agent, addr) = readi_tests::start_served("readi-agent", a.path());
+    // Directory B holds a different store, where the default config looks (./readi-data).
+    let b = tempfile::tempdir().unwrap();
+    let (mut other, _) = readi_tests::start_served_with(
+        "readi-agent",
+        b.path(),
+        "", // its data under b/data; point the default data dir at it below
+    );
+    other.terminate();
+    assert!(other.wait_exit(Duration::from_secs(30)).success());
+    std::fs::rename(b.path().join("data"), b.path().join("readi-data")).unwrap();
+
+    let run = |args: &[&str]| run_to_end(&binary("readi-agent"), args, b.path());
+    for form in [addr.to_string(), format!("http://{addr}/")] {
+        let (code, out, err) = run(&["audit", "verify", "--addr", &form]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains(&format!("agent at {addr}")), "{out}");
+        let (code, out, err) = run(&["egress", "--addr", &form, "--summary"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains(&format!("egress ledger (agent at {addr})")),
+            "{out}"
+        );
+        let (_, _, err) = run(&["safeguards", "--addr", &form]);
+        assert!(
+            err.contains(&format!("safeguards from the agent at {addr}")),
+            "{err}"
+        );
+    }
+    // Without --addr, the local store, named by its directory.
+    let (code, out, err) = run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(store ./readi-data)"), "{out}");
+    let (code, _, err) = run(&["audit", "verify", "--addr", "https://x:1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("host:port"), "{err}");
+
+    // A's store is held by A: a clear word, not a lock error.
+    let cfg = a.path().join("readi-agent.toml");
+    let (code, _, err) = run_to_end(
+        &binary("readi-agent"),
+        &["tokens", "list", "--config", cfg.to_str().unwrap()],
+        a.path(),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("in use by a running agent"), "{err}");
+    assert!(!err.contains("WouldBlock"), "{err}");
+    agent.terminate();
+    assert!(agent.wait_exit(Duration::from_secs(30)).success());
+
+    // Stopped: times in UTC, seals as the upper bound they are.
+    let (code, out, err) = run_to_end(
+        &binary("readi-agent"),
+        &["keys", "list", "--config", cfg.to_str().unwrap()],
+        a.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Z  at most"), "{out}");
+}

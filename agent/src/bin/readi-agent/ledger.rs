@@ -1,7 +1,7 @@
 //! What left the clinic and what clinicians reported: `egress` (the ledger, decoded and checked)
 //! and `feedback export`, offline or through the running agent.
 
-use super::store::{Offline, offline, open_existing};
+use super::store::{Offline, Source, offline, open_existing};
 use super::*;
 
 pub(crate) fn egress(
@@ -9,11 +9,19 @@ pub(crate) fn egress(
     addr: Option<String>,
     from: u64,
     json: bool,
+    summary: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
-    let (entries, chain_ok, source) = match open_existing(&config) {
-        Ok(store) => {
+    let local = match Source::of(&config, addr)? {
+        Source::Agent(at) => Err(at),
+        Source::Local(listen) => Ok(listen),
+    };
+    let store = match &local {
+        Ok(_) => Some(open_existing(&config)),
+        Err(_) => None,
+    };
+    let (entries, chain_ok, source) = match store {
+        Some(Ok(store)) => {
             let mut all = Vec::new();
             let mut ok = true;
             let mut next = from;
@@ -26,17 +34,29 @@ pub(crate) fn egress(
                 all.extend(page);
                 next = last + 1;
             }
-            (all, ok, "store")
+            (
+                all,
+                ok,
+                format!("store {}", config.storage.data_dir.display()),
+            )
         }
-        Err(local) => {
-            let (entries, ok) = egress_remote(&addr, from).with_context(|| {
+        Some(Err(why)) => {
+            let listen = local.as_ref().map_or("", String::as_str);
+            let (entries, ok) = egress_remote(listen, from).with_context(|| {
                 format!(
-                    "the store could not be opened ({local}) and the agent at {addr} did not answer"
+                    "the store could not be opened ({why}) and the agent at {listen} did not answer"
                 )
             })?;
-            (entries, ok, "running agent")
+            (entries, ok, format!("agent at {listen}"))
+        }
+        None => {
+            let at = local.as_ref().err().map_or("", String::as_str);
+            let (entries, ok) = egress_remote(at, from)
+                .with_context(|| format!("the agent at {at} did not answer"))?;
+            (entries, ok, format!("agent at {at}"))
         }
     };
+    let utc = |s: i64| readi_common::date::utc_timestamp(s);
     let ts = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
     for e in &entries {
         let decoded = e.report.as_ref().map(readi_proto::json::report);
@@ -55,15 +75,18 @@ pub(crate) fn egress(
             println!(
                 "#{} recorded {} to {} — {} — {} bytes, hash {}",
                 e.sequence,
-                ts(&e.recorded_at).unwrap_or(0),
+                utc(ts(&e.recorded_at).unwrap_or(0)),
                 e.destination,
                 match ts(&e.delivered_at) {
-                    Some(t) => format!("delivered {t}"),
+                    Some(t) => format!("delivered {}", utc(t)),
                     None => "in the outbox".to_owned(),
                 },
                 e.payload.len(),
                 readi_common::identity::hex(&e.entry_hash)
             );
+            if summary {
+                continue;
+            }
             println!("  bytes: {}", readi_common::identity::hex(&e.payload));
             if let Some(d) = decoded {
                 println!(
@@ -108,8 +131,16 @@ pub(crate) fn feedback_export(
         )
     })?;
     let config = load(path)?;
-    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
-    let (lines, source) = match offline(&config) {
+    let (listen, explicit) = match Source::of(&config, addr)? {
+        Source::Agent(at) => (at, true),
+        Source::Local(listen) => (listen, false),
+    };
+    let here = if explicit {
+        Err(anyhow::anyhow!("--addr given"))
+    } else {
+        offline(&config)
+    };
+    let (lines, source) = match here {
         Ok(Offline { store, keys, audit }) => {
             let tokens = readi_agent::tokens::Tokens::open(store.db(), config.auth.required)?;
             use readi_agent::tokens::Role;
@@ -135,15 +166,23 @@ pub(crate) fn feedback_export(
                 .iter()
                 .map(serde_json::to_string)
                 .collect::<Result<_, _>>()?;
-            (lines, "store")
+            (
+                lines,
+                format!("store {}", config.storage.data_dir.display()),
+            )
+        }
+        Err(_) if explicit => {
+            let lines = feedback_remote(&listen, token.trim(), since)
+                .with_context(|| format!("the agent at {listen} did not answer"))?;
+            (lines, format!("agent at {listen}"))
         }
         Err(local) => {
-            let lines = feedback_remote(&addr, token.trim(), since).with_context(|| {
+            let lines = feedback_remote(&listen, token.trim(), since).with_context(|| {
                 format!(
-                    "the store could not be opened ({local}) and the agent at {addr} did not answer"
+                    "the store could not be opened ({local}) and the agent at {listen} did not answer"
                 )
             })?;
-            (lines, "running agent")
+            (lines, format!("agent at {listen}"))
         }
     };
     let mut text = lines.join("\n");

@@ -76,7 +76,7 @@ enum Command {
         /// Config file (TOML); embedded defaults without it.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The running agent's gRPC address, when it is not `server.listen`.
+        /// Ask the running agent at this gRPC address (`host:port`), never the local store.
         #[arg(long)]
         addr: Option<String>,
         /// `text`, `json`, or `html` (a page to print).
@@ -105,7 +105,7 @@ enum Command {
         /// Config file (TOML); embedded defaults without it.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The running agent's gRPC address, when it is not `server.listen`.
+        /// Ask the running agent at this gRPC address (`host:port`), never the local store.
         #[arg(long)]
         addr: Option<String>,
         /// Start at this ledger sequence number.
@@ -114,6 +114,9 @@ enum Command {
         /// One JSON object per entry.
         #[arg(long)]
         json: bool,
+        /// One line per report: when, where to, size and hash; no bytes, no decoded report.
+        #[arg(long, conflicts_with = "json")]
+        summary: bool,
     },
     /// Clinicians' feedback kept at this clinic.
     Feedback {
@@ -148,7 +151,7 @@ enum FeedbackAction {
         /// Config file (TOML); embedded defaults without it.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The running agent's gRPC address, when it is not `server.listen`.
+        /// Ask the running agent at this gRPC address (`host:port`), never the local store.
         #[arg(long)]
         addr: Option<String>,
         /// Reports recorded on or after this UTC date (YYYY-MM-DD).
@@ -215,7 +218,7 @@ enum AuditAction {
         /// Config file (TOML); embedded defaults without it.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The running agent's gRPC address, when it is not `server.listen`.
+        /// Ask the running agent at this gRPC address (`host:port`), never the local store.
         #[arg(long)]
         addr: Option<String>,
         /// Print JSON instead of text.
@@ -248,7 +251,8 @@ fn main() -> ExitCode {
             addr,
             from,
             json,
-        } => egress(config.as_deref(), addr, from, json),
+            summary,
+        } => egress(config.as_deref(), addr, from, json, summary),
         Command::Feedback {
             action:
                 FeedbackAction::Export {

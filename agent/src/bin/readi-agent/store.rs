@@ -13,7 +13,7 @@ struct AuditReport {
     first_bad_sequence: Option<u64>,
     problems: Vec<String>,
     public_key: Option<String>,
-    source: &'static str,
+    source: String,
     /// What the check against the controller's anchor found, or why it was not made.
     #[serde(skip_serializing_if = "Option::is_none")]
     controller_anchor: Option<String>,
@@ -25,15 +25,19 @@ pub(crate) fn audit_verify(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
-    let report = match verify_store(&config) {
-        Ok(r) => r,
-        // The running agent holds the store's lock: ask it instead.
-        Err(local) => verify_remote(&addr).with_context(|| {
-            format!(
-                "the store could not be opened ({local}) and the agent at {addr} did not answer"
-            )
-        })?,
+    let report = match Source::of(&config, addr)? {
+        Source::Agent(at) => {
+            verify_remote(&at).with_context(|| format!("the agent at {at} did not answer"))?
+        }
+        Source::Local(listen) => match verify_store(&config) {
+            Ok(r) => r,
+            // The running agent holds the store's lock: ask it instead.
+            Err(local) => verify_remote(&listen).with_context(|| {
+                format!(
+                    "the store could not be opened ({local}) and the agent at {listen} did not answer"
+                )
+            })?,
+        },
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -108,7 +112,7 @@ fn verify_store(config: &Config) -> anyhow::Result<AuditReport> {
         first_bad_sequence: problems.first().map(|p| p.0),
         problems: problems.into_iter().map(|p| p.1).collect(),
         public_key: Some(v.public_key),
-        source: "store",
+        source: format!("store {}", config.storage.data_dir.display()),
         controller_anchor,
     })
 }
@@ -229,7 +233,7 @@ fn verify_remote(addr: &str) -> anyhow::Result<AuditReport> {
             first_bad_sequence: (!r.ok).then_some(r.first_bad_sequence),
             problems: if r.ok { Vec::new() } else { vec![r.problem] },
             public_key: None,
-            source: "running agent",
+            source: format!("agent at {addr}"),
             controller_anchor: None,
         })
     })
@@ -277,10 +281,51 @@ pub(crate) fn open_existing(config: &Config) -> anyhow::Result<readi_common::emb
             path.display()
         );
     }
-    Ok(readi_common::embedded::Store::open(
-        &config.storage.data_dir,
-        "agent.db",
-    )?)
+    readi_common::embedded::Store::open(&config.storage.data_dir, "agent.db").map_err(|e| {
+        if e.to_string().contains("WouldBlock") || e.to_string().contains("lock") {
+            anyhow::anyhow!(
+                "the agent store at {} is in use by a running agent: stop it first (systemctl stop \
+                 readi-agent), or ask it with --addr",
+                path.display()
+            )
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// Where a reporting command reads: the agent at an explicit `--addr`, always (never a local
+/// store that happens to be here); without one, the local store, or the running agent at
+/// `server.listen` when it holds the store.
+pub(crate) enum Source {
+    /// `--addr`, as `host:port`.
+    Agent(String),
+    /// The store, else the agent at this address.
+    Local(String),
+}
+
+impl Source {
+    pub(crate) fn of(config: &Config, addr: Option<String>) -> anyhow::Result<Source> {
+        Ok(match addr {
+            Some(a) => Source::Agent(host_port(&a)?),
+            None => Source::Local(config.server.listen.clone()),
+        })
+    }
+}
+
+/// `--addr` as `host:port`: `http://` and a trailing `/` are accepted, since users copy URLs.
+fn host_port(addr: &str) -> anyhow::Result<String> {
+    let a = addr.trim().trim_end_matches('/');
+    if a.starts_with("https://") {
+        anyhow::bail!(
+            "--addr {addr:?}: these commands speak plaintext gRPC to a loopback listener; give its host:port"
+        );
+    }
+    let a = a.strip_prefix("http://").unwrap_or(a);
+    if a.is_empty() || a.contains('/') || !a.contains(':') {
+        anyhow::bail!("--addr {addr:?}: want host:port (for example 127.0.0.1:50051)");
+    }
+    Ok(a.to_owned())
 }
 
 pub(crate) fn keys_command(path: Option<&Path>, rotate: bool) -> anyhow::Result<ExitCode> {
@@ -299,11 +344,12 @@ pub(crate) fn keys_command(path: Option<&Path>, rotate: bool) -> anyhow::Result<
         audit.checkpoint()?;
     }
     for k in keys.sealer.describe() {
+        // Seals are counted in reserved blocks, so after a restart the count is an upper bound.
         println!(
-            "{:<16} epoch {:>4}  created {}  seals {:>8}{}",
+            "{:<16} epoch {:>4}  created {}  at most {:>8} seals{}",
             k.class,
             k.epoch,
-            k.created_unix,
+            readi_common::date::utc_timestamp(k.created_unix as i64),
             k.seals,
             if k.current { "  current" } else { "" }
         );
@@ -320,7 +366,7 @@ pub(crate) fn safeguards(
         anyhow::bail!("--format must be text, json or html");
     }
     let config = load(path)?;
-    let addr = addr.unwrap_or_else(|| config.server.listen.clone());
+    let source = Source::of(&config, addr)?;
     let local = || -> anyhow::Result<_> {
         let o = offline(&config)?;
         let tokens = readi_agent::tokens::Tokens::open(o.store.db(), config.auth.required)?;
@@ -336,23 +382,32 @@ pub(crate) fn safeguards(
             Some(&scrubbed),
         ))
     };
-    let report = match local() {
-        Ok(r) => r,
-        Err(e) => {
-            use readi_proto::agent::v1::{SafeguardsRequest, compliance_client::ComplianceClient};
-            let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
-            runtime
-                .block_on(async {
-                    let mut c = ComplianceClient::connect(format!("http://{addr}")).await?;
-                    Ok::<_, anyhow::Error>(c.safeguards(SafeguardsRequest {}).await?.into_inner())
-                })
-                .with_context(|| {
-                    format!(
-                        "the store could not be opened ({e}) and the agent at {addr} did not answer"
-                    )
-                })?
-        }
+    let remote = |addr: &str| -> anyhow::Result<_> {
+        use readi_proto::agent::v1::{SafeguardsRequest, compliance_client::ComplianceClient};
+        let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+        runtime.block_on(async {
+            let mut c = ComplianceClient::connect(format!("http://{addr}")).await?;
+            Ok::<_, anyhow::Error>(c.safeguards(SafeguardsRequest {}).await?.into_inner())
+        })
     };
+    let (report, from) = match &source {
+        Source::Agent(at) => (
+            remote(at).with_context(|| format!("the agent at {at} did not answer"))?,
+            format!("agent at {at}"),
+        ),
+        Source::Local(listen) => match local() {
+            Ok(r) => (r, format!("store {}", config.storage.data_dir.display())),
+            Err(e) => (
+                remote(listen).with_context(|| {
+                    format!(
+                        "the store could not be opened ({e}) and the agent at {listen} did not answer"
+                    )
+                })?,
+                format!("agent at {listen}"),
+            ),
+        },
+    };
+    eprintln!("safeguards from the {from}");
     let out = match format {
         "json" => readi_agent::safeguards::render_json(&report),
         "html" => readi_agent::safeguards::render_html(&report),
@@ -418,7 +473,7 @@ pub(crate) fn tokens_command(action: TokensAction) -> anyhow::Result<ExitCode> {
                     t.id,
                     t.role.as_str(),
                     t.app_id,
-                    t.created_unix
+                    readi_common::date::utc_timestamp(t.created_unix as i64)
                 );
             }
         }
