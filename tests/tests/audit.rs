@@ -83,7 +83,10 @@ async fn audit_verify_passes_untouched_and_names_a_tampered_record() {
         dir.path(),
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("running agent") && out.contains("OK"), "{out}");
+    assert!(
+        out.contains(&format!("agent at {addr}")) && out.contains("OK"),
+        "{out}"
+    );
 
     agent.terminate();
     assert!(agent.wait_exit(Duration::from_secs(15)).success());
